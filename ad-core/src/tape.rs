@@ -1,0 +1,459 @@
+//! The reverse-mode tape: an arena of recorded operations in contiguous memory.
+//!
+//! # Layout
+//!
+//! Every recorded value is a *node*, numbered in recording order; its adjoint lives at the same
+//! index of the adjoint vector. A node computed by an elementary operation stores one *operand*
+//! per on-tape argument: the argument's node index (`u32`) and the local partial derivative
+//! (`f64`) computed in the forward pass. Operands go to two flat streams, `parents` and
+//! `partials`, in recording order, so a binary operation costs 24 bytes and a unary one 12.
+//! The first operand of each node carries a flag bit in its index; the reverse sweep walks the
+//! streams backwards and moves to the previous node when it passes a flag:
+//!
+//! ```text
+//! for k in (0..n_operands).rev() {
+//!     adj[parent[k]] += partial[k] * adj[node];
+//!     node -= first_flag(k);
+//! }
+//! ```
+//!
+//! one loop of multiply-adds, no branches and no bounds checks.
+//!
+//! Nodes without operands — inputs created by [`Tape::var`] and the outputs of custom
+//! [blocks](crate::Block) — occupy adjoint slots but nothing in the operand streams. They are
+//! listed as *events* (runs of nodes); the sweep runs the tight loop between events and, at a
+//! block event, calls the block's vector-Jacobian product on slices of the adjoint vector.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::pool;
+use crate::var::Var;
+
+/// Flag bit marking the first operand of a node.
+const FIRST: u32 = 1 << 31;
+/// Largest number of nodes a tape can hold.
+pub(crate) const MAX_NODES: u32 = FIRST - 1;
+
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The reverse step of a recorded block, with its types erased.
+pub(crate) trait RecordedBlock {
+    /// `x_bar += J^T y_bar`.
+    fn vjp(&self, y_bar: &[f64], x_bar: &mut [f64]);
+}
+
+/// A run of nodes without operands: inputs, or the outputs of one block.
+#[derive(Clone, Copy, Debug)]
+struct Event {
+    node_start: u32,
+    node_end: u32,
+    /// Length of the operand streams when the run was recorded.
+    op_offset: usize,
+    /// For a block: its index in `blocks`, and its contiguous input run. `u32::MAX` for inputs.
+    block: u32,
+    in_start: u32,
+    n_in: u32,
+}
+
+struct Inner {
+    partials: Vec<f64>,
+    parents: Vec<u32>,
+    n_nodes: u32,
+    events: Vec<Event>,
+    blocks: Vec<Box<dyn RecordedBlock>>,
+}
+
+/// A reverse-mode tape: records the operations on [`Var`]s and computes adjoints.
+///
+/// Create one with [`Tape::new`], make input variables with [`Tape::var`] / [`Tape::vars`], run
+/// ordinary code generic over [`Real`](crate::Real) on them, then call [`Tape::gradient`] (one
+/// output) or [`Tape::vjp`] (a cotangent for several outputs).
+///
+/// ```
+/// use ad_core::Tape;
+/// use num_traits::Float;
+///
+/// let tape = Tape::new();
+/// let x = tape.var(0.5);
+/// let y = tape.var(2.0);
+/// let f = x.sin() * y + y.powi(3);
+/// let adj = tape.gradient(f);
+/// assert!((adj.wrt(x) - 0.5f64.cos() * 2.0).abs() < 1e-15);
+/// assert!((adj.wrt(y) - (0.5f64.sin() + 12.0)).abs() < 1e-15);
+/// ```
+///
+/// # Threads
+///
+/// A tape is neither `Send` nor `Sync` (it may hold custom blocks that are not `Send`), and
+/// `Var<'t>`, which borrows it, is neither either: a tape records on the thread that made it. For parallel work give each task its own
+/// tape (see [`par_gradients`](crate::par_gradients)). Tapes take their buffers from a
+/// per-thread pool and give them back on drop, so a new tape on a thread that already ran one
+/// does not allocate (see [`release_pooled_memory`](crate::release_pooled_memory)).
+pub struct Tape {
+    inner: UnsafeCell<Inner>,
+    id: u64,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Tape {
+            inner: UnsafeCell::new(Inner {
+                partials: pool::take_f64(),
+                parents: pool::take_u32(),
+                n_nodes: 0,
+                events: Vec::new(),
+                blocks: Vec::new(),
+            }),
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    fn inner(&self) -> &mut Inner {
+        // SAFETY: `Tape` is not `Sync`, so only one thread reaches `inner` at a time, and no
+        // method keeps this reference across a call that could reach `inner` again (blocks'
+        // reverse steps run on slices of a separate adjoint vector, not on the tape).
+        unsafe { &mut *self.inner.get() }
+    }
+
+    /// A new input variable with value `x`.
+    pub fn var(&self, x: f64) -> Var<'_> {
+        let index = self.push_leaves(1);
+        Var::on_tape(x, index, self)
+    }
+
+    /// New input variables, one per value, in one contiguous run of nodes.
+    pub fn vars(&self, xs: &[f64]) -> Vec<Var<'_>> {
+        let start = self.push_leaves(xs.len());
+        xs.iter()
+            .enumerate()
+            .map(|(i, &x)| Var::on_tape(x, start + i as u32, self))
+            .collect()
+    }
+
+    /// Number of recorded nodes (values with an adjoint slot).
+    pub fn len(&self) -> usize {
+        self.inner().n_nodes as usize
+    }
+
+    /// True if nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held by the recorded operations (operand streams and event lists; block
+    /// residuals not included). Divide by [`Tape::len`] for bytes per node.
+    pub fn bytes(&self) -> usize {
+        let i = self.inner();
+        i.partials.len() * 8 + i.parents.len() * 4 + i.events.len() * std::mem::size_of::<Event>()
+    }
+
+    /// Number of recorded operands (parent references) over all nodes.
+    pub fn operands(&self) -> usize {
+        self.inner().partials.len()
+    }
+
+    /// Forgets everything recorded, keeping the memory for the next recording.
+    ///
+    /// Takes `&mut self`, so no `Var` of the old recording can be alive.
+    pub fn clear(&mut self) {
+        let i = self.inner.get_mut();
+        i.partials.clear();
+        i.parents.clear();
+        i.n_nodes = 0;
+        i.events.clear();
+        i.blocks.clear();
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    #[inline(always)]
+    fn new_node(inner: &mut Inner) -> u32 {
+        let id = inner.n_nodes;
+        assert!(
+            id < MAX_NODES,
+            "ad_core::Tape is full ({MAX_NODES} nodes): split the computation (checkpoint) or use array/block operations"
+        );
+        inner.n_nodes = id + 1;
+        id
+    }
+
+    /// Records a node with one operand.
+    #[inline(always)]
+    pub(crate) fn push1(&self, a: u32, da: f64) -> u32 {
+        let inner = self.inner();
+        inner.parents.push(a | FIRST);
+        inner.partials.push(da);
+        Self::new_node(inner)
+    }
+
+    /// Records a node with two operands (merged into one if they are the same node).
+    #[inline(always)]
+    pub(crate) fn push2(&self, a: u32, da: f64, b: u32, db: f64) -> u32 {
+        if a == b {
+            return self.push1(a, da + db);
+        }
+        let inner = self.inner();
+        inner.parents.push(a | FIRST);
+        inner.parents.push(b);
+        inner.partials.push(da);
+        inner.partials.push(db);
+        Self::new_node(inner)
+    }
+
+    /// Records a node whose operands are `(parents[i], partials[i])`; `parents` must be
+    /// non-empty.
+    pub(crate) fn push_n(&self, parents: &[u32], partials: &[f64]) -> u32 {
+        debug_assert_eq!(parents.len(), partials.len());
+        debug_assert!(!parents.is_empty());
+        let inner = self.inner();
+        inner.parents.reserve(parents.len());
+        inner.parents.push(parents[0] | FIRST);
+        inner.parents.extend_from_slice(&parents[1..]);
+        inner.partials.extend_from_slice(partials);
+        Self::new_node(inner)
+    }
+
+    /// Records a node that is a constant: one self-referencing operand with partial 0, so it
+    /// takes part in the operand stream (used for constant inputs of blocks).
+    pub(crate) fn push_constant_node(&self) -> u32 {
+        let inner = self.inner();
+        let id = inner.n_nodes;
+        inner.parents.push(id | FIRST);
+        inner.partials.push(0.0);
+        Self::new_node(inner)
+    }
+
+    /// Records `n` nodes without operands (inputs); returns the first index.
+    fn push_leaves(&self, n: usize) -> u32 {
+        let inner = self.inner();
+        let start = inner.n_nodes;
+        let end = (start as u64 + n as u64).min(MAX_NODES as u64 + 1) as u32;
+        assert!(
+            (end - start) as usize == n && end <= MAX_NODES,
+            "ad_core::Tape is full ({MAX_NODES} nodes)"
+        );
+        let op_offset = inner.partials.len();
+        match inner.events.last_mut() {
+            Some(e) if e.block == u32::MAX && e.node_end == start && e.op_offset == op_offset => {
+                e.node_end = end
+            }
+            _ => inner.events.push(Event {
+                node_start: start,
+                node_end: end,
+                op_offset,
+                block: u32::MAX,
+                in_start: 0,
+                n_in: 0,
+            }),
+        }
+        inner.n_nodes = end;
+        start
+    }
+
+    /// Records a block whose inputs are the nodes `in_start..in_start + n_in` and whose `n_out`
+    /// outputs are new nodes; returns the first output index.
+    pub(crate) fn push_block(
+        &self,
+        block: Box<dyn RecordedBlock>,
+        in_start: u32,
+        n_in: usize,
+        n_out: usize,
+    ) -> u32 {
+        let inner = self.inner();
+        let start = inner.n_nodes;
+        let end = start as u64 + n_out as u64;
+        assert!(
+            end <= MAX_NODES as u64,
+            "ad_core::Tape is full ({MAX_NODES} nodes)"
+        );
+        let block_index = u32::try_from(inner.blocks.len()).expect("too many blocks on one tape");
+        inner.blocks.push(block);
+        inner.events.push(Event {
+            node_start: start,
+            node_end: end as u32,
+            op_offset: inner.partials.len(),
+            block: block_index,
+            in_start,
+            n_in: n_in as u32,
+        });
+        inner.n_nodes = end as u32;
+        start
+    }
+
+    /// Computes the adjoints of every node for the output `y` (seed 1): the gradient of `y`.
+    pub fn gradient(&self, y: Var<'_>) -> Adjoints {
+        self.vjp(&[y], &[1.0])
+    }
+
+    /// Computes `J^T c`: the adjoints of every node for the cotangent `c` of `outputs`.
+    ///
+    /// # Panics
+    /// If `outputs` and `cotangent` differ in length, or an output lives on another tape.
+    pub fn vjp(&self, outputs: &[Var<'_>], cotangent: &[f64]) -> Adjoints {
+        let mut adj = Adjoints {
+            adj: pool::take_f64(),
+            tape_id: self.id,
+        };
+        self.vjp_into(outputs, cotangent, &mut adj);
+        adj
+    }
+
+    /// As [`Tape::vjp`], reusing the memory of `adj` (for repeated sweeps of one tape).
+    pub fn vjp_into(&self, outputs: &[Var<'_>], cotangent: &[f64], adj: &mut Adjoints) {
+        assert_eq!(
+            outputs.len(),
+            cotangent.len(),
+            "Tape::vjp: {} outputs but {} cotangent entries",
+            outputs.len(),
+            cotangent.len()
+        );
+        let n = self.len();
+        adj.tape_id = self.id;
+        adj.adj.clear();
+        adj.adj.resize(n, 0.0);
+        for (y, &c) in outputs.iter().zip(cotangent) {
+            if let Some(i) = y.index_on(self) {
+                adj.adj[i as usize] += c;
+            }
+        }
+        self.sweep(&mut adj.adj);
+    }
+
+    /// The reverse sweep over all nodes; `adj` has one entry per node, seeded.
+    fn sweep(&self, adj: &mut [f64]) {
+        let inner = self.inner();
+        assert_eq!(adj.len(), inner.n_nodes as usize);
+        let mut node_hi = inner.n_nodes;
+        let mut op_hi = inner.partials.len();
+        for ev in inner.events.iter().rev() {
+            sweep_segment(
+                adj,
+                &inner.parents[ev.op_offset..op_hi],
+                &inner.partials[ev.op_offset..op_hi],
+                node_hi,
+                ev.node_end,
+            );
+            if ev.block != u32::MAX {
+                let (lo, hi) = adj.split_at_mut(ev.node_start as usize);
+                let y_bar = &hi[..(ev.node_end - ev.node_start) as usize];
+                let x_bar = &mut lo[ev.in_start as usize..(ev.in_start + ev.n_in) as usize];
+                inner.blocks[ev.block as usize].vjp(y_bar, x_bar);
+            }
+            node_hi = ev.node_start;
+            op_hi = ev.op_offset;
+        }
+        debug_assert_eq!(op_hi, 0);
+        debug_assert_eq!(node_hi, 0);
+    }
+}
+
+/// The tight reverse loop over the nodes `node_lo..node_hi`, whose operands are `parents` /
+/// `partials` (every node has at least one operand; the first is flagged).
+#[inline(never)]
+fn sweep_segment(adj: &mut [f64], parents: &[u32], partials: &[f64], node_hi: u32, node_lo: u32) {
+    if parents.is_empty() {
+        return;
+    }
+    assert!(node_hi as usize <= adj.len() && node_lo < node_hi);
+    assert_eq!(parents.len(), partials.len());
+    let mut node = node_hi as usize - 1;
+    let adj_ptr = adj.as_mut_ptr();
+    for k in (0..parents.len()).rev() {
+        // SAFETY: every parent index is a node recorded before its child, so it is below
+        // `n_nodes == adj.len()`; `node` stays in `node_lo..node_hi` because the segment holds
+        // exactly `node_hi - node_lo` flagged first operands, the last one at k == 0.
+        unsafe {
+            let p = *parents.get_unchecked(k);
+            let w = *partials.get_unchecked(k);
+            let a = *adj_ptr.add(node);
+            *adj_ptr.add((p & !FIRST) as usize) += w * a;
+            node = node.wrapping_sub((p >> 31) as usize);
+        }
+    }
+    debug_assert_eq!(node.wrapping_add(1), node_lo as usize);
+}
+
+/// The adjoints of all nodes of a tape after a reverse sweep: `adj[i] = c^T dy/dv_i`.
+///
+/// Read them with [`Adjoints::wrt`]. The memory returns to a per-thread pool on drop.
+pub struct Adjoints {
+    adj: Vec<f64>,
+    tape_id: u64,
+}
+
+impl Default for Adjoints {
+    /// An empty adjoint vector, to be filled by [`Tape::vjp_into`].
+    fn default() -> Self {
+        Adjoints {
+            adj: Vec::new(),
+            tape_id: 0,
+        }
+    }
+}
+
+impl Adjoints {
+    /// The adjoint of `v` (0 for a constant).
+    ///
+    /// # Panics
+    /// If `v` lives on a different tape from the one that computed these adjoints.
+    #[inline]
+    pub fn wrt(&self, v: Var<'_>) -> f64 {
+        match v.tape() {
+            None => 0.0,
+            Some(t) => {
+                assert!(
+                    t.id() == self.tape_id,
+                    "Adjoints::wrt: the variable lives on another tape than these adjoints"
+                );
+                self.adj[v.index() as usize]
+            }
+        }
+    }
+
+    /// The adjoints of several variables.
+    pub fn wrt_all(&self, vs: &[Var<'_>]) -> Vec<f64> {
+        vs.iter().map(|&v| self.wrt(v)).collect()
+    }
+
+    /// The raw adjoint vector, indexed by node.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.adj
+    }
+}
+
+impl Drop for Adjoints {
+    fn drop(&mut self) {
+        pool::give_f64(std::mem::take(&mut self.adj));
+    }
+}
+
+impl Drop for Tape {
+    fn drop(&mut self) {
+        let i = self.inner.get_mut();
+        pool::give_f64(std::mem::take(&mut i.partials));
+        pool::give_u32(std::mem::take(&mut i.parents));
+    }
+}
+
+impl std::fmt::Debug for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = self.inner();
+        f.debug_struct("Tape")
+            .field("nodes", &i.n_nodes)
+            .field("operands", &i.partials.len())
+            .field("blocks", &i.blocks.len())
+            .finish()
+    }
+}

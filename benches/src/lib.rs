@@ -1,0 +1,1 @@
+//! Shared pieces of Wengert's benchmark suite: workload definitions and measurement helpers.

@@ -1,0 +1,29 @@
+//! # Wengert
+//!
+//! Differentiable scientific computing in Rust. This facade re-exports the member crates:
+//!
+//! - [`ad`] (`ad-core`): the scalar trait [`Real`], the reverse-mode [`Tape`]/[`Var`],
+//!   forward-mode [`Dual`], custom derivative rules and checkpointing;
+//! - [`solvers`]: differentiable linear and nonlinear solvers;
+//! - [`ode`]: ODE integrators with sensitivities;
+//! - [`optim`]: gradient-based optimizers.
+//!
+//! ```
+//! use wengert::{gradient, Real};
+//!
+//! // Ordinary Rust, generic over the scalar type.
+//! fn energy<S: Real>(x: &[S]) -> S {
+//!     x.iter().map(|&xi| xi * xi).sum::<S>() * 0.5
+//! }
+//!
+//! let (value, grad) = gradient(|x| energy(x), &[1.0, 2.0]);
+//! assert_eq!(value, 2.5);
+//! assert_eq!(grad, vec![1.0, 2.0]);
+//! ```
+#![warn(missing_docs)]
+
+pub use ad_core as ad;
+pub use ad_core::{gradient, Dual, Real, Tape, Var};
+pub use ode;
+pub use optim;
+pub use solvers;
