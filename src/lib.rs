@@ -27,3 +27,8 @@ pub use ad_core::{gradient, Dual, Real, Tape, Var};
 pub use ode;
 pub use optim;
 pub use solvers;
+
+/// The README's code blocks, compiled and run as doctests so the tour stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
