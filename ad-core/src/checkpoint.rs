@@ -131,7 +131,10 @@ fn repetitions(l: usize, s: usize) -> usize {
 /// spatial complexity in reverse automatic differentiation", 1992; Griewank & Walther,
 /// ACM TOMS 26, 2000).
 pub fn binomial_advances(l: usize, s: usize) -> usize {
-    assert!(s >= 1, "binomial_advances: at least one snapshot (the initial state) is needed");
+    assert!(
+        s >= 1,
+        "binomial_advances: at least one snapshot (the initial state) is needed"
+    );
     if l == 0 {
         return 0;
     }
@@ -255,9 +258,20 @@ pub fn revolve_reverse<St: Step>(
     x_bar: &mut [f64],
     p_bar: &mut [f64],
 ) -> RevolveStats {
-    assert!(snapshots >= 1, "revolve: snapshots must be at least 1 (the initial state)");
-    assert_eq!(x0.len(), x_bar.len(), "revolve: x_bar must have the state's length");
-    assert_eq!(p.len(), p_bar.len(), "revolve: p_bar must have the parameters' length");
+    assert!(
+        snapshots >= 1,
+        "revolve: snapshots must be at least 1 (the initial state)"
+    );
+    assert_eq!(
+        x0.len(),
+        x_bar.len(),
+        "revolve: x_bar must have the state's length"
+    );
+    assert_eq!(
+        p.len(),
+        p_bar.len(),
+        "revolve: p_bar must have the parameters' length"
+    );
     let mut r = Reverser {
         step,
         p,
@@ -290,7 +304,10 @@ pub fn revolve<S: Real, St: Step + Clone + 'static>(
     n_steps: usize,
     snapshots: usize,
 ) -> Vec<S> {
-    assert!(snapshots >= 1, "revolve: snapshots must be at least 1 (the initial state)");
+    assert!(
+        snapshots >= 1,
+        "revolve: snapshots must be at least 1 (the initial state)"
+    );
     let mut inputs = Vec::with_capacity(x0.len() + p.len());
     inputs.extend_from_slice(x0);
     inputs.extend_from_slice(p);

@@ -108,14 +108,21 @@ pub fn vjp<F: Function>(f: &F, x: &[f64], cotangent: &[f64]) -> (Vec<f64>, Vec<f
 /// # Panics
 /// If `tangent` and `x` differ in length.
 pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    assert_eq!(x.len(), tangent.len(), "jvp: x and tangent differ in length");
+    assert_eq!(
+        x.len(),
+        tangent.len(),
+        "jvp: x and tangent differ in length"
+    );
     let xs: Vec<Dual<1>> = x
         .iter()
         .zip(tangent)
         .map(|(&v, &t)| Dual::new(v, [t]))
         .collect();
     let ys = f.eval(&xs);
-    (ys.iter().map(|y| y.v).collect(), ys.iter().map(|y| y.d[0]).collect())
+    (
+        ys.iter().map(|y| y.v).collect(),
+        ys.iter().map(|y| y.d[0]).collect(),
+    )
 }
 
 /// The exact Hessian-vector product `H v` of a scalar function (its first output), forward
@@ -136,7 +143,11 @@ pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64
 /// assert!((hv[0] - 1.0).abs() < 1e-15 && (hv[1] - 2.0).abs() < 1e-15);
 /// ```
 pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f64> {
-    assert_eq!(x.len(), v.len(), "hessian_vector_product: x and v differ in length");
+    assert_eq!(
+        x.len(),
+        v.len(),
+        "hessian_vector_product: x and v differ in length"
+    );
     let tape = Tape::new();
     let xs = tape.vars(x);
     let duals: Vec<Dual<1, Var<'_>>> = xs
@@ -145,7 +156,10 @@ pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f
         .map(|(&xi, &vi)| Dual::new(xi, [Var::constant(vi)]))
         .collect();
     let y = f.eval(&duals);
-    assert!(!y.is_empty(), "hessian_vector_product: f returned no output");
+    assert!(
+        !y.is_empty(),
+        "hessian_vector_product: f returned no output"
+    );
     let adj = tape.gradient(y[0].d[0]);
     adj.wrt_all(&xs)
 }

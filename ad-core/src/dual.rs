@@ -59,7 +59,10 @@ impl<const N: usize, T: Real> Dual<N, T> {
     /// # Panics
     /// If `k >= N`.
     pub fn variable(v: f64, k: usize) -> Self {
-        assert!(k < N, "Dual::variable: direction {k} out of range for Dual<{N}>");
+        assert!(
+            k < N,
+            "Dual::variable: direction {k} out of range for Dual<{N}>"
+        );
         let mut d = [T::zero(); N];
         d[k] = T::one();
         Dual { v: T::cst(v), d }
@@ -263,7 +266,7 @@ impl<const N: usize, T: Real> Div<Dual<N, T>> for f64 {
     type Output = Dual<N, T>;
     #[inline(always)]
     fn div(self, x: Dual<N, T>) -> Dual<N, T> {
-        x.recip() * self
+        Dual::constant(T::cst(self)) / x
     }
 }
 impl<const N: usize, T: Real> Rem<Dual<N, T>> for f64 {

@@ -55,8 +55,7 @@ mod var;
 
 pub use block::Block;
 pub use checkpoint::{
-    binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats,
-    Step,
+    binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats, Step,
 };
 pub use drivers::{gradient, hessian_vector_product, jacobian, jvp, par_gradients, values, vjp};
 pub use dual::Dual;

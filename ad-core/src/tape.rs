@@ -181,34 +181,67 @@ impl Tape {
     #[inline(always)]
     fn new_node(inner: &mut Inner) -> u32 {
         let id = inner.n_nodes;
-        assert!(
-            id < MAX_NODES,
-            "ad_core::Tape is full ({MAX_NODES} nodes): split the computation (checkpoint) or use array/block operations"
-        );
+        if id >= MAX_NODES {
+            tape_full();
+        }
         inner.n_nodes = id + 1;
         id
+    }
+
+    /// Makes room for `k` more operands (cold path of the pushes).
+    #[cold]
+    #[inline(never)]
+    fn grow(inner: &mut Inner, k: usize) {
+        let want = (inner.partials.len() + k)
+            .max(2 * inner.partials.capacity())
+            .max(1024);
+        inner.partials.reserve(want - inner.partials.len());
+        inner.parents.reserve(want - inner.parents.len());
+    }
+
+    /// Appends operands to the streams; the first is flagged as the start of a new node.
+    #[inline(always)]
+    fn push_operands<const K: usize>(inner: &mut Inner, parents: [u32; K], partials: [f64; K]) {
+        let len = inner.partials.len();
+        debug_assert_eq!(len, inner.parents.len());
+        if inner.partials.capacity() - len < K || inner.parents.capacity() - len < K {
+            Self::grow(inner, K);
+        }
+        // SAFETY: both streams have room for K more elements (checked above) and the same
+        // length; the written elements are initialised before the lengths are set.
+        unsafe {
+            let pp = inner.parents.as_mut_ptr().add(len);
+            let wp = inner.partials.as_mut_ptr().add(len);
+            for k in 0..K {
+                pp.add(k).write(if k == 0 {
+                    parents[k] | FIRST
+                } else {
+                    parents[k]
+                });
+                wp.add(k).write(partials[k]);
+            }
+            inner.parents.set_len(len + K);
+            inner.partials.set_len(len + K);
+        }
     }
 
     /// Records a node with one operand.
     #[inline(always)]
     pub(crate) fn push1(&self, a: u32, da: f64) -> u32 {
         let inner = self.inner();
-        inner.parents.push(a | FIRST);
-        inner.partials.push(da);
+        Self::push_operands(inner, [a], [da]);
         Self::new_node(inner)
     }
 
     /// Records a node with two operands (merged into one if they are the same node).
     #[inline(always)]
     pub(crate) fn push2(&self, a: u32, da: f64, b: u32, db: f64) -> u32 {
-        if a == b {
-            return self.push1(a, da + db);
-        }
         let inner = self.inner();
-        inner.parents.push(a | FIRST);
-        inner.parents.push(b);
-        inner.partials.push(da);
-        inner.partials.push(db);
+        if a == b {
+            Self::push_operands(inner, [a], [da + db]);
+        } else {
+            Self::push_operands(inner, [a, b], [da, db]);
+        }
         Self::new_node(inner)
     }
 
@@ -357,6 +390,15 @@ impl Tape {
         debug_assert_eq!(op_hi, 0);
         debug_assert_eq!(node_hi, 0);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn tape_full() -> ! {
+    panic!(
+        "ad_core::Tape is full ({MAX_NODES} nodes): split the computation (checkpoint, revolve) \
+         or use block operations"
+    )
 }
 
 /// The tight reverse loop over the nodes `node_lo..node_hi`, whose operands are `parents` /
