@@ -1,0 +1,18 @@
+//! The workloads of BENCHMARKS.md. Each module defines the problem once (generic over
+//! `S: ad_core::Real` where the method is ours) and lists its methods.
+
+pub mod w1;
+
+use crate::Workload;
+
+/// Every implemented workload, in suite order.
+pub fn all() -> Vec<Workload> {
+    vec![w1::workload()]
+}
+
+/// The workload called `name` (case-insensitive), if implemented.
+pub fn find(name: &str) -> Option<Workload> {
+    all()
+        .into_iter()
+        .find(|w| w.name.eq_ignore_ascii_case(name))
+}
