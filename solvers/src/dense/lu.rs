@@ -1,0 +1,228 @@
+//! LU factorisation with partial pivoting.
+
+use std::sync::Arc;
+
+use ad_core::Real;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::lu::partial_pivoting::{factor, solve as lu_solve};
+use faer::perm::Perm;
+use faer::{Conj, Mat, MatMut, MatRef};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+
+use super::factored::{keep_if_active, log_det_with, solve_with, Factors};
+use super::{check_dim, check_finite, par_for, row_major, values};
+use crate::error::{Error, Result};
+
+/// The f64 factors. faer is column-major and our matrices arrive row-major, so the stored
+/// factorisation is that of `M = A^T` (a plain copy of the row-major data):
+/// `P M = L U`. Then `A x = b` is a transposed solve with `M`'s factors and `A^T y = c` a plain
+/// one — both cost two triangular solves.
+pub(crate) struct LuFactors {
+    n: usize,
+    lu: Mat<f64>,
+    perm: Perm<usize>,
+    transpositions: usize,
+}
+
+impl LuFactors {
+    /// Factorises `A` given row-major, checking finiteness and pivots.
+    pub(crate) fn new(a_row_major: &[f64], n: usize) -> Result<Self> {
+        check_finite("matrix", a_row_major)?;
+        let mut lu = MatRef::from_column_major_slice(a_row_major, n, n).to_owned();
+        let par = par_for(n);
+        let mut fwd = vec![0usize; n];
+        let mut bwd = vec![0usize; n];
+        let mut mem = MemBuffer::new(factor::lu_in_place_scratch::<usize, f64>(
+            n,
+            n,
+            par,
+            Default::default(),
+        ));
+        let (info, _) = factor::lu_in_place(
+            lu.as_mut(),
+            &mut fwd,
+            &mut bwd,
+            par,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        let scale = a_row_major.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let tol = n as f64 * f64::EPSILON * scale;
+        if let Some(pivot) = (0..n).find(|&k| lu[(k, k)].abs() <= tol || lu[(k, k)].is_nan()) {
+            return Err(Error::Singular { pivot });
+        }
+        let perm = Perm::new_checked(fwd.into_boxed_slice(), bwd.into_boxed_slice(), n);
+        Ok(LuFactors {
+            n,
+            lu,
+            perm,
+            transpositions: info.transposition_count,
+        })
+    }
+}
+
+impl Factors for LuFactors {
+    const SYMMETRIC: bool = false;
+
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn solve_in_place(&self, rhs: MatMut<'_, f64>, transpose: bool) {
+        let par = par_for(self.n);
+        let mut mem = MemBuffer::new(lu_solve::solve_in_place_scratch::<usize, f64>(
+            self.n,
+            rhs.ncols(),
+            par,
+        ));
+        let stack = MemStack::new(&mut mem);
+        let lu = self.lu.as_ref();
+        // Factors are of A^T: A^{-1} is the transposed solve.
+        if transpose {
+            lu_solve::solve_in_place_with_conj(
+                lu,
+                lu,
+                self.perm.as_ref(),
+                Conj::No,
+                rhs,
+                par,
+                stack,
+            );
+        } else {
+            lu_solve::solve_transpose_in_place_with_conj(
+                lu,
+                lu,
+                self.perm.as_ref(),
+                Conj::No,
+                rhs,
+                par,
+                stack,
+            );
+        }
+    }
+
+    fn det(&self) -> f64 {
+        let d: f64 = (0..self.n).map(|k| self.lu[(k, k)]).product();
+        if self.transpositions % 2 == 1 {
+            -d
+        } else {
+            d
+        }
+    }
+
+    fn log_abs_det(&self) -> f64 {
+        (0..self.n).map(|k| self.lu[(k, k)].abs().ln()).sum()
+    }
+}
+
+/// A reusable LU factorisation with partial pivoting, `P A^T = L U` (faer's kernels; the
+/// transposition is free because ndarray's default layout is row-major).
+///
+/// Factorise once, then solve with many right-hand sides, with `A` or `A^T`, and take
+/// determinants. Each solve with `S = Var` is one block on the tape whose reverse step reuses
+/// these factors: for `x = A^{-1} b`, `b_bar = A^{-T} x_bar`, `A_bar = -b_bar x^T`.
+///
+/// ```
+/// use ndarray::array;
+/// use solvers::Lu;
+/// let a = array![[2.0, 1.0], [1.0, 3.0]];
+/// let lu = Lu::new(a.view()).unwrap();
+/// assert!((lu.det() - 5.0).abs() < 1e-14);
+/// let x = lu.solve(array![3.0, 4.0].view()).unwrap();
+/// assert!((x[0] - 1.0).abs() < 1e-14 && (x[1] - 1.0).abs() < 1e-14);
+/// ```
+pub struct Lu<S> {
+    f: Arc<LuFactors>,
+    /// `A`'s entries (row-major) when they carry derivatives.
+    a: Option<Vec<S>>,
+}
+
+impl<S: Real> Lu<S> {
+    /// Factorises the square matrix `a`.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] if `a` is not square, [`Error::NonFinite`],
+    /// [`Error::Singular`] (a pivot below `n * eps * max|A|`).
+    pub fn new(a: ArrayView2<S>) -> Result<Self> {
+        let (n, m) = a.dim();
+        check_dim("matrix columns (square matrix)", n, m)?;
+        let entries = row_major(a);
+        let f = LuFactors::new(&values(&entries), n)?;
+        Ok(Lu {
+            f: Arc::new(f),
+            a: keep_if_active(entries),
+        })
+    }
+
+    /// The dimension `n`.
+    pub fn dim(&self) -> usize {
+        self.f.n
+    }
+
+    /// `x = A^{-1} b`. Reverse rule: `b_bar = A^{-T} x_bar`, `A_bar = -b_bar x^T`.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::NonFinite`] (in `b` or the solution).
+    pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
+        check_dim("right-hand side", self.dim(), b.len())?;
+        let b = b.to_vec();
+        solve_with(&self.f, self.a.clone(), &b, 1, false).map(Array1::from_vec)
+    }
+
+    /// As [`Lu::solve`], consuming the factorisation (saves a copy of `A`).
+    pub(crate) fn into_solve(self, b: ArrayView1<S>) -> Result<Array1<S>> {
+        check_dim("right-hand side", self.dim(), b.len())?;
+        let b = b.to_vec();
+        solve_with(&self.f, self.a, &b, 1, false).map(Array1::from_vec)
+    }
+
+    /// `x = A^{-T} b`. Reverse rule: `b_bar = A^{-1} x_bar`, `A_bar = -x b_bar^T`.
+    ///
+    /// # Errors
+    /// As [`Lu::solve`].
+    pub fn solve_transpose(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
+        check_dim("right-hand side", self.dim(), b.len())?;
+        let b = b.to_vec();
+        solve_with(&self.f, self.a.clone(), &b, 1, true).map(Array1::from_vec)
+    }
+
+    /// `X = A^{-1} B` for `n x k` `B`, one block. Reverse: `B_bar = A^{-T} X_bar`,
+    /// `A_bar = -B_bar X^T`.
+    ///
+    /// # Errors
+    /// As [`Lu::solve`].
+    pub fn solve_many(&self, b: ArrayView2<S>) -> Result<Array2<S>> {
+        self.many(b, false)
+    }
+
+    /// `X = A^{-T} B` for `n x k` `B`, one block.
+    ///
+    /// # Errors
+    /// As [`Lu::solve`].
+    pub fn solve_transpose_many(&self, b: ArrayView2<S>) -> Result<Array2<S>> {
+        self.many(b, true)
+    }
+
+    fn many(&self, b: ArrayView2<S>, transpose: bool) -> Result<Array2<S>> {
+        let (n, k) = b.dim();
+        check_dim("right-hand side rows", self.dim(), n)?;
+        let x = solve_with(&self.f, self.a.clone(), &row_major(b), k, transpose)?;
+        Ok(Array2::from_shape_vec((n, k), x).expect("shape"))
+    }
+
+    /// `det A = (-1)^{swaps} prod_k U_kk`. Reverse rule: `A_bar = det_bar * det A * A^{-T}`
+    /// (the inverse is formed from the factors, `O(n^3)`, only when recording).
+    pub fn det(&self) -> S {
+        log_det_with(&self.f, self.a.as_deref(), true)
+    }
+
+    /// `ln |det A| = sum_k ln |U_kk|`. Reverse rule: `A_bar = ld_bar * A^{-T}`.
+    pub fn log_abs_det(&self) -> S {
+        log_det_with(&self.f, self.a.as_deref(), false)
+    }
+
+    /// The sign of `det A` (+1 or -1; the matrix is nonsingular).
+    pub fn det_sign(&self) -> f64 {
+        self.f.det().signum()
+    }
+}
