@@ -114,6 +114,17 @@ pub fn rss_mb() -> f64 {
     proc_status_kb("VmRSS:").map_or(f64::NAN, |kb| kb * 1024.0 / 1e6)
 }
 
+/// Minor and major page faults of this process so far (fields 10 and 12 of /proc/self/stat);
+/// `None` where /proc is not available.
+pub fn page_faults() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces: count fields after its closing paren.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): field k is f[k - 3].
+    Some((f.get(7)?.parse().ok()?, f.get(9)?.parse().ok()?))
+}
+
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -193,6 +204,10 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(peak_rss_mb() > 0.0 && rss_mb() > 0.0);
             assert!(peak_rss_mb() >= rss_mb() * 0.99);
+            let (minor, _) = page_faults().unwrap();
+            let v = vec![1u8; 1 << 22];
+            std::hint::black_box(&v);
+            assert!(page_faults().unwrap().0 > minor);
         }
     }
 }

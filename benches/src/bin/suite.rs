@@ -152,6 +152,29 @@ fn write_json(path: &PathBuf, date: &str, lines: &[ResultLine], failed: &[String
     }
 }
 
+/// Warns about the allocator variables of BENCHMARKS.md ("Measuring"): unset, or spelled so
+/// that glibc misreads them (it parses the value as a plain integer and stops at the first
+/// non-digit, so `1e8` means 1 byte: every large block is then mmapped and trimmed again).
+fn check_malloc_env() {
+    for (key, want) in [
+        ("MALLOC_MMAP_THRESHOLD_", "100000000"),
+        ("MALLOC_TRIM_THRESHOLD_", "1000000000"),
+    ] {
+        match std::env::var(key) {
+            Err(_) => eprintln!(
+                "suite: note: {key} is not set; the peers were timed with it (BENCHMARKS.md, \
+                 Measuring): {key}={want}"
+            ),
+            Ok(v) if !v.chars().all(|c| c.is_ascii_digit()) || v.is_empty() => eprintln!(
+                "suite: WARNING: {key}={v} is not a plain integer; glibc reads only its leading \
+                 digits (1e8 -> 1), which makes large allocations slower, not faster. \
+                 Use {key}={want}"
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
 
@@ -201,14 +224,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none()
-        || std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none()
-    {
-        eprintln!(
-            "suite: note: MALLOC_MMAP_THRESHOLD_=1e8 MALLOC_TRIM_THRESHOLD_=1e9 are not both set; \
-             the peers were timed with them (BENCHMARKS.md, Measuring)"
-        );
-    }
+    check_malloc_env();
 
     let date = utc_now();
     let mut lines = Vec::new();

@@ -13,7 +13,7 @@
 
 use ad_core::{Adjoints, Real, Tape};
 
-use crate::measure::{peak_rss_mb, rss_mb, time_default, Timing};
+use crate::measure::{page_faults, peak_rss_mb, rss_mb, time_default, Timing, WARMUP};
 use crate::{check_reference, close, Method, ResultLine, Value, Workload};
 
 /// Problem size.
@@ -171,6 +171,15 @@ fn line(
     l
 }
 
+/// Minor page faults per call of the timed closure: `before` from [`page_faults`] taken before
+/// [`time_default`] ran `t.runs` calls plus the warm-up.
+fn faults_per_call(before: Option<(u64, u64)>, t: &Timing) -> Value {
+    match (before, page_faults()) {
+        (Some((b, _)), Some((a, _))) => num((a - b) as f64 / (t.runs + WARMUP) as f64, 1),
+        _ => num(f64::NAN, 1),
+    }
+}
+
 fn primal(x: &[f64]) -> (Timing, f64) {
     time_default(|| rosenbrock::<f64>(std::hint::black_box(x)))
 }
@@ -179,9 +188,10 @@ fn primal(x: &[f64]) -> (Timing, f64) {
 fn scalar() -> ResultLine {
     let x = x0(N);
     let (tp, primal_loss) = primal(&x);
-    let rss_before = rss_mb();
+    let (rss_before, faults) = (rss_mb(), page_faults());
     let (tg, (loss, g)) = time_default(|| ad_core::gradient(|x| rosenbrock(x), &x));
     let (rss_after, peak) = (rss_mb(), peak_rss_mb());
+    let faults = faults_per_call(faults, &tg);
     line(
         "wengert-scalar",
         &tp,
@@ -193,13 +203,14 @@ fn scalar() -> ResultLine {
         Some(tape_stats(&x)),
     )
     .extra("rss_growth_mb", num(rss_after - rss_before, 1))
+    .extra("faults_per_call", faults)
 }
 
 /// One explicitly reused tape and adjoint vector; also times recording and sweep apart.
 fn scalar_reuse() -> ResultLine {
     let x = x0(N);
     let (tp, primal_loss) = primal(&x);
-    let rss_before = rss_mb();
+    let (rss_before, faults) = (rss_mb(), page_faults());
     let mut tape = Tape::new();
     let mut adj = Adjoints::default();
     let mut g = vec![0.0; x.len()];
@@ -213,6 +224,7 @@ fn scalar_reuse() -> ResultLine {
         y.value()
     });
     let (rss_after, peak) = (rss_mb(), peak_rss_mb());
+    let faults = faults_per_call(faults, &tg);
     let (t_record, _) = time_default(|| {
         tape.clear();
         let xs = tape.vars(&x);
@@ -242,6 +254,7 @@ fn scalar_reuse() -> ResultLine {
     .extra("record_ms", num(t_record.median, 4))
     .extra("sweep_ms", num(t_sweep.median, 4))
     .extra("rss_growth_mb", num(rss_after - rss_before, 1))
+    .extra("faults_per_call", faults)
 }
 
 /// The analytic gradient: the practical limit.
