@@ -1,5 +1,57 @@
-//! ODE integrators with forward and adjoint sensitivities. Not built yet: this crate is reserved
-//! for the ODE issues and currently only re-exports the scalar trait it will be generic over.
+//! # ode: differentiable ODE integrators
+//!
+//! Write the right-hand side once, generic over [`Real`] ([`OdeSystem`]); [`solve`] it with
+//! `f64` for the solution, with [`Var`](ad_core::Var) inputs for gradients (the whole solve is
+//! one block on the tape whose backward pass is the [`Sensitivity`] chosen in [`Options`]), or
+//! with [`Dual`](ad_core::Dual) inputs for forward sensitivities.
+//!
+//! ```
+//! use ad_core::Tape;
+//! use ode::{solve, Options, OdeSystem, Real};
+//!
+//! #[derive(Clone)]
+//! struct LotkaVolterra;
+//! impl OdeSystem for LotkaVolterra {
+//!     fn dim(&self) -> usize { 2 }
+//!     fn n_params(&self) -> usize { 4 }
+//!     fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
+//!         dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
+//!         dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
+//!     }
+//! }
+//! let save_at: Vec<f64> = (0..=100).map(|k| 0.1 * k as f64).collect();
+//! let opts = Options { rtol: 1e-8, atol: 1e-8, ..Default::default() };
+//!
+//! let tape = Tape::new();
+//! let p = tape.vars(&[1.5, 1.0, 1.0, 3.0]);
+//! let y0 = tape.vars(&[1.0, 1.0]);
+//! let sol = solve(&LotkaVolterra, &y0, &p, 0.0, &save_at, &opts).unwrap();
+//! let loss: ad_core::Var = sol.y.iter().map(|y| y[0] * y[0] + y[1] * y[1]).sum();
+//! let g = tape.gradient(loss);
+//! assert!((loss.value() - 1717.358726548).abs() < 1e-3);
+//! assert!((g.wrt(p[0]) - 69.5537143).abs() < 1e-2);
+//! ```
+//!
+//! Layout: [`system`] (the equations), [`options`] (method, tolerances, sensitivity), the
+//! explicit Runge-Kutta methods (RK4, Dormand-Prince 5(4), Tsitouras 5(4); one tableau-driven
+//! stepper with PI control, FSAL and dense output), the sensitivities (forward, checkpointed
+//! discrete adjoint) and [`ensemble`] (many parameter sets in parallel).
 #![warn(missing_docs)]
 
+pub mod ensemble;
+pub mod error;
+mod explicit;
+pub mod options;
+mod sensitivity;
+pub mod solution;
+mod solve;
+pub mod system;
+
 pub use ad_core::Real;
+pub use ensemble::{gradient_ensemble, solve_ensemble, EnsembleGradient};
+pub use error::Error;
+pub use options::{Method, Options, Sensitivity};
+pub use sensitivity::{vjp, AdjointStats, Gradient};
+pub use solution::{Solution, Stats};
+pub use solve::solve;
+pub use system::OdeSystem;

@@ -1,0 +1,49 @@
+//! The crate's error type.
+
+/// Why a solve failed. Every fallible function of this crate returns it; a solve never returns
+/// NaN silently and never hangs (see [`Options::max_steps`](crate::Options::max_steps)).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The adaptive step size fell below the round-off level of `t`: the solution is probably
+    /// blowing up (finite-time singularity) or the problem is stiff.
+    #[error(
+        "step size {h:e} too small at t = {t}: the solution may blow up near t, or the problem \
+         is stiff (use a stiff method) or the tolerances are too tight"
+    )]
+    StepSizeTooSmall {
+        /// Time at which the step failed.
+        t: f64,
+        /// The rejected step size.
+        h: f64,
+    },
+    /// The solver took `steps` steps (accepted and rejected) without reaching the end.
+    #[error("{steps} steps taken without reaching the final time (stopped at t = {t}): increase Options::max_steps or loosen the tolerances")]
+    MaxStepsReached {
+        /// Time reached.
+        t: f64,
+        /// Steps taken (accepted and rejected).
+        steps: usize,
+    },
+    /// A non-finite value (NaN or infinity) appeared in the state or its derivative.
+    #[error("non-finite value in component {component} of the state or its derivative at t = {t}: check the right-hand side and the initial state")]
+    NonFinite {
+        /// Time at which it appeared.
+        t: f64,
+        /// Index of the first non-finite component.
+        component: usize,
+    },
+    /// An input has the wrong length.
+    #[error("{what} has length {got}, expected {expected}")]
+    DimensionMismatch {
+        /// Which input.
+        what: &'static str,
+        /// The length the system requires.
+        expected: usize,
+        /// The length passed.
+        got: usize,
+    },
+    /// An input or option is invalid (save times out of order, a non-positive tolerance, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}

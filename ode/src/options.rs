@@ -1,0 +1,154 @@
+//! How to solve: the method, tolerances, limits and the sensitivity method, as one value.
+
+use crate::error::Error;
+
+/// The integration method.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Method {
+    /// Classic fourth-order Runge-Kutta with fixed step `dt` (the last step is shortened to end
+    /// exactly at the final save time). Output between steps by cubic Hermite interpolation.
+    Rk4 {
+        /// The step size (> 0).
+        dt: f64,
+    },
+    /// Dormand-Prince 5(4) (Dormand & Prince 1980) with PI step-size control, FSAL and
+    /// Hairer's fourth-order dense output.
+    Dopri5,
+    /// Tsitouras 5(4) (Tsitouras 2011) with PI step-size control, FSAL and its own
+    /// fourth-order interpolant. The default.
+    Tsit5,
+}
+
+/// How a solve with [`Var`](ad_core::Var) inputs computes its backward pass (the value of
+/// the solution is the same whatever is chosen). With [`Dual`](ad_core::Dual) inputs the
+/// tangents are always propagated forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Sensitivity {
+    /// [`Sensitivity::Forward`] when `dim + n_params <= 16`, else
+    /// [`Sensitivity::DiscreteAdjoint`] with 64 checkpoints. Both give the exact derivative
+    /// of the numerical solution; forward sensitivities cost about `(dim + n_params) / 4`
+    /// primal solves (evaluated on `Dual` chunks) and win for few inputs, the adjoint costs
+    /// a few primal solves whatever the number of inputs.
+    Auto,
+    /// Forward sensitivities: the solver runs on `Dual` numbers (the step sizes chosen on the
+    /// values), giving the full Jacobian of the saved states with respect to `y0` and `p`
+    /// during the forward pass; the backward pass is one matrix-vector product.
+    Forward,
+    /// The exact gradient of the discrete solution: reverse through the accepted steps. The
+    /// forward pass keeps the accepted step sizes (two numbers per step) and at most
+    /// `checkpoints` states; the backward pass recomputes each segment between checkpoints,
+    /// recursively with the same bound, so memory is O(`checkpoints` * state * levels) with
+    /// `levels = ceil(log_checkpoints(steps))`.
+    DiscreteAdjoint {
+        /// The most states held per level (>= 2).
+        checkpoints: usize,
+    },
+}
+
+/// Options of a solve. Build with struct update syntax: `Options { rtol: 1e-8, ..Default::default() }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// The integration method (default [`Method::Tsit5`]).
+    pub method: Method,
+    /// Relative tolerance (default 1e-6).
+    pub rtol: f64,
+    /// Absolute tolerance, for every component (default 1e-9).
+    pub atol: f64,
+    /// Per-component absolute tolerances; when set (length `dim`), replaces `atol`.
+    pub atol_components: Option<Vec<f64>>,
+    /// Initial step size; `None` (the default) picks one automatically (Hairer, Nørsett &
+    /// Wanner, Solving ODEs I, II.4).
+    pub h0: Option<f64>,
+    /// Largest step size (default infinite).
+    pub h_max: f64,
+    /// Most steps, accepted and rejected, before [`Error::MaxStepsReached`] (default 100 000).
+    pub max_steps: usize,
+    /// The backward pass of a solve on `Var` inputs (default [`Sensitivity::Auto`]).
+    pub sensitivity: Sensitivity,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            method: Method::Tsit5,
+            rtol: 1e-6,
+            atol: 1e-9,
+            atol_components: None,
+            h0: None,
+            h_max: f64::INFINITY,
+            max_steps: 100_000,
+            sensitivity: Sensitivity::Auto,
+        }
+    }
+}
+
+impl Options {
+    /// Checks the options for a system of dimension `dim`.
+    pub fn validate(&self, dim: usize) -> Result<(), Error> {
+        let bad = |s: String| Err(Error::InvalidInput(s));
+        if let Method::Rk4 { dt } = self.method {
+            if !(dt > 0.0 && dt.is_finite()) {
+                return bad(format!("Rk4 step dt = {dt} must be positive and finite"));
+            }
+        }
+        if !(self.rtol >= 0.0 && self.rtol.is_finite()) {
+            return bad(format!(
+                "rtol = {} must be non-negative and finite",
+                self.rtol
+            ));
+        }
+        if !(self.atol >= 0.0 && self.atol.is_finite()) {
+            return bad(format!(
+                "atol = {} must be non-negative and finite",
+                self.atol
+            ));
+        }
+        if let Some(a) = &self.atol_components {
+            if a.len() != dim {
+                return Err(Error::DimensionMismatch {
+                    what: "Options::atol_components",
+                    expected: dim,
+                    got: a.len(),
+                });
+            }
+            if a.iter().any(|v| !(*v >= 0.0 && v.is_finite())) {
+                return bad("atol_components must be non-negative and finite".into());
+            }
+        }
+        if self.is_adaptive() && self.rtol == 0.0 && self.atol_at(0) == 0.0 {
+            return bad("rtol and atol are both zero: give a positive tolerance".into());
+        }
+        if let Some(h0) = self.h0 {
+            if !(h0 > 0.0 && h0.is_finite()) {
+                return bad(format!("h0 = {h0} must be positive and finite"));
+            }
+        }
+        if self.h_max.is_nan() || self.h_max <= 0.0 {
+            return bad(format!("h_max = {} must be positive", self.h_max));
+        }
+        if let Sensitivity::DiscreteAdjoint { checkpoints } = self.sensitivity {
+            if checkpoints < 2 {
+                return bad(format!(
+                    "DiscreteAdjoint needs checkpoints >= 2 (got {checkpoints})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True for the adaptive methods.
+    pub(crate) fn is_adaptive(&self) -> bool {
+        !matches!(self.method, Method::Rk4 { .. })
+    }
+
+    /// The absolute tolerance of component `i`.
+    #[inline]
+    pub(crate) fn atol_at(&self, i: usize) -> f64 {
+        match &self.atol_components {
+            Some(a) => a[i],
+            None => self.atol,
+        }
+    }
+}

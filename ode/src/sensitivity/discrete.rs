@@ -1,0 +1,297 @@
+//! The discrete adjoint: the exact gradient of the numerical solution, by reversing the
+//! accepted steps with checkpointing.
+//!
+//! Each accepted step `y_{k+1} = Φ(t_k, h_k, y_k, p)` (and the dense outputs `y(s_j)` at the
+//! save times inside it) is a function of `(y_k, p)` with the step size a constant. With
+//! `λ_{k+1}` the cotangent of `y_{k+1}` and `ȳ_j` those of the saved states, one reverse step
+//! records the step on a small tape (the user's generic right-hand side on `Var`) and sweeps
+//! it once:
+//!
+//! ```text
+//! λ_k = (∂Φ/∂y_k)^T λ_{k+1} + sum_j (∂y(s_j)/∂y_k)^T ȳ_j,
+//! p̄  += (∂Φ/∂p)^T  λ_{k+1} + sum_j (∂y(s_j)/∂p)^T  ȳ_j.
+//! ```
+//!
+//! Memory: the forward pass keeps every step's `(t_k, h_k)` (16 bytes per step) and at most
+//! `C` states, thinning them when full (every other one is dropped and the stride doubles).
+//! The reverse pass recomputes each segment between two checkpoints from its first state: a
+//! segment of at most `C` steps is recomputed once and its states stored; a longer one is cut
+//! into at most `C` sub-segments whose first states are stored, recursively. At most `C`
+//! states per level are held, `levels <= 1 + ceil(log_C(steps))`, and every step is
+//! recomputed at most once per level.
+
+use ad_core::{Adjoints, Tape, Var};
+
+use crate::error::Error;
+use crate::explicit::{dense_at, integrate, stages, tableau, Observer, Tableau};
+use crate::options::Options;
+use crate::solution::Stats;
+use crate::system::OdeSystem;
+
+use super::AdjointStats;
+
+/// What the forward pass keeps for the reverse pass.
+#[derive(Clone, Debug)]
+pub(crate) struct DiscreteForward {
+    /// The accepted steps `(t_k, h_k)`.
+    pub log: Vec<(f64, f64)>,
+    /// Stored states `(k, y_k)`, `k` a multiple of the final stride, `k = 0` first.
+    pub checkpoints: Vec<(usize, Vec<f64>)>,
+    /// The saved states.
+    pub outputs: Vec<Vec<f64>>,
+    /// Counters of the forward solve.
+    pub stats: Stats,
+    /// The bound `C` on stored states per level.
+    pub cap: usize,
+}
+
+/// Records the step log and thinned checkpoints during the forward solve.
+struct Recorder {
+    log: Vec<(f64, f64)>,
+    checkpoints: Vec<(usize, Vec<f64>)>,
+    stride: usize,
+    cap: usize,
+}
+
+impl Observer<f64> for Recorder {
+    fn accepted(&mut self, t: f64, h: f64, y: &[f64]) {
+        let k = self.log.len();
+        self.log.push((t, h));
+        if k % self.stride == 0 {
+            self.checkpoints.push((k, y.to_vec()));
+            if self.checkpoints.len() > self.cap {
+                let keep = 2 * self.stride;
+                self.checkpoints.retain(|(i, _)| i % keep == 0);
+                self.stride = keep;
+            }
+        }
+    }
+}
+
+/// The forward pass of the discrete adjoint.
+pub(crate) fn record<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    cap: usize,
+) -> Result<DiscreteForward, Error> {
+    let mut rec = Recorder {
+        log: Vec::new(),
+        checkpoints: Vec::new(),
+        stride: 1,
+        cap,
+    };
+    let (outputs, stats) = integrate(sys, y0, p, t0, save_at, opts, None, &mut rec)?;
+    Ok(DiscreteForward {
+        log: rec.log,
+        checkpoints: rec.checkpoints,
+        outputs,
+        stats,
+        cap,
+    })
+}
+
+/// The state of one reverse pass.
+struct Reverser<'a, Sys> {
+    sys: &'a Sys,
+    tab: &'static Tableau,
+    p: &'a [f64],
+    save_at: &'a [f64],
+    y_bar: &'a [f64],
+    log: &'a [(f64, f64)],
+    t_end: f64,
+    cap: usize,
+    lambda: Vec<f64>,
+    p_bar: Vec<f64>,
+    /// Save times not yet reversed: `0..hi`.
+    hi: usize,
+    tape: Tape,
+    adj: Adjoints,
+    k: Vec<Vec<f64>>,
+    tmp: Vec<f64>,
+    y1: Vec<f64>,
+    held: usize,
+    stats: AdjointStats,
+}
+
+impl<Sys: OdeSystem> Reverser<'_, Sys> {
+    /// One `f64` step `j` in place.
+    fn advance(&mut self, j: usize, y: &mut [f64]) {
+        let (t, h) = self.log[j];
+        self.sys.rhs(t, y, self.p, &mut self.k[0]);
+        stages(
+            self.sys,
+            self.tab,
+            t,
+            h,
+            y,
+            self.p,
+            &mut self.k,
+            &mut self.tmp,
+            &mut self.y1,
+        );
+        y.copy_from_slice(&self.y1);
+        self.stats.recomputed_steps += 1;
+    }
+
+    fn hold(&mut self, m: usize) {
+        self.held += m;
+        self.stats.max_states_held = self.stats.max_states_held.max(self.held);
+    }
+
+    /// Reverses steps `a..b` given the state `y_a` (held by the caller).
+    fn reverse(&mut self, a: usize, b: usize, y_a: &[f64]) {
+        let len = b - a;
+        if len <= self.cap {
+            let mut states = Vec::with_capacity(len);
+            states.push(y_a.to_vec());
+            self.hold(len);
+            for j in a..b - 1 {
+                let mut y = states[j - a].clone();
+                self.advance(j, &mut y);
+                states.push(y);
+            }
+            for j in (a..b).rev() {
+                self.taped_step(j, &states[j - a]);
+            }
+            self.held -= len;
+        } else {
+            let stride = len.div_ceil(self.cap);
+            let mut snaps = vec![(a, y_a.to_vec())];
+            let mut y = y_a.to_vec();
+            let mut pos = a;
+            while pos + stride < b {
+                for j in pos..pos + stride {
+                    self.advance(j, &mut y);
+                }
+                pos += stride;
+                snaps.push((pos, y.clone()));
+            }
+            self.hold(snaps.len());
+            let mut end = b;
+            while let Some((start, ys)) = snaps.pop() {
+                self.reverse(start, end, &ys);
+                self.held -= 1;
+                end = start;
+            }
+        }
+    }
+
+    /// Reverse step `j` from its start state `y`.
+    fn taped_step(&mut self, j: usize, y: &[f64]) {
+        let (t, h) = self.log[j];
+        let last = j + 1 == self.log.len();
+        let t_new = if last { self.t_end } else { self.log[j + 1].0 };
+        let lo = self.save_at.partition_point(|&s| s <= t);
+        let hi = self.hi;
+        let n = y.len();
+        let s = self.tab.stages();
+        self.tape.clear();
+        let tape = &self.tape;
+        let ys = tape.vars(y);
+        let ps = tape.vars(self.p);
+        let zero = Var::constant(0.0);
+        let mut k = vec![vec![zero; n]; s];
+        let mut tmp = vec![zero; n];
+        let mut y1 = vec![zero; n];
+        self.sys.rhs(Var::constant(t), &ys, &ps, &mut k[0]);
+        stages(
+            self.sys, self.tab, t, h, &ys, &ps, &mut k, &mut tmp, &mut y1,
+        );
+        let mut outs = y1.clone();
+        let mut cot = self.lambda.clone();
+        for jj in lo..hi {
+            dense_at(
+                self.tab,
+                t,
+                h,
+                t_new,
+                self.save_at[jj],
+                &ys,
+                &y1,
+                &k,
+                &mut tmp,
+            );
+            outs.extend_from_slice(&tmp);
+            cot.extend_from_slice(&self.y_bar[jj * n..(jj + 1) * n]);
+        }
+        tape.vjp_into(&outs, &cot, &mut self.adj);
+        for (l, &v) in self.lambda.iter_mut().zip(&ys) {
+            *l = self.adj.wrt(v);
+        }
+        for (pb, &v) in self.p_bar.iter_mut().zip(&ps) {
+            *pb += self.adj.wrt(v);
+        }
+        self.hi = lo;
+        self.stats.taped_steps += 1;
+        self.stats.max_tape_len = self.stats.max_tape_len.max(tape.len());
+    }
+}
+
+impl DiscreteForward {
+    /// The reverse pass: ADDS the cotangents of `y0` and `p` for the cotangent `y_bar` of the
+    /// saved states (row-major, `save_at.len() x dim`) to `y0_bar` and `p_bar`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reverse<Sys: OdeSystem>(
+        &self,
+        sys: &Sys,
+        p: &[f64],
+        t0: f64,
+        save_at: &[f64],
+        opts: &Options,
+        y_bar: &[f64],
+        y0_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) -> AdjointStats {
+        let n = y0_bar.len();
+        let s = tableau(opts.method).stages();
+        let mut r = Reverser {
+            sys,
+            tab: tableau(opts.method),
+            p,
+            save_at,
+            y_bar,
+            log: &self.log,
+            t_end: save_at.last().copied().unwrap_or(t0),
+            cap: self.cap,
+            lambda: vec![0.0; n],
+            p_bar: vec![0.0; p.len()],
+            hi: save_at.len(),
+            tape: Tape::new(),
+            adj: Adjoints::default(),
+            k: vec![vec![0.0; n]; s],
+            tmp: vec![0.0; n],
+            y1: vec![0.0; n],
+            held: self.checkpoints.len(),
+            stats: AdjointStats {
+                max_states_held: self.checkpoints.len(),
+                forward_checkpoints: self.checkpoints.len(),
+                ..AdjointStats::default()
+            },
+        };
+        let n_steps = self.log.len();
+        for i in (0..self.checkpoints.len()).rev() {
+            let end = self.checkpoints.get(i + 1).map_or(n_steps, |c| c.0);
+            let (start, y) = &self.checkpoints[i];
+            if *start < end {
+                r.reverse(*start, end, y);
+            }
+        }
+        // save times at t0 are y0 itself
+        for jj in 0..r.hi {
+            for m in 0..n {
+                r.lambda[m] += y_bar[jj * n + m];
+            }
+        }
+        for (a, b) in y0_bar.iter_mut().zip(&r.lambda) {
+            *a += b;
+        }
+        for (a, b) in p_bar.iter_mut().zip(&r.p_bar) {
+            *a += b;
+        }
+        r.stats
+    }
+}

@@ -1,0 +1,97 @@
+//! Forward sensitivities: the solver runs on `Dual` numbers.
+//!
+//! With inputs `x = (y0, p)` seeded with unit tangents, every saved state carries
+//! `d y(t_k) / d x` — the derivative of the numerical solution computed with the steps chosen on
+//! the values (the steps of the `f64` solve). Inputs are processed in chunks of up to 8
+//! tangents (`Dual<1>`, `Dual<2>`, `Dual<4>`, `Dual<6>` or `Dual<8>`), one solve per chunk.
+
+use ad_core::Dual;
+
+use crate::error::Error;
+use crate::explicit::integrate;
+use crate::options::Options;
+use crate::solution::Stats;
+use crate::system::OdeSystem;
+
+/// The saved states and their Jacobian with respect to `(y0, p)`.
+pub(crate) struct ForwardJacobian {
+    /// Saved states.
+    pub outputs: Vec<Vec<f64>>,
+    /// Row-major `(save_at.len() * dim) x (dim + n_params)`.
+    pub jac: Vec<f64>,
+    /// Counters of the (first) forward solve.
+    pub stats: Stats,
+}
+
+/// Solves with forward sensitivities for all of `y0` and `p`.
+pub(crate) fn forward_jacobian<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<ForwardJacobian, Error> {
+    let n_in = y0.len() + p.len();
+    let mut fj = ForwardJacobian {
+        outputs: Vec::new(),
+        jac: vec![0.0; save_at.len() * y0.len() * n_in],
+        stats: Stats::default(),
+    };
+    let mut c0 = 0;
+    while c0 < n_in.max(1) {
+        let width = match n_in - c0.min(n_in) {
+            0 | 1 => chunk::<1, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut fj)?,
+            2 => chunk::<2, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut fj)?,
+            3 | 4 => chunk::<4, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut fj)?,
+            5 | 6 => chunk::<6, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut fj)?,
+            _ => chunk::<8, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut fj)?,
+        };
+        c0 += width;
+    }
+    Ok(fj)
+}
+
+/// One solve on `Dual<W>` with tangents for inputs `c0..c0 + W`; returns `W`.
+#[allow(clippy::too_many_arguments)]
+fn chunk<const W: usize, Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    c0: usize,
+    fj: &mut ForwardJacobian,
+) -> Result<usize, Error> {
+    let n = y0.len();
+    let n_in = n + p.len();
+    let seed = |i: usize, v: f64| {
+        let mut d = Dual::<W>::constant(v);
+        if (c0..c0 + W).contains(&i) {
+            d.d[i - c0] = 1.0;
+        }
+        d
+    };
+    let yd: Vec<Dual<W>> = y0.iter().enumerate().map(|(i, &v)| seed(i, v)).collect();
+    let pd: Vec<Dual<W>> = p.iter().enumerate().map(|(i, &v)| seed(n + i, v)).collect();
+    let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
+    for (kk, yk) in saved.iter().enumerate() {
+        for (m, v) in yk.iter().enumerate() {
+            let row = &mut fj.jac[(kk * n + m) * n_in..(kk * n + m + 1) * n_in];
+            for (w, &d) in v.d.iter().enumerate() {
+                if c0 + w < n_in {
+                    row[c0 + w] = d;
+                }
+            }
+        }
+    }
+    if c0 == 0 {
+        fj.outputs = saved
+            .iter()
+            .map(|yk| yk.iter().map(|v| v.v).collect())
+            .collect();
+        fj.stats = stats;
+    }
+    Ok(W)
+}

@@ -1,0 +1,233 @@
+//! Sensitivities of a solve: forward (`Dual` through the solver) and the discrete adjoint
+//! (reverse through the accepted steps with checkpoints), behind one recording type used by the
+//! tape block of [`solve`](crate::solve) and by the tape-free [`vjp`].
+
+pub(crate) mod discrete;
+pub(crate) mod forward;
+
+use ad_core::Dual;
+
+use crate::error::Error;
+use crate::explicit::integrate;
+use crate::options::{Options, Sensitivity};
+use crate::solution::{Solution, Stats};
+use crate::solve::check_inputs;
+use crate::system::OdeSystem;
+
+use discrete::DiscreteForward;
+use forward::ForwardJacobian;
+
+/// Counters of one backward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdjointStats {
+    /// Steps recorded on a tape and reversed (discrete adjoint: one per accepted step).
+    pub taped_steps: usize,
+    /// Steps recomputed on `f64` from checkpoints.
+    pub recomputed_steps: usize,
+    /// The most states held at once (forward checkpoints included).
+    pub max_states_held: usize,
+    /// States kept by the forward pass.
+    pub forward_checkpoints: usize,
+    /// The most nodes the tape of one step held.
+    pub max_tape_len: usize,
+}
+
+/// The sensitivity method `Auto` stands for, for a system of this size.
+pub(crate) fn resolve(s: Sensitivity, dim: usize, n_params: usize) -> Sensitivity {
+    match s {
+        Sensitivity::Auto if dim + n_params <= 16 => Sensitivity::Forward,
+        Sensitivity::Auto => Sensitivity::DiscreteAdjoint { checkpoints: 64 },
+        other => other,
+    }
+}
+
+/// A forward solve that kept what its derivative passes need.
+pub(crate) enum Recording {
+    /// Forward sensitivities: the full Jacobian.
+    Forward(ForwardJacobian),
+    /// The discrete adjoint's step log and checkpoints.
+    Discrete(DiscreteForward),
+}
+
+impl Recording {
+    /// Solves at `(y0, p)`, keeping what the sensitivity method of `opts` needs.
+    pub(crate) fn record<Sys: OdeSystem>(
+        sys: &Sys,
+        y0: &[f64],
+        p: &[f64],
+        t0: f64,
+        save_at: &[f64],
+        opts: &Options,
+    ) -> Result<Self, Error> {
+        match resolve(opts.sensitivity, y0.len(), p.len()) {
+            Sensitivity::DiscreteAdjoint { checkpoints } => Ok(Recording::Discrete(
+                discrete::record(sys, y0, p, t0, save_at, opts, checkpoints)?,
+            )),
+            _ => Ok(Recording::Forward(forward::forward_jacobian(
+                sys, y0, p, t0, save_at, opts,
+            )?)),
+        }
+    }
+
+    /// The saved states.
+    pub(crate) fn outputs(&self) -> &[Vec<f64>] {
+        match self {
+            Recording::Forward(f) => &f.outputs,
+            Recording::Discrete(d) => &d.outputs,
+        }
+    }
+
+    /// Counters of the forward solve.
+    pub(crate) fn stats(&self) -> Stats {
+        match self {
+            Recording::Forward(f) => f.stats,
+            Recording::Discrete(d) => d.stats,
+        }
+    }
+
+    /// ADDS `J^T y_bar` to `x_bar = (y0_bar, p_bar)`; `y_bar` is row-major
+    /// `save_at.len() x dim`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn vjp<Sys: OdeSystem>(
+        &self,
+        sys: &Sys,
+        p: &[f64],
+        t0: f64,
+        save_at: &[f64],
+        opts: &Options,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> AdjointStats {
+        match self {
+            Recording::Forward(f) => {
+                let n_in = x_bar.len();
+                for (row, &yb) in f.jac.chunks_exact(n_in).zip(y_bar) {
+                    if yb != 0.0 {
+                        for (xb, &j) in x_bar.iter_mut().zip(row) {
+                            *xb += j * yb;
+                        }
+                    }
+                }
+                AdjointStats::default()
+            }
+            Recording::Discrete(d) => {
+                let (y0b, pb) = x_bar.split_at_mut(x_bar.len() - p.len());
+                d.reverse(sys, p, t0, save_at, opts, y_bar, y0b, pb)
+            }
+        }
+    }
+
+    /// WRITES `J x_dot` to `y_dot`, `x_dot = (y0_dot, p_dot)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn jvp<Sys: OdeSystem>(
+        &self,
+        sys: &Sys,
+        y0: &[f64],
+        p: &[f64],
+        t0: f64,
+        save_at: &[f64],
+        opts: &Options,
+        x_dot: &[f64],
+        y_dot: &mut [f64],
+    ) {
+        match self {
+            Recording::Forward(f) => {
+                for (yd, row) in y_dot.iter_mut().zip(f.jac.chunks_exact(x_dot.len())) {
+                    *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+                }
+            }
+            Recording::Discrete(d) => {
+                let n = y0.len();
+                let yd: Vec<Dual<1>> = (0..n).map(|i| Dual::new(y0[i], [x_dot[i]])).collect();
+                let pd: Vec<Dual<1>> = (0..p.len())
+                    .map(|i| Dual::new(p[i], [x_dot[n + i]]))
+                    .collect();
+                let saved = integrate(sys, &yd, &pd, t0, save_at, opts, Some(&d.log), &mut ())
+                    .map(|r| r.0)
+                    .expect("replaying the accepted steps of a successful solve cannot fail");
+                for (o, v) in y_dot.iter_mut().zip(saved.iter().flatten()) {
+                    *o = v.d[0];
+                }
+            }
+        }
+    }
+}
+
+/// The solution and the cotangents of `y0` and `p` computed by [`vjp`].
+#[derive(Clone, Debug)]
+pub struct Gradient {
+    /// The solution (as from [`solve`](crate::solve) on `f64`).
+    pub solution: Solution<f64>,
+    /// `sum_k (d y(t_k) / d y0)^T ȳ_k`.
+    pub y0_bar: Vec<f64>,
+    /// `sum_k (d y(t_k) / d p)^T ȳ_k`.
+    pub p_bar: Vec<f64>,
+    /// Counters of the backward pass (all zero for forward sensitivities).
+    pub adjoint: AdjointStats,
+}
+
+/// Solves on `f64` and pulls the cotangent `y_bar` of the saved states (`y_bar[k][i]` for
+/// state `i` at `save_at[k]`) back to `y0` and `p`, with the sensitivity method of `opts`;
+/// no tape needed. The same computation as the backward pass of [`solve`](crate::solve) on
+/// `Var` inputs.
+///
+/// ```
+/// use ode::{Options, OdeSystem, Real, Sensitivity};
+///
+/// #[derive(Clone)]
+/// struct Decay;
+/// impl OdeSystem for Decay {
+///     fn dim(&self) -> usize { 1 }
+///     fn n_params(&self) -> usize { 1 }
+///     fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) { dy[0] = -p[0] * y[0]; }
+/// }
+/// let opts = Options { rtol: 1e-10, atol: 1e-12,
+///     sensitivity: Sensitivity::DiscreteAdjoint { checkpoints: 8 }, ..Default::default() };
+/// let g = ode::vjp(&Decay, &[1.0], &[0.5], 0.0, &[2.0], &opts, &[vec![1.0]]).unwrap();
+/// // y(2) = exp(-2p): dy/dp = -2 exp(-1)
+/// assert!((g.p_bar[0] + 2.0 * (-1f64).exp()).abs() < 1e-8);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn vjp<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    y_bar: &[Vec<f64>],
+) -> Result<Gradient, Error> {
+    check_inputs(sys, y0.len(), p.len(), t0, save_at, opts)?;
+    if y_bar.len() != save_at.len() {
+        return Err(Error::DimensionMismatch {
+            what: "y_bar (one row per save time)",
+            expected: save_at.len(),
+            got: y_bar.len(),
+        });
+    }
+    let mut flat = Vec::with_capacity(save_at.len() * y0.len());
+    for row in y_bar {
+        if row.len() != y0.len() {
+            return Err(Error::DimensionMismatch {
+                what: "a row of y_bar",
+                expected: y0.len(),
+                got: row.len(),
+            });
+        }
+        flat.extend_from_slice(row);
+    }
+    let rec = Recording::record(sys, y0, p, t0, save_at, opts)?;
+    let mut x_bar = vec![0.0; y0.len() + p.len()];
+    let adjoint = rec.vjp(sys, p, t0, save_at, opts, &flat, &mut x_bar);
+    let p_bar = x_bar.split_off(y0.len());
+    Ok(Gradient {
+        solution: Solution {
+            t: save_at.to_vec(),
+            y: rec.outputs().to_vec(),
+            stats: rec.stats(),
+        },
+        y0_bar: x_bar,
+        p_bar,
+        adjoint,
+    })
+}

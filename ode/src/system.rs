@@ -1,0 +1,57 @@
+//! The equations: a right-hand side `y' = f(t, y, p)` written once, generic over the scalar.
+
+use std::sync::Arc;
+
+use ad_core::Real;
+
+/// An ordinary differential equation `y' = f(t, y, p)` with state `y` of length [`dim`] and
+/// parameters `p` of length [`n_params`].
+///
+/// Write [`rhs`] once, generic over [`Real`]: the solvers evaluate it with `f64` (the primal),
+/// with [`Dual`](ad_core::Dual) (Jacobian-vector products, forward sensitivities) and with
+/// [`Var`](ad_core::Var) (vector-Jacobian products for the adjoints).
+///
+/// ```
+/// use ode::{OdeSystem, Real};
+///
+/// /// Lotka-Volterra: x' = a x - b x z, z' = d x z - g z.
+/// #[derive(Clone)]
+/// struct LotkaVolterra;
+///
+/// impl OdeSystem for LotkaVolterra {
+///     fn dim(&self) -> usize { 2 }
+///     fn n_params(&self) -> usize { 4 }
+///     fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
+///         dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
+///         dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
+///     }
+/// }
+/// ```
+///
+/// [`dim`]: OdeSystem::dim
+/// [`n_params`]: OdeSystem::n_params
+/// [`rhs`]: OdeSystem::rhs
+pub trait OdeSystem: Sync {
+    /// Length of the state `y`.
+    fn dim(&self) -> usize;
+
+    /// Length of the parameter vector `p`.
+    fn n_params(&self) -> usize;
+
+    /// Writes `f(t, y, p)` into `dy` (length [`dim`](OdeSystem::dim)).
+    fn rhs<S: Real>(&self, t: S, y: &[S], p: &[S], dy: &mut [S]);
+}
+
+/// A shared system is a system: wrap a large system in an `Arc` to make the clone that a
+/// differentiated [`solve`](crate::solve) keeps for its backward pass cheap.
+impl<T: OdeSystem + Send> OdeSystem for Arc<T> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn n_params(&self) -> usize {
+        (**self).n_params()
+    }
+    fn rhs<S: Real>(&self, t: S, y: &[S], p: &[S], dy: &mut [S]) {
+        (**self).rhs(t, y, p, dy)
+    }
+}
