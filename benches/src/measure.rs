@@ -16,24 +16,47 @@ pub struct Timing {
     pub max: f64,
     /// Number of timed runs (after the warm-up).
     pub runs: usize,
+    /// Runs during which the thread waited on the run queue (was preempted by another process),
+    /// as far as /proc/thread-self/schedstat tells; 0 where it is not available.
+    pub preempted: usize,
+    /// The median over the runs that were not preempted (NaN if every run was): on a shared,
+    /// loaded machine this is the figure that does not depend on the scheduler.
+    pub quiet_median: f64,
 }
 
 impl Timing {
     /// From the individual run times (ms); `times` must be non-empty.
-    pub fn from_times(mut times: Vec<f64>) -> Self {
-        assert!(!times.is_empty(), "Timing::from_times: no runs");
-        times.sort_by(f64::total_cmp);
+    pub fn from_times(times: Vec<f64>) -> Self {
         let n = times.len();
-        let median = if n % 2 == 1 {
-            times[n / 2]
-        } else {
-            0.5 * (times[n / 2 - 1] + times[n / 2])
-        };
+        Self::from_runs(times, vec![false; n])
+    }
+
+    /// From the run times (ms) and whether each run was preempted; `times` must be non-empty.
+    pub fn from_runs(times: Vec<f64>, preempted: Vec<bool>) -> Self {
+        assert!(!times.is_empty(), "Timing: no runs");
+        assert_eq!(times.len(), preempted.len());
+        let quiet: Vec<f64> = times
+            .iter()
+            .zip(&preempted)
+            .filter(|(_, &p)| !p)
+            .map(|(&t, _)| t)
+            .collect();
+        let mut sorted = times;
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
         Timing {
-            median,
-            min: times[0],
-            max: times[n - 1],
+            median: median(&sorted),
+            min: sorted[0],
+            max: sorted[n - 1],
             runs: n,
+            preempted: preempted.iter().filter(|&&p| p).count(),
+            quiet_median: if quiet.is_empty() {
+                f64::NAN
+            } else {
+                let mut q = quiet;
+                q.sort_by(f64::total_cmp);
+                median(&q)
+            },
         }
     }
 
@@ -55,8 +78,36 @@ impl Timing {
                 },
             ),
             (format!("{prefix}_runs"), Value::Int(self.runs as u64)),
+            (
+                format!("{prefix}_quiet_median"),
+                Value::Num {
+                    v: self.quiet_median,
+                    decimals: 4,
+                },
+            ),
+            (
+                format!("{prefix}_preempted"),
+                Value::Int(self.preempted as u64),
+            ),
         ]
     }
+}
+
+/// The median of sorted, non-empty values.
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    }
+}
+
+/// Nanoseconds this thread has spent waiting on a run queue (the second field of
+/// /proc/thread-self/schedstat); `None` where that is not available.
+pub fn run_queue_wait_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Default number of timed runs per figure (the median of these is reported).
@@ -72,14 +123,18 @@ pub fn time_runs<R>(warmup: usize, runs: usize, mut f: impl FnMut() -> R) -> (Ti
         black_box(f());
     }
     let mut times = Vec::with_capacity(runs);
+    let mut preempted = Vec::with_capacity(runs);
     let mut last = None;
     for _ in 0..runs {
+        let w0 = run_queue_wait_ns();
         let t0 = Instant::now();
         let r = black_box(f());
         times.push(t0.elapsed().as_secs_f64() * 1e3);
+        let w1 = run_queue_wait_ns();
+        preempted.push(matches!((w0, w1), (Some(a), Some(b)) if b > a));
         last = Some(r);
     }
-    (Timing::from_times(times), last.expect("runs > 0"))
+    (Timing::from_runs(times, preempted), last.expect("runs > 0"))
 }
 
 /// [`time_runs`] with [`WARMUP`] and [`RUNS`] (or `WENGERT_SUITE_RUNS` if set).
@@ -190,6 +245,10 @@ mod tests {
         let t = Timing::from_times(vec![3.0, 1.0, 2.0]);
         assert_eq!((t.median, t.min, t.max, t.runs), (2.0, 1.0, 3.0, 3));
         assert_eq!(Timing::from_times(vec![4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        let t = Timing::from_runs(vec![9.0, 1.0, 2.0], vec![true, false, false]);
+        assert_eq!((t.median, t.quiet_median, t.preempted), (2.0, 1.5, 1));
+        let t = Timing::from_runs(vec![9.0], vec![true]);
+        assert!(t.quiet_median.is_nan());
     }
 
     #[test]

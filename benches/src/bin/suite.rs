@@ -19,7 +19,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use wengert_benches::measure::{machine_notes, utc_now};
 use wengert_benches::workloads;
-use wengert_benches::{json_string, ResultLine, Workload};
+use wengert_benches::{json_string, ResultLine, Value, Workload};
 
 /// Marks the wire line a child sends to the parent on stdout.
 const WIRE: &str = "@@suite-result\t";
@@ -175,6 +175,31 @@ fn check_malloc_env() {
     }
 }
 
+/// On stderr: for each timing of `line` whose runs were often preempted by other processes,
+/// how many, and the median over the runs that were not.
+fn note_preemption(line: &ResultLine) {
+    for (k, v) in &line.extra {
+        let (Some(prefix), Value::Int(p)) = (k.strip_suffix("_preempted"), v) else {
+            continue;
+        };
+        let runs = match line.get(&format!("{prefix}_runs")) {
+            Some(Value::Int(r)) => *r,
+            _ => continue,
+        };
+        if *p * 4 > runs {
+            let quiet = match line.get(&format!("{prefix}_quiet_median")) {
+                Some(Value::Num { v, .. }) if v.is_finite() => format!("{v:.4}"),
+                _ => "n/a".into(),
+            };
+            eprintln!(
+                "suite: note: {} {}: {p}/{runs} timed runs of {prefix} were preempted (loaded \
+                 machine); median of the others: {quiet}",
+                line.workload, line.method
+            );
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
 
@@ -239,6 +264,7 @@ fn main() -> ExitCode {
             match r {
                 Some(l) => {
                     println!("{l}");
+                    note_preemption(&l);
                     let _ = std::io::stdout().flush();
                     lines.push(l);
                 }
