@@ -168,10 +168,9 @@ pub fn powi<T: Float>(x: T, n: i32) -> Unary<T> {
         0 => (T::one(), T::zero()),
         1 => (x, T::one()),
         2 => (x * x, x + x),
-        _ => {
-            let p = x.powi(n - 1);
-            (p * x, c::<T>(n as f64) * p)
-        }
+        // The value is `x.powi(n)` itself, bit for bit what f64 code computes (`x^(n-1) x`
+        // differs from it in the last bits).
+        _ => (x.powi(n), c::<T>(n as f64) * x.powi(n - 1)),
     }
 }
 
@@ -183,8 +182,10 @@ pub fn mul<T: Float>(a: T, b: T) -> Binary<T> {
 }
 #[inline(always)]
 pub fn div<T: Float>(a: T, b: T) -> Binary<T> {
+    // `a / b`, not `a * (1 / b)`: the value must be bit for bit what f64 code computes, or
+    // branches in user code can go another way on the tape than on f64.
     let r = b.recip();
-    let v = a * r;
+    let v = a / b;
     (v, r, -v * r)
 }
 #[inline(always)]
