@@ -1,0 +1,358 @@
+//! Custom rules: a [`Block`] applied with `Real::apply_block` must give the same values and
+//! derivatives on `f64`, `Var` and `Dual` as the same computation written as ordinary code —
+//! with inputs that are not one contiguous run of tape nodes, with constants among them, with
+//! outputs used several times, and inside a loop.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ad_core::testing::check_function;
+use ad_core::{hessian_vector_product, Block, Dual, Function, Real, Tape, Var};
+use common::{assert_all_close, assert_close, fd_jacobian};
+use num_traits::Float;
+use proptest::prelude::*;
+
+/// How often each pass of a block ran.
+#[derive(Clone, Default)]
+struct Calls {
+    forward: Arc<AtomicUsize>,
+    vjp: Arc<AtomicUsize>,
+    jvp: Arc<AtomicUsize>,
+}
+
+impl Calls {
+    fn get(&self) -> [usize; 3] {
+        [&self.forward, &self.vjp, &self.jvp].map(|c| c.load(Ordering::SeqCst))
+    }
+}
+
+/// `y0 = x0 x1 + sin x2`, `y1 = exp(x0) x2`, with hand-written rules; counts its passes.
+#[derive(Clone, Default)]
+struct Nonlinear {
+    calls: Calls,
+}
+
+impl Block for Nonlinear {
+    /// The inputs and `exp(x0)`.
+    type Residuals = ([f64; 3], f64);
+
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Self::Residuals {
+        self.calls.forward.fetch_add(1, Ordering::SeqCst);
+        let e = x[0].exp();
+        y[0] = x[0] * x[1] + x[2].sin();
+        y[1] = e * x[2];
+        ([x[0], x[1], x[2]], e)
+    }
+
+    fn vjp(&self, &(x, e): &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
+        self.calls.vjp.fetch_add(1, Ordering::SeqCst);
+        x_bar[0] += y_bar[0] * x[1] + y_bar[1] * e * x[2];
+        x_bar[1] += y_bar[0] * x[0];
+        x_bar[2] += y_bar[0] * x[2].cos() + y_bar[1] * e;
+    }
+
+    fn jvp(&self, &(x, e): &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]) {
+        self.calls.jvp.fetch_add(1, Ordering::SeqCst);
+        y_dot[0] = x_dot[0] * x[1] + x[0] * x_dot[1] + x[2].cos() * x_dot[2];
+        y_dot[1] = e * x[2] * x_dot[0] + e * x_dot[2];
+    }
+}
+
+/// What [`Nonlinear`] computes, as ordinary generic code.
+fn nonlinear_plain<S: Real>(x: &[S]) -> [S; 2] {
+    [x[0] * x[1] + x[2].sin(), x[0].exp() * x[2]]
+}
+
+fn nonlinear_block<S: Real>(x: &[S]) -> [S; 2] {
+    let mut y = [S::zero(); 2];
+    S::apply_block(Nonlinear::default(), x, &mut y);
+    y
+}
+
+/// A function of four inputs that feeds the block a permuted, repeated and constant-padded
+/// selection of them and uses each output several times; `BLOCK` picks the block or the plain
+/// code.
+struct Mixed<const BLOCK: bool>;
+
+impl<const BLOCK: bool> Function for Mixed<BLOCK> {
+    fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+        let apply = |inputs: &[S]| {
+            if BLOCK {
+                nonlinear_block(inputs)
+            } else {
+                nonlinear_plain(inputs)
+            }
+        };
+        // Contiguous inputs.
+        let a = apply(&x[0..3]);
+        // Non-contiguous, out of order.
+        let b = apply(&[x[3], x[0], x[2]]);
+        // A repeated input and a constant.
+        let c = apply(&[x[1], S::cst(0.7), x[1]]);
+        // The outputs of another block (contiguous on the tape) and an expression.
+        let d = apply(&[a[0], a[1], x[3] * x[0]]);
+        vec![
+            a[0] * a[1] + b[0] * a[0],
+            b[1] * b[1] - c[0] * a[1] + c[1],
+            d[0] * d[1] + d[0] + x[2],
+        ]
+    }
+}
+
+const X: [f64; 4] = [0.4, -0.9, 1.3, 0.6];
+
+#[test]
+fn f64_var_and_dual_agree_with_plain_code() {
+    let want = Mixed::<false>.eval(&X);
+    let got = Mixed::<true>.eval(&X);
+    assert_all_close("f64 values", &got, &want, 1e-15);
+
+    // Reverse mode: one row of the Jacobian per output.
+    let fd = fd_jacobian(|x| Mixed::<false>.eval(x), &X, 1e-3);
+    let tape_b = Tape::new();
+    let xb = tape_b.vars(&X);
+    let yb = Mixed::<true>.eval(&xb);
+    let tape_p = Tape::new();
+    let xp = tape_p.vars(&X);
+    let yp = Mixed::<false>.eval(&xp);
+    for i in 0..3 {
+        let mut c = [0.0; 3];
+        c[i] = 1.0;
+        let rb = tape_b.vjp(&yb, &c).wrt_all(&xb);
+        let rp = tape_p.vjp(&yp, &c).wrt_all(&xp);
+        assert_close(&format!("Var value {i}"), yb[i].value(), want[i], 1e-15);
+        assert_all_close(&format!("row {i}: block vs plain"), &rb, &rp, 1e-14);
+        assert_all_close(&format!("row {i}: block vs FD"), &rb, &fd[i], 1e-8);
+    }
+
+    // Forward mode, all four directions at once.
+    let xd: Vec<Dual<4>> = (0..4).map(|j| Dual::variable(X[j], j)).collect();
+    let db = Mixed::<true>.eval(&xd);
+    let dp = Mixed::<false>.eval(&xd);
+    for i in 0..3 {
+        assert_close(&format!("Dual value {i}"), db[i].v, want[i], 1e-15);
+        assert_all_close(
+            &format!("Dual row {i}: block vs plain"),
+            &db[i].d,
+            &dp[i].d,
+            1e-14,
+        );
+    }
+}
+
+#[test]
+fn block_nodes_on_the_tape() {
+    let tape = Tape::new();
+    let x = tape.vars(&X);
+    let n0 = tape.len();
+    // Contiguous inputs: only the outputs are new nodes.
+    let y = nonlinear_block(&x[0..3]);
+    assert_eq!(tape.len(), n0 + 2);
+    // Non-contiguous inputs (or constants among them) are copied into a contiguous run first.
+    let z = nonlinear_block(&[x[3], Var::constant(2.0), x[1]]);
+    assert_eq!(tape.len(), n0 + 2 + 3 + 2);
+    // Constant inputs only: nothing is recorded and the outputs are constants.
+    let w = nonlinear_block(&[Var::constant(1.0), Var::constant(2.0), Var::constant(3.0)]);
+    assert_eq!(tape.len(), n0 + 2 + 3 + 2);
+    assert!(w.iter().all(|v| v.is_constant()));
+    assert_eq!(w.map(|v| v.value()), nonlinear_plain(&[1.0, 2.0, 3.0]));
+    // The adjoints flow through both blocks.
+    let adj = tape.gradient(y[0] * z[1]);
+    let tape2 = Tape::new();
+    let xs = tape2.vars(&X);
+    let y2 = nonlinear_plain(&xs[0..3]);
+    let z2 = nonlinear_plain(&[xs[3], Var::constant(2.0), xs[1]]);
+    let adj2 = tape2.gradient(y2[0] * z2[1]);
+    assert_all_close("gradient", &adj.wrt_all(&x), &adj2.wrt_all(&xs), 1e-14);
+}
+
+#[test]
+fn passes_run_as_documented() {
+    let block = Nonlinear::default();
+    let calls = block.calls.clone();
+    let mut y = [0.0; 2];
+    f64::apply_block(block, &X[..3], &mut y);
+    assert_eq!(calls.get(), [1, 0, 0], "f64 runs forward only");
+
+    let block = Nonlinear::default();
+    let calls = block.calls.clone();
+    let tape = Tape::new();
+    let x = tape.vars(&X[..3]);
+    let mut y = [Var::constant(0.0); 2];
+    Var::apply_block(block, &x, &mut y);
+    assert_eq!(calls.get(), [1, 0, 0], "Var records without a reverse step");
+    let out = y[0] * y[1];
+    let g1 = tape.gradient(out).wrt_all(&x);
+    assert_eq!(calls.get(), [1, 1, 0], "one vjp per reverse sweep");
+    let g2 = tape.gradient(out).wrt_all(&x);
+    assert_eq!(calls.get(), [1, 2, 0]);
+    assert_eq!(g1, g2, "a tape can be swept twice");
+
+    let block = Nonlinear::default();
+    let calls = block.calls.clone();
+    let xd: Vec<Dual<3>> = (0..3).map(|j| Dual::variable(X[j], j)).collect();
+    let mut yd = [Dual::<3>::constant(0.0); 2];
+    <Dual<3> as Real>::apply_block(block, &xd, &mut yd);
+    assert_eq!(calls.get(), [1, 0, 3], "Dual<3> runs one jvp per direction");
+}
+
+#[test]
+fn an_input_used_inside_and_outside_a_block_accumulates_its_adjoint() {
+    let tape = Tape::new();
+    let x = tape.vars(&X[..3]);
+    let y = nonlinear_block(&x);
+    let out = y[0] * x[0] + y[1] * x[2].sin() + x[1];
+    let g = tape.gradient(out).wrt_all(&x);
+    let fd = fd_jacobian(
+        |x| {
+            let y = nonlinear_plain(x);
+            vec![y[0] * x[0] + y[1] * x[2].sin() + x[1]]
+        },
+        &X[..3],
+        1e-3,
+    );
+    assert_all_close("gradient", &g, &fd[0], 1e-9);
+}
+
+// ---------------------------------------------------------------- a block inside a loop
+
+/// One step `z' = tanh(W z + b)` of a small recurrent map, fixed `W`; inputs `(z0, z1, b0, b1)`.
+#[derive(Clone, Copy)]
+struct RecurrentStep;
+
+const W: [[f64; 2]; 2] = [[0.9, -0.4], [0.3, 0.8]];
+
+impl Block for RecurrentStep {
+    /// The outputs `z'`.
+    type Residuals = [f64; 2];
+
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> [f64; 2] {
+        for i in 0..2 {
+            y[i] = (W[i][0] * x[0] + W[i][1] * x[1] + x[2 + i]).tanh();
+        }
+        [y[0], y[1]]
+    }
+
+    fn vjp(&self, z: &[f64; 2], y_bar: &[f64], x_bar: &mut [f64]) {
+        for i in 0..2 {
+            let s = y_bar[i] * (1.0 - z[i] * z[i]);
+            x_bar[0] += W[i][0] * s;
+            x_bar[1] += W[i][1] * s;
+            x_bar[2 + i] += s;
+        }
+    }
+
+    fn jvp(&self, z: &[f64; 2], x_dot: &[f64], y_dot: &mut [f64]) {
+        for i in 0..2 {
+            let lin = W[i][0] * x_dot[0] + W[i][1] * x_dot[1] + x_dot[2 + i];
+            y_dot[i] = (1.0 - z[i] * z[i]) * lin;
+        }
+    }
+}
+
+/// Ten recurrent steps from `z = (x0, x1)` with bias `(x2, x3)`, by the block or by plain code.
+struct Recurrent<const BLOCK: bool>;
+
+impl<const BLOCK: bool> Function for Recurrent<BLOCK> {
+    fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+        let mut z = [x[0], x[1]];
+        for _ in 0..10 {
+            let inputs = [z[0], z[1], x[2], x[3]];
+            if BLOCK {
+                S::apply_block(RecurrentStep, &inputs, &mut z);
+            } else {
+                z = [0, 1].map(|i| (z[0] * W[i][0] + z[1] * W[i][1] + inputs[2 + i]).tanh());
+            }
+        }
+        vec![z[0] * z[1], z[0] - z[1]]
+    }
+}
+
+#[test]
+fn block_inside_a_loop() {
+    let x = [0.5, -0.3, 0.2, 0.1];
+    assert_all_close(
+        "values",
+        &Recurrent::<true>.eval(&x),
+        &Recurrent::<false>.eval(&x),
+        1e-15,
+    );
+    let fd = fd_jacobian(|x| Recurrent::<false>.eval(x), &x, 1e-3);
+    for i in 0..2 {
+        let mut c = [0.0; 2];
+        c[i] = 1.0;
+        let (_, gb) = ad_core::vjp(&Recurrent::<true>, &x, &c);
+        let (_, gp) = ad_core::vjp(&Recurrent::<false>, &x, &c);
+        assert_all_close(&format!("row {i}: block vs plain"), &gb, &gp, 1e-14);
+        assert_all_close(&format!("row {i}: block vs FD"), &gb, &fd[i], 1e-7);
+    }
+    let (_, jac_block) = ad_core::jacobian(&Recurrent::<true>, &x);
+    for i in 0..2 {
+        assert_all_close(&format!("jacobian row {i}"), &jac_block[i], &fd[i], 1e-7);
+    }
+    // The tape holds the inputs; the first step's outputs (its inputs are the contiguous
+    // leaves); per later step a copy of the four inputs (the bias is not next to z) and two
+    // outputs; the final two expressions: a bounded number of nodes, whatever the block
+    // computes inside.
+    let tape = Tape::new();
+    let xs = tape.vars(&x);
+    let _ = Recurrent::<true>.eval(&xs);
+    assert_eq!(tape.len(), 4 + 2 + 9 * (4 + 2) + 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn check_function_on_functions_with_blocks(
+        x in prop::collection::vec(-1.5..1.5f64, 4),
+        seed in any::<u64>(),
+    ) {
+        check_function(&Mixed::<true>, &x, seed).assert_close(1e-7);
+        check_function(&Recurrent::<true>, &x, seed).assert_close(1e-7);
+    }
+}
+
+// ---------------------------------------------------------------- failures are detected
+
+/// A block whose reverse rule is wrong (the partial of y0 in x1 is dropped).
+struct WrongVjp;
+
+impl Block for WrongVjp {
+    type Residuals = ([f64; 3], f64);
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Self::Residuals {
+        Nonlinear::default().forward(x, y)
+    }
+    fn vjp(&self, &(x, e): &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
+        x_bar[0] += y_bar[0] * x[1] + y_bar[1] * e * x[2];
+        x_bar[2] += y_bar[0] * x[2].cos() + y_bar[1] * e;
+    }
+    fn jvp(&self, r: &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]) {
+        Nonlinear::default().jvp(r, x_dot, y_dot)
+    }
+}
+
+struct UsesWrongVjp;
+
+impl Function for UsesWrongVjp {
+    fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+        let mut y = vec![S::zero(); 2];
+        S::apply_block(WrongVjp, x, &mut y);
+        y
+    }
+}
+
+#[test]
+fn the_gradient_checker_catches_a_wrong_block_rule() {
+    let c = check_function(&UsesWrongVjp, &X[..3], 7);
+    assert!(c.error(1.0) > 1e-3, "a wrong vjp went unnoticed: {c:?}");
+    assert!((c.forward - c.finite_difference).abs() < 1e-8, "{c:?}");
+}
+
+#[test]
+#[should_panic(expected = "first-order rules only")]
+fn blocks_refuse_nested_duals() {
+    hessian_vector_product(&Mixed::<true>, &X, &[1.0, 0.0, 0.0, 0.0]);
+}
