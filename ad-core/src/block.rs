@@ -42,7 +42,7 @@
 
 use crate::dual::Dual;
 use crate::real::Real;
-use crate::tape::RecordedBlock;
+use crate::tape::{Item, RecordedBlock};
 use crate::var::Var;
 
 /// A block operation with its own derivative rules (see the [module docs](self)).
@@ -69,10 +69,14 @@ pub trait Block: 'static {
 struct Recorded<B: Block> {
     block: B,
     residuals: B::Residuals,
+    /// The block's inputs: nodes `in_start..in_start + n_in`.
+    in_start: usize,
+    n_in: usize,
 }
 
 impl<B: Block> RecordedBlock for Recorded<B> {
-    fn vjp(&self, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, y_bar: &[f64], below: &mut [f64]) {
+        let x_bar = &mut below[self.in_start..self.in_start + self.n_in];
         self.block.vjp(&self.residuals, y_bar, x_bar);
     }
 }
@@ -107,12 +111,13 @@ pub(crate) fn apply_var<'t, B: Block>(block: B, x: &[Var<'t>], y: &mut [Var<'t>]
         }
         start.unwrap_or(0)
     };
-    let out = tape.push_block(
-        Box::new(Recorded { block, residuals }),
-        in_start,
-        x.len(),
-        y.len(),
-    );
+    let record = Recorded {
+        block,
+        residuals,
+        in_start: in_start as usize,
+        n_in: x.len(),
+    };
+    let out = tape.push_item(Item::Block(Box::new(record)), y.len());
     for (i, (yi, &v)) in y.iter_mut().zip(&yv).enumerate() {
         *yi = Var::on_tape(v, out + i as u32, tape);
     }

@@ -41,6 +41,7 @@
 //! documented in one place: the private `table` module, summarised in `docs/ad-model.md`.
 #![warn(missing_docs)]
 
+pub mod array;
 mod block;
 mod checkpoint;
 mod drivers;
@@ -53,6 +54,7 @@ pub mod tape;
 pub mod testing;
 mod var;
 
+pub use array::{CsrMatrix, DenseMatrix, Matrix, RealArray, VarArray};
 pub use block::Block;
 pub use checkpoint::{
     binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats, Step,

@@ -25,9 +25,11 @@
 //! block event, calls the block's vector-Jacobian product on slices of the adjoint vector.
 
 use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::pool;
+use crate::array::ArrayOp;
+use crate::pool::{self, Use};
 use crate::var::Var;
 
 /// Flag bit marking the first operand of a node.
@@ -39,21 +41,31 @@ static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The reverse step of a recorded block, with its types erased.
 pub(crate) trait RecordedBlock {
-    /// `x_bar += J^T y_bar`.
-    fn vjp(&self, y_bar: &[f64], x_bar: &mut [f64]);
+    /// Adds `J^T y_bar` into the adjoints of the block's inputs; `below` holds the adjoints of
+    /// every node recorded before the block's outputs.
+    fn vjp(&self, y_bar: &[f64], below: &mut [f64]);
 }
 
-/// A run of nodes without operands: inputs, or the outputs of one block.
+/// A recorded operation with several output nodes and its own reverse step.
+pub(crate) enum Item {
+    /// A custom [`Block`](crate::Block).
+    Block(Box<dyn RecordedBlock>),
+    /// An array operation (see [`crate::array`]).
+    Array(ArrayOp),
+}
+
+/// No item: a run of input nodes.
+const LEAVES: u32 = u32::MAX;
+
+/// A run of nodes without operands: inputs, or the outputs of one item.
 #[derive(Clone, Copy, Debug)]
 struct Event {
     node_start: u32,
     node_end: u32,
     /// Length of the operand streams when the run was recorded.
     op_offset: usize,
-    /// For a block: its index in `blocks`, and its contiguous input run. `u32::MAX` for inputs.
-    block: u32,
-    in_start: u32,
-    n_in: u32,
+    /// The item's index in `items`, or `LEAVES`.
+    item: u32,
 }
 
 struct Inner {
@@ -61,7 +73,9 @@ struct Inner {
     parents: Vec<u32>,
     n_nodes: u32,
     events: Vec<Event>,
-    blocks: Vec<Box<dyn RecordedBlock>>,
+    items: Vec<Item>,
+    /// Storage for the partials of array operations.
+    arena: Vec<f64>,
 }
 
 /// A reverse-mode tape: records the operations on [`Var`]s and computes adjoints.
@@ -106,11 +120,12 @@ impl Tape {
     pub fn new() -> Self {
         Tape {
             inner: UnsafeCell::new(Inner {
-                partials: pool::take_f64(),
+                partials: pool::take_f64(Use::Partials, 0),
                 parents: pool::take_u32(),
                 n_nodes: 0,
                 events: Vec::new(),
-                blocks: Vec::new(),
+                items: Vec::new(),
+                arena: pool::take_f64(Use::Arena, 0),
             }),
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -154,7 +169,11 @@ impl Tape {
     /// residuals not included). Divide by [`Tape::len`] for bytes per node.
     pub fn bytes(&self) -> usize {
         let i = self.inner();
-        i.partials.len() * 8 + i.parents.len() * 4 + i.events.len() * std::mem::size_of::<Event>()
+        i.partials.len() * 8
+            + i.parents.len() * 4
+            + i.arena.len() * 8
+            + i.events.len() * std::mem::size_of::<Event>()
+            + i.items.len() * std::mem::size_of::<Item>()
     }
 
     /// Number of recorded operands (parent references) over all nodes.
@@ -171,7 +190,8 @@ impl Tape {
         i.parents.clear();
         i.n_nodes = 0;
         i.events.clear();
-        i.blocks.clear();
+        i.items.clear();
+        i.arena.clear();
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -269,7 +289,7 @@ impl Tape {
     }
 
     /// Records `n` nodes without operands (inputs); returns the first index.
-    fn push_leaves(&self, n: usize) -> u32 {
+    pub(crate) fn push_leaves(&self, n: usize) -> u32 {
         let inner = self.inner();
         let start = inner.n_nodes;
         let end = (start as u64 + n as u64).min(MAX_NODES as u64 + 1) as u32;
@@ -279,50 +299,54 @@ impl Tape {
         );
         let op_offset = inner.partials.len();
         match inner.events.last_mut() {
-            Some(e) if e.block == u32::MAX && e.node_end == start && e.op_offset == op_offset => {
+            Some(e) if e.item == LEAVES && e.node_end == start && e.op_offset == op_offset => {
                 e.node_end = end
             }
             _ => inner.events.push(Event {
                 node_start: start,
                 node_end: end,
                 op_offset,
-                block: u32::MAX,
-                in_start: 0,
-                n_in: 0,
+                item: LEAVES,
             }),
         }
         inner.n_nodes = end;
         start
     }
 
-    /// Records a block whose inputs are the nodes `in_start..in_start + n_in` and whose `n_out`
-    /// outputs are new nodes; returns the first output index.
-    pub(crate) fn push_block(
-        &self,
-        block: Box<dyn RecordedBlock>,
-        in_start: u32,
-        n_in: usize,
-        n_out: usize,
-    ) -> u32 {
+    /// Records an item with `n_out` new output nodes; returns the first output index.
+    pub(crate) fn push_item(&self, item: Item, n_out: usize) -> u32 {
         let inner = self.inner();
         let start = inner.n_nodes;
         let end = start as u64 + n_out as u64;
-        assert!(
-            end <= MAX_NODES as u64,
-            "ad_core::Tape is full ({MAX_NODES} nodes)"
-        );
-        let block_index = u32::try_from(inner.blocks.len()).expect("too many blocks on one tape");
-        inner.blocks.push(block);
+        if end > MAX_NODES as u64 {
+            tape_full();
+        }
+        let index = u32::try_from(inner.items.len()).expect("too many items on one tape");
+        inner.items.push(item);
         inner.events.push(Event {
             node_start: start,
             node_end: end as u32,
             op_offset: inner.partials.len(),
-            block: block_index,
-            in_start,
-            n_in: n_in as u32,
+            item: index,
         });
         inner.n_nodes = end as u32;
         start
+    }
+
+    /// Appends `len` elements to the arena for an array operation: `write` must initialise all
+    /// of them (it must not use the tape). Returns their offset and `write`'s result.
+    pub(crate) fn arena_extend<R>(
+        &self,
+        len: usize,
+        write: impl FnOnce(&mut [MaybeUninit<f64>]) -> R,
+    ) -> (usize, R) {
+        let arena = &mut self.inner().arena;
+        let off = arena.len();
+        arena.reserve(len);
+        let r = write(&mut arena.spare_capacity_mut()[..len]);
+        // SAFETY: `write` returned normally, so it initialised the `len` elements.
+        unsafe { arena.set_len(off + len) };
+        (off, r)
     }
 
     /// Computes the adjoints of every node for the output `y` (seed 1): the gradient of `y`.
@@ -336,7 +360,7 @@ impl Tape {
     /// If `outputs` and `cotangent` differ in length, or an output lives on another tape.
     pub fn vjp(&self, outputs: &[Var<'_>], cotangent: &[f64]) -> Adjoints {
         let mut adj = Adjoints {
-            adj: pool::take_f64(),
+            adj: pool::take_f64(Use::Adjoints, self.len()),
             tape_id: self.id,
         };
         self.vjp_into(outputs, cotangent, &mut adj);
@@ -378,11 +402,13 @@ impl Tape {
                 node_hi,
                 ev.node_end,
             );
-            if ev.block != u32::MAX {
-                let (lo, hi) = adj.split_at_mut(ev.node_start as usize);
+            if ev.item != LEAVES {
+                let (below, hi) = adj.split_at_mut(ev.node_start as usize);
                 let y_bar = &hi[..(ev.node_end - ev.node_start) as usize];
-                let x_bar = &mut lo[ev.in_start as usize..(ev.in_start + ev.n_in) as usize];
-                inner.blocks[ev.block as usize].vjp(y_bar, x_bar);
+                match &inner.items[ev.item as usize] {
+                    Item::Block(b) => b.vjp(y_bar, below),
+                    Item::Array(op) => op.reverse(&inner.arena, y_bar, below),
+                }
             }
             node_hi = ev.node_start;
             op_hi = ev.op_offset;
@@ -477,15 +503,16 @@ impl Adjoints {
 
 impl Drop for Adjoints {
     fn drop(&mut self) {
-        pool::give_f64(std::mem::take(&mut self.adj));
+        pool::give_f64(Use::Adjoints, std::mem::take(&mut self.adj));
     }
 }
 
 impl Drop for Tape {
     fn drop(&mut self) {
         let i = self.inner.get_mut();
-        pool::give_f64(std::mem::take(&mut i.partials));
+        pool::give_f64(Use::Partials, std::mem::take(&mut i.partials));
         pool::give_u32(std::mem::take(&mut i.parents));
+        pool::give_f64(Use::Arena, std::mem::take(&mut i.arena));
     }
 }
 
@@ -495,7 +522,7 @@ impl std::fmt::Debug for Tape {
         f.debug_struct("Tape")
             .field("nodes", &i.n_nodes)
             .field("operands", &i.partials.len())
-            .field("blocks", &i.blocks.len())
+            .field("items", &i.items.len())
             .finish()
     }
 }

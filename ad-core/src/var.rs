@@ -9,7 +9,7 @@ use std::ops::{
 
 use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
 
-use crate::pool;
+use crate::pool::{self, Use};
 use crate::table;
 use crate::tape::Tape;
 
@@ -343,10 +343,10 @@ impl<'t> Sum for Var<'t> {
                 let index = if parents.len() == 1 {
                     t.push1(parents[0], 1.0)
                 } else {
-                    let mut ones = pool::take_f64();
+                    let mut ones = pool::take_f64(Use::Values, parents.len());
                     ones.resize(parents.len(), 1.0);
                     let index = t.push_n(&parents, &ones);
-                    pool::give_f64(ones);
+                    pool::give_f64(Use::Values, ones);
                     index
                 };
                 Var::on_tape(value, index, t)

@@ -1,0 +1,880 @@
+//! The operations of [`VarArray`]: each records one tape item.
+
+use std::mem::MaybeUninit;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{dot, sum, Arg, ArrayOp, IndexMap, Input, Partial, VarArray, CHUNK, PAR_MIN};
+use crate::pool::{self, Use};
+use crate::table;
+use crate::var::Var;
+
+/// Raw output pointers shared by the threads of a parallel fill; each thread writes a
+/// disjoint range of elements.
+struct Outputs {
+    values: *mut f64,
+    partials: *mut f64,
+    n: usize,
+}
+
+// SAFETY: `Outputs` is only used by `fill`, whose threads write disjoint index ranges of
+// buffers that outlive the parallel loop.
+unsafe impl Sync for Outputs {}
+
+impl Outputs {
+    /// Writes elements `lo..hi`: `values[i]` and `partials[k n + i]`.
+    ///
+    /// # Safety
+    /// `hi <= n`, the buffers hold `n` and `K n` elements, and no other thread writes
+    /// `lo..hi` concurrently.
+    #[inline(always)]
+    unsafe fn write<const K: usize>(
+        &self,
+        lo: usize,
+        hi: usize,
+        f: &impl Fn(usize) -> (f64, [f64; K]),
+    ) {
+        for i in lo..hi {
+            let (v, p) = f(i);
+            self.values.add(i).write(v);
+            for (k, pk) in p.iter().enumerate() {
+                self.partials.add(k * self.n + i).write(*pk);
+            }
+        }
+    }
+}
+
+/// Initialises `values[i]` and `partials[k n + i]` from `f(i)`, in parallel above `PAR_MIN`.
+fn fill<const K: usize>(
+    values: &mut [MaybeUninit<f64>],
+    partials: &mut [MaybeUninit<f64>],
+    f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
+) {
+    let n = values.len();
+    assert_eq!(partials.len(), K * n);
+    let out = Outputs {
+        values: values.as_mut_ptr().cast(),
+        partials: partials.as_mut_ptr().cast(),
+        n,
+    };
+    if n >= PAR_MIN {
+        (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| {
+            let lo = c * CHUNK;
+            // SAFETY: chunks are disjoint and within 0..n.
+            unsafe { out.write(lo, (lo + CHUNK).min(n), &f) }
+        });
+    } else {
+        // SAFETY: one thread, 0..n.
+        unsafe { out.write(0, n, &f) }
+    }
+}
+
+/// A pooled vector of length `n` with `v[i] = f(i)`, computed in parallel above `PAR_MIN`.
+fn new_values(n: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
+    let mut v = pool::take_f64(Use::Values, n);
+    v.reserve(n);
+    let spare = &mut v.spare_capacity_mut()[..n];
+    if n >= PAR_MIN {
+        spare
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                for (j, x) in chunk.iter_mut().enumerate() {
+                    x.write(f(c * CHUNK + j));
+                }
+            });
+    } else {
+        for (i, x) in spare.iter_mut().enumerate() {
+            x.write(f(i));
+        }
+    }
+    // SAFETY: every element of `spare` was written above.
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// Initialises `dst` with a copy of `src`.
+fn init_from(dst: &mut [MaybeUninit<f64>], src: &[f64]) {
+    assert_eq!(dst.len(), src.len());
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+}
+
+/// A pooled vector holding the values of an element-wise operation whose partials go to the
+/// arena; see `VarArray::elementwise`.
+fn values_and_partials<const K: usize>(
+    tape: &crate::Tape,
+    n: usize,
+    f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
+) -> (usize, Vec<f64>) {
+    let mut values = pool::take_f64(Use::Values, n);
+    values.reserve(n);
+    let (off, ()) = tape.arena_extend(K * n, |partials| {
+        fill(&mut values.spare_capacity_mut()[..n], partials, f)
+    });
+    // SAFETY: `fill` returned normally, so it initialised the first `n` elements.
+    unsafe { values.set_len(n) };
+    (off, values)
+}
+
+impl<'t> VarArray<'t> {
+    fn input(&self) -> Input {
+        Input::Array(self.start)
+    }
+
+    /// Records an element-wise operation of `K` arguments whose value and partials at element
+    /// `i` are `f(i)`; the partials are stored in the tape's arena.
+    fn elementwise<const K: usize>(
+        &self,
+        inputs: [Input; K],
+        f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
+    ) -> VarArray<'t> {
+        let n = self.len();
+        let (off, values) = values_and_partials(self.tape, n, f);
+        let mut args = [None; 3];
+        for (k, input) in inputs.into_iter().enumerate() {
+            args[k] = Some(Arg {
+                input,
+                partial: Partial::Stored(off + k * n),
+            });
+        }
+        self.record(ArrayOp::Elementwise { n, args }, values)
+    }
+
+    /// Records an element-wise operation with constant partials (nothing stored).
+    fn linear(&self, args: [Option<Arg>; 3], f: impl Fn(usize) -> f64 + Sync) -> VarArray<'t> {
+        let values = new_values(self.len(), f);
+        self.record(
+            ArrayOp::Elementwise {
+                n: self.len(),
+                args,
+            },
+            values,
+        )
+    }
+
+    fn arg(input: Input, c: f64) -> Option<Arg> {
+        Some(Arg {
+            input,
+            partial: Partial::Const(c),
+        })
+    }
+
+    /// Element-wise unary function from the derivative table.
+    pub(crate) fn map(&self, f: impl Fn(f64) -> (f64, f64) + Sync) -> VarArray<'t> {
+        let a = &self.values;
+        self.elementwise([self.input()], |i| {
+            let (v, d) = f(a[i]);
+            (v, [d])
+        })
+    }
+
+    /// Element-wise binary function from the derivative table.
+    fn zip_map(
+        &self,
+        other: &VarArray<'t>,
+        what: &str,
+        f: impl Fn(f64, f64) -> (f64, f64, f64) + Sync,
+    ) -> VarArray<'t> {
+        self.same_tape(other);
+        self.same_len(other.len(), what);
+        let (a, b) = (&self.values, &other.values);
+        self.elementwise([self.input(), other.input()], |i| {
+            let (v, da, db) = f(a[i], b[i]);
+            (v, [da, db])
+        })
+    }
+
+    /// Element-wise binary function of the array and a broadcast scalar.
+    fn scalar_map(
+        &self,
+        s: Var<'t>,
+        f: impl Fn(f64, f64) -> (f64, f64, f64) + Sync,
+    ) -> VarArray<'t> {
+        let a = &self.values;
+        let sv = s.value();
+        match s.index_on(self.tape) {
+            Some(j) => self.elementwise([self.input(), Input::Scalar(j)], |i| {
+                let (v, da, ds) = f(a[i], sv);
+                (v, [da, ds])
+            }),
+            None => self.map(|x| {
+                let (v, da, _) = f(x, sv);
+                (v, da)
+            }),
+        }
+    }
+
+    // ---- arithmetic ----
+
+    /// `self + other`, element-wise.
+    pub fn add(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.same_tape(other);
+        self.same_len(other.len(), "add");
+        let (a, b) = (&self.values, &other.values);
+        let args = [
+            Self::arg(self.input(), 1.0),
+            Self::arg(other.input(), 1.0),
+            None,
+        ];
+        self.linear(args, |i| a[i] + b[i])
+    }
+
+    /// `self - other`, element-wise.
+    pub fn sub(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.same_tape(other);
+        self.same_len(other.len(), "sub");
+        let (a, b) = (&self.values, &other.values);
+        let args = [
+            Self::arg(self.input(), 1.0),
+            Self::arg(other.input(), -1.0),
+            None,
+        ];
+        self.linear(args, |i| a[i] - b[i])
+    }
+
+    /// `self * other`, element-wise.
+    pub fn mul(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.zip_map(other, "mul", table::mul)
+    }
+
+    /// `self / other`, element-wise.
+    pub fn div(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.zip_map(other, "div", table::div)
+    }
+
+    /// `max(self, other)` element-wise (ties: the derivative goes to `self`).
+    pub fn max(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.zip_map(other, "max", table::max)
+    }
+
+    /// `min(self, other)` element-wise (ties: the derivative goes to `self`).
+    pub fn min(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.zip_map(other, "min", table::min)
+    }
+
+    /// `self^other` element-wise.
+    pub fn powf(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.zip_map(other, "powf", table::powf)
+    }
+
+    /// `self * a + b` element-wise (one node).
+    pub fn mul_add(&self, a: &VarArray<'t>, b: &VarArray<'t>) -> VarArray<'t> {
+        self.same_tape(a);
+        self.same_tape(b);
+        self.same_len(a.len(), "mul_add");
+        self.same_len(b.len(), "mul_add");
+        let (x, y, z) = (&self.values, &a.values, &b.values);
+        self.elementwise([self.input(), a.input(), b.input()], |i| {
+            let (v, dx, da, db) = table::mul_add(x[i], y[i], z[i]);
+            (v, [dx, da, db])
+        })
+    }
+
+    /// `self + s` with a broadcast scalar.
+    pub fn add_scalar(&self, s: Var<'t>) -> VarArray<'t> {
+        match s.index_on(self.tape) {
+            Some(j) => {
+                let (a, sv) = (&self.values, s.value());
+                let args = [
+                    Self::arg(self.input(), 1.0),
+                    Self::arg(Input::Scalar(j), 1.0),
+                    None,
+                ];
+                self.linear(args, |i| a[i] + sv)
+            }
+            None => self.add_f64(s.value()),
+        }
+    }
+
+    /// `self * s` with a broadcast scalar.
+    pub fn mul_scalar(&self, s: Var<'t>) -> VarArray<'t> {
+        self.scalar_map(s, table::mul)
+    }
+
+    /// `self / s` with a broadcast scalar.
+    pub fn div_scalar(&self, s: Var<'t>) -> VarArray<'t> {
+        self.scalar_map(s, table::div)
+    }
+
+    /// `self + c`.
+    pub fn add_f64(&self, c: f64) -> VarArray<'t> {
+        let a = &self.values;
+        self.linear([Self::arg(self.input(), 1.0), None, None], |i| a[i] + c)
+    }
+
+    /// `self * c`.
+    pub fn mul_f64(&self, c: f64) -> VarArray<'t> {
+        let a = &self.values;
+        self.linear([Self::arg(self.input(), c), None, None], |i| a[i] * c)
+    }
+
+    /// `c - self`.
+    pub fn rsub_f64(&self, c: f64) -> VarArray<'t> {
+        let a = &self.values;
+        self.linear([Self::arg(self.input(), -1.0), None, None], |i| c - a[i])
+    }
+
+    /// `self * w` with a constant array `w` (element-wise).
+    pub fn mul_f64s(&self, w: &[f64]) -> VarArray<'t> {
+        self.same_len(w.len(), "mul_f64s");
+        let a = &self.values;
+        self.elementwise([self.input()], |i| (a[i] * w[i], [w[i]]))
+    }
+
+    /// `self + w` with a constant array `w` (element-wise).
+    pub fn add_f64s(&self, w: &[f64]) -> VarArray<'t> {
+        self.same_len(w.len(), "add_f64s");
+        let a = &self.values;
+        self.linear([Self::arg(self.input(), 1.0), None, None], |i| a[i] + w[i])
+    }
+
+    /// `-self`.
+    pub fn neg(&self) -> VarArray<'t> {
+        self.mul_f64(-1.0)
+    }
+
+    /// `self^n` element-wise.
+    pub fn powi(&self, n: i32) -> VarArray<'t> {
+        self.map(|x| table::powi(x, n))
+    }
+
+    /// `self^p` element-wise with a constant exponent.
+    pub fn powf_f64(&self, p: f64) -> VarArray<'t> {
+        self.map(|x| {
+            let (v, d, _) = table::powf(x, p);
+            (v, d)
+        })
+    }
+
+    // ---- reductions ----
+
+    /// `sum_i self[i]` (one node).
+    pub fn sum(&self) -> Var<'t> {
+        let n = self.len();
+        let args = [Self::arg(self.input(), 1.0), None];
+        self.record_scalar(ArrayOp::Reduce { n, args }, sum(&self.values))
+    }
+
+    /// `sum_i self[i] / n` (one node).
+    pub fn mean(&self) -> Var<'t> {
+        let n = self.len();
+        let args = [Self::arg(self.input(), 1.0 / n as f64), None];
+        self.record_scalar(ArrayOp::Reduce { n, args }, sum(&self.values) / n as f64)
+    }
+
+    /// `sum_i self[i] other[i]` (one node; stores both operands' values).
+    pub fn dot(&self, other: &VarArray<'t>) -> Var<'t> {
+        self.same_tape(other);
+        self.same_len(other.len(), "dot");
+        let n = self.len();
+        let (off, ()) = self.tape.arena_extend(2 * n, |store| {
+            init_from(&mut store[..n], &other.values);
+            init_from(&mut store[n..], &self.values);
+        });
+        let args = [
+            Some(Arg {
+                input: self.input(),
+                partial: Partial::Stored(off),
+            }),
+            Some(Arg {
+                input: other.input(),
+                partial: Partial::Stored(off + n),
+            }),
+        ];
+        self.record_scalar(
+            ArrayOp::Reduce { n, args },
+            dot(&self.values, &other.values),
+        )
+    }
+
+    /// `sum_i self[i] w[i]` with constant weights `w` (one node).
+    pub fn dot_f64s(&self, w: &[f64]) -> Var<'t> {
+        self.same_len(w.len(), "dot_f64s");
+        let n = self.len();
+        let (off, ()) = self.tape.arena_extend(n, |store| init_from(store, w));
+        let args = [
+            Some(Arg {
+                input: self.input(),
+                partial: Partial::Stored(off),
+            }),
+            None,
+        ];
+        self.record_scalar(ArrayOp::Reduce { n, args }, dot(&self.values, w))
+    }
+
+    /// The Euclidean norm `sqrt(sum_i self[i]^2)` (two nodes).
+    pub fn norm(&self) -> Var<'t> {
+        num_traits::Float::sqrt(self.dot(self))
+    }
+
+    // ---- re-indexing (stencils, meshes) ----
+
+    fn gather_map(&self, n_out: usize, map: IndexMap) -> VarArray<'t> {
+        let a = &self.values;
+        let values = match map {
+            IndexMap::Strided { offset, step: 1 } => {
+                let mut v = pool::take_f64(Use::Values, n_out);
+                v.extend_from_slice(&a[offset..offset + n_out]);
+                v
+            }
+            _ => new_values(n_out, |i| a[map.source(i)]),
+        };
+        self.record(
+            ArrayOp::Gather {
+                src: self.start,
+                map,
+            },
+            values,
+        )
+    }
+
+    /// Periodic shift: `out[i] = self[(i - k) mod n]` (as `numpy.roll`).
+    pub fn roll(&self, k: isize) -> VarArray<'t> {
+        let n = self.len();
+        self.gather_map(n, IndexMap::Roll { n, k })
+    }
+
+    /// Periodic 2-D shift of a row-major `rows x cols` array:
+    /// `out[r, c] = self[(r - dr) mod rows, (c - dc) mod cols]`.
+    ///
+    /// # Panics
+    /// If `rows * cols` is not the length.
+    pub fn roll2(&self, rows: usize, cols: usize, dr: isize, dc: isize) -> VarArray<'t> {
+        self.same_len(rows * cols, "roll2 (rows * cols)");
+        self.gather_map(rows * cols, IndexMap::Roll2 { rows, cols, dr, dc })
+    }
+
+    /// Clamped shift: `out[i] = self[clamp(i - k, 0, n - 1)]` (edge values repeat).
+    pub fn shift_clamped(&self, k: isize) -> VarArray<'t> {
+        let n = self.len();
+        assert!(n > 0, "ad_core: shift_clamped of an empty array");
+        self.gather_map(n, IndexMap::Clamp { n, k })
+    }
+
+    /// Strided slice: `out[i] = self[offset + i step]` for `i < len`.
+    ///
+    /// # Panics
+    /// If the last element is out of range.
+    pub fn slice(&self, offset: usize, step: usize, len: usize) -> VarArray<'t> {
+        if len > 0 {
+            assert!(
+                offset + (len - 1) * step < self.len(),
+                "ad_core: slice(offset {offset}, step {step}, len {len}) out of range for length {}",
+                self.len()
+            );
+        }
+        self.gather_map(len, IndexMap::Strided { offset, step })
+    }
+
+    /// Gather: `out[i] = self[idx[i]]`.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn gather(&self, idx: &Arc<[u32]>) -> VarArray<'t> {
+        let n = self.len();
+        if let Some(&bad) = idx.iter().find(|&&k| k as usize >= n) {
+            panic!("ad_core: gather index {bad} out of range for length {n}");
+        }
+        self.gather_map(idx.len(), IndexMap::Gather(idx.clone()))
+    }
+
+    /// Scatter-add into `m` slots: `out[idx[i]] += self[i]` (assembly on meshes).
+    ///
+    /// # Panics
+    /// If `idx` and the array differ in length or an index is `>= m`.
+    pub fn scatter_add(&self, idx: &Arc<[u32]>, m: usize) -> VarArray<'t> {
+        self.same_len(idx.len(), "scatter_add (indices)");
+        if let Some(&bad) = idx.iter().find(|&&k| k as usize >= m) {
+            panic!("ad_core: scatter_add index {bad} out of range for {m} slots");
+        }
+        let mut values = new_values(m, |_| 0.0);
+        for (&k, &v) in idx.iter().zip(self.values.iter()) {
+            values[k as usize] += v;
+        }
+        self.record(
+            ArrayOp::ScatterAdd {
+                src: self.start,
+                idx: idx.clone(),
+            },
+            values,
+        )
+    }
+
+    // ---- matrix-vector products ----
+
+    /// `M self` with a constant matrix (dense or sparse, shared by `Arc` so a product in a loop
+    /// stores no copy).
+    ///
+    /// # Panics
+    /// If the matrix has not `len` columns.
+    pub fn matvec(&self, m: &Arc<Matrix>) -> VarArray<'t> {
+        self.same_len(m.cols(), "matvec (matrix columns)");
+        let mut values = new_values(m.rows(), |_| 0.0);
+        m.apply(&self.values, &mut values);
+        self.record(
+            ArrayOp::MatVec {
+                x: self.start,
+                matrix: m.clone(),
+            },
+            values,
+        )
+    }
+
+    /// `A self` where `A` is a tape array holding an `m x n` row-major matrix (`n` = len).
+    pub fn var_matvec(&self, a: &VarArray<'t>, m: usize) -> VarArray<'t> {
+        self.same_tape(a);
+        let n = self.len();
+        assert_eq!(
+            a.len(),
+            m * n,
+            "ad_core: var_matvec: matrix has {} elements, expected {m} x {n}",
+            a.len()
+        );
+        let (off, ()) = self.tape.arena_extend(m * n + n, |store| {
+            init_from(&mut store[..m * n], &a.values);
+            init_from(&mut store[m * n..], &self.values);
+        });
+        let (av, xv) = (&a.values, &self.values);
+        let values = new_values(m, |i| dot(&av[i * n..(i + 1) * n], xv));
+        self.record(
+            ArrayOp::VarMatVec {
+                a: a.start,
+                x: self.start,
+                m,
+                n,
+                off,
+            },
+            values,
+        )
+    }
+}
+
+macro_rules! unary_methods {
+    ($($(#[$doc:meta])* $name:ident => $f:path;)*) => {
+        impl<'t> VarArray<'t> {
+            $($(#[$doc])* pub fn $name(&self) -> VarArray<'t> { self.map($f) })*
+        }
+    };
+}
+unary_methods! {
+    /// `exp` element-wise.
+    exp => table::exp;
+    /// `exp2` element-wise.
+    exp2 => table::exp2;
+    /// `exp(x) - 1` element-wise.
+    exp_m1 => table::exp_m1;
+    /// `ln` element-wise.
+    ln => table::ln;
+    /// `log2` element-wise.
+    log2 => table::log2;
+    /// `log10` element-wise.
+    log10 => table::log10;
+    /// `ln(1 + x)` element-wise.
+    ln_1p => table::ln_1p;
+    /// `sqrt` element-wise.
+    sqrt => table::sqrt;
+    /// `cbrt` element-wise.
+    cbrt => table::cbrt;
+    /// `1/x` element-wise.
+    recip => table::recip;
+    /// `sin` element-wise.
+    sin => table::sin;
+    /// `cos` element-wise.
+    cos => table::cos;
+    /// `tan` element-wise.
+    tan => table::tan;
+    /// `asin` element-wise.
+    asin => table::asin;
+    /// `acos` element-wise.
+    acos => table::acos;
+    /// `atan` element-wise.
+    atan => table::atan;
+    /// `sinh` element-wise.
+    sinh => table::sinh;
+    /// `cosh` element-wise.
+    cosh => table::cosh;
+    /// `tanh` element-wise.
+    tanh => table::tanh;
+    /// `asinh` element-wise.
+    asinh => table::asinh;
+    /// `acosh` element-wise.
+    acosh => table::acosh;
+    /// `atanh` element-wise.
+    atanh => table::atanh;
+    /// `abs` element-wise (derivative 0 at 0).
+    abs => table::abs;
+}
+
+// ---- operators ----
+//
+// Every operator works on `&VarArray` and on owned `VarArray` (an owned left operand is only
+// read), with a `VarArray`, a `Var` or an `f64` on the right.
+
+macro_rules! array_op {
+    ($tr:ident $m:ident, $rhs:ty, |$a:ident, $b:ident| $body:expr) => {
+        impl<'t> $tr<$rhs> for &VarArray<'t> {
+            type Output = VarArray<'t>;
+            fn $m(self, $b: $rhs) -> VarArray<'t> {
+                let $a = self;
+                $body
+            }
+        }
+        impl<'t> $tr<$rhs> for VarArray<'t> {
+            type Output = VarArray<'t>;
+            fn $m(self, $b: $rhs) -> VarArray<'t> {
+                let $a = &self;
+                $body
+            }
+        }
+    };
+}
+array_op!(Add add, &VarArray<'t>, |a, b| VarArray::add(a, b));
+array_op!(Add add, VarArray<'t>, |a, b| VarArray::add(a, &b));
+array_op!(Add add, Var<'t>, |a, s| a.add_scalar(s));
+array_op!(Add add, f64, |a, c| a.add_f64(c));
+array_op!(Sub sub, &VarArray<'t>, |a, b| VarArray::sub(a, b));
+array_op!(Sub sub, VarArray<'t>, |a, b| VarArray::sub(a, &b));
+array_op!(Sub sub, Var<'t>, |a, s| a.add_scalar(-s));
+array_op!(Sub sub, f64, |a, c| a.add_f64(-c));
+array_op!(Mul mul, &VarArray<'t>, |a, b| VarArray::mul(a, b));
+array_op!(Mul mul, VarArray<'t>, |a, b| VarArray::mul(a, &b));
+array_op!(Mul mul, Var<'t>, |a, s| a.mul_scalar(s));
+array_op!(Mul mul, f64, |a, c| a.mul_f64(c));
+array_op!(Div div, &VarArray<'t>, |a, b| VarArray::div(a, b));
+array_op!(Div div, VarArray<'t>, |a, b| VarArray::div(a, &b));
+array_op!(Div div, Var<'t>, |a, s| a.div_scalar(s));
+array_op!(Div div, f64, |a, c| a.mul_f64(1.0 / c));
+
+macro_rules! f64_lhs_op {
+    ($tr:ident $m:ident, |$c:ident, $a:ident| $body:expr) => {
+        impl<'t> $tr<&VarArray<'t>> for f64 {
+            type Output = VarArray<'t>;
+            fn $m(self, $a: &VarArray<'t>) -> VarArray<'t> {
+                let $c = self;
+                $body
+            }
+        }
+        impl<'t> $tr<VarArray<'t>> for f64 {
+            type Output = VarArray<'t>;
+            fn $m(self, a: VarArray<'t>) -> VarArray<'t> {
+                let ($c, $a) = (self, &a);
+                $body
+            }
+        }
+    };
+}
+f64_lhs_op!(Add add, |c, a| a.add_f64(c));
+f64_lhs_op!(Sub sub, |c, a| a.rsub_f64(c));
+f64_lhs_op!(Mul mul, |c, a| a.mul_f64(c));
+
+impl<'t> Neg for &VarArray<'t> {
+    type Output = VarArray<'t>;
+    fn neg(self) -> VarArray<'t> {
+        VarArray::neg(self)
+    }
+}
+impl<'t> Neg for VarArray<'t> {
+    type Output = VarArray<'t>;
+    fn neg(self) -> VarArray<'t> {
+        VarArray::neg(&self)
+    }
+}
+
+// ---- constant matrices ----
+
+/// A dense row-major matrix of constants.
+#[derive(Clone, Debug)]
+pub struct DenseMatrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl DenseMatrix {
+    /// A `rows x cols` matrix from row-major data.
+    ///
+    /// # Panics
+    /// If `data.len() != rows * cols`.
+    pub fn new(rows: usize, cols: usize, data: Vec<f64>) -> Self {
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "DenseMatrix::new: {} values for a {rows} x {cols} matrix",
+            data.len()
+        );
+        DenseMatrix { rows, cols, data }
+    }
+}
+
+/// A sparse matrix of constants in compressed sparse row form.
+#[derive(Clone, Debug)]
+pub struct CsrMatrix {
+    rows: usize,
+    cols: usize,
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f64>,
+}
+
+impl CsrMatrix {
+    /// A CSR matrix: row `i` holds `values[indptr[i]..indptr[i+1]]` in columns
+    /// `indices[indptr[i]..indptr[i+1]]`.
+    ///
+    /// # Panics
+    /// If the arrays are inconsistent or a column index is out of range.
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        values: Vec<f64>,
+    ) -> Self {
+        assert_eq!(
+            indptr.len(),
+            rows + 1,
+            "CsrMatrix::new: indptr needs rows + 1 entries"
+        );
+        assert!(
+            indptr.windows(2).all(|w| w[0] <= w[1]) && indptr[rows] == indices.len(),
+            "CsrMatrix::new: indptr must be non-decreasing and end at nnz"
+        );
+        assert_eq!(
+            indices.len(),
+            values.len(),
+            "CsrMatrix::new: indices and values differ in length"
+        );
+        assert!(
+            indices.iter().all(|&c| (c as usize) < cols),
+            "CsrMatrix::new: a column index is >= cols ({cols})"
+        );
+        CsrMatrix {
+            rows,
+            cols,
+            indptr,
+            indices,
+            values,
+        }
+    }
+
+    /// A CSR matrix from `(row, col, value)` triplets; duplicates are summed.
+    pub fn from_triplets(rows: usize, cols: usize, triplets: &[(usize, usize, f64)]) -> Self {
+        let mut t = triplets.to_vec();
+        t.sort_by_key(|&(r, c, _)| (r, c));
+        let mut indptr = vec![0; rows + 1];
+        let mut indices = Vec::with_capacity(t.len());
+        let mut values: Vec<f64> = Vec::with_capacity(t.len());
+        let mut last = None;
+        for &(r, c, v) in &t {
+            assert!(
+                r < rows && c < cols,
+                "CsrMatrix::from_triplets: ({r}, {c}) out of range"
+            );
+            if last == Some((r, c)) {
+                *values.last_mut().expect("a previous entry") += v;
+            } else {
+                indices.push(c as u32);
+                values.push(v);
+                indptr[r + 1] += 1;
+                last = Some((r, c));
+            }
+        }
+        for i in 0..rows {
+            indptr[i + 1] += indptr[i];
+        }
+        CsrMatrix::new(rows, cols, indptr, indices, values)
+    }
+}
+
+/// A constant matrix for [`VarArray::matvec`].
+#[derive(Clone, Debug)]
+pub enum Matrix {
+    /// Dense, row-major.
+    Dense(DenseMatrix),
+    /// Sparse, compressed rows.
+    Csr(CsrMatrix),
+}
+
+impl From<DenseMatrix> for Matrix {
+    fn from(m: DenseMatrix) -> Self {
+        Matrix::Dense(m)
+    }
+}
+
+impl From<CsrMatrix> for Matrix {
+    fn from(m: CsrMatrix) -> Self {
+        Matrix::Csr(m)
+    }
+}
+
+impl Matrix {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            Matrix::Dense(m) => m.rows,
+            Matrix::Csr(m) => m.rows,
+        }
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        match self {
+            Matrix::Dense(m) => m.cols,
+            Matrix::Csr(m) => m.cols,
+        }
+    }
+
+    /// `y = M x`.
+    pub fn apply(&self, x: &[f64], y: &mut [f64]) {
+        match self {
+            Matrix::Dense(m) => {
+                let row = |(i, yi): (usize, &mut f64)| {
+                    *yi = dot(&m.data[i * m.cols..(i + 1) * m.cols], x);
+                };
+                if m.rows * m.cols >= PAR_MIN {
+                    y.par_iter_mut().enumerate().for_each(row);
+                } else {
+                    y.iter_mut().enumerate().for_each(row);
+                }
+            }
+            Matrix::Csr(m) => {
+                let row = |(i, yi): (usize, &mut f64)| {
+                    let r = m.indptr[i]..m.indptr[i + 1];
+                    *yi = m.indices[r.clone()]
+                        .iter()
+                        .zip(&m.values[r])
+                        .map(|(&c, &v)| v * x[c as usize])
+                        .sum();
+                };
+                if m.values.len() >= PAR_MIN {
+                    y.par_iter_mut().enumerate().for_each(row);
+                } else {
+                    y.iter_mut().enumerate().for_each(row);
+                }
+            }
+        }
+    }
+
+    /// `x_bar += M^T y_bar`.
+    pub fn apply_transpose_add(&self, y_bar: &[f64], x_bar: &mut [f64]) {
+        match self {
+            Matrix::Dense(m) => {
+                for (i, &w) in y_bar.iter().enumerate() {
+                    for (xb, &a) in x_bar.iter_mut().zip(&m.data[i * m.cols..(i + 1) * m.cols]) {
+                        *xb += w * a;
+                    }
+                }
+            }
+            Matrix::Csr(m) => {
+                for (i, &w) in y_bar.iter().enumerate() {
+                    for k in m.indptr[i]..m.indptr[i + 1] {
+                        x_bar[m.indices[k] as usize] += w * m.values[k];
+                    }
+                }
+            }
+        }
+    }
+}

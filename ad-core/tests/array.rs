@@ -1,0 +1,343 @@
+//! Tape arrays: every operation's gradient equals the same computation on scalar `Var`s (and a
+//! finite difference of the `f64` code); large arrays (parallel path) agree with small ones.
+
+use std::sync::Arc;
+
+use ad_core::array::PAR_MIN;
+use ad_core::testing::Rng;
+use ad_core::{CsrMatrix, DenseMatrix, Matrix, RealArray, Tape, Var, VarArray};
+use ndarray::Array1;
+use num_traits::Float;
+
+fn grads_agree(a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * scale,
+            "gradients differ at {i}: {x} vs {y} (scale {scale})"
+        );
+    }
+}
+
+/// Gradient of `$f` by the scalar tape (`Array1<Var>`) and by tape arrays (`VarArray`), with the
+/// `f64` value: asserts the gradients agree to 1e-13 and match a finite difference (values to
+/// 1e-10: the parallel reductions sum in another order).
+macro_rules! check_generic {
+    ($f:ident, $x:expr) => {{
+        let x: Vec<f64> = $x;
+        let plain = $f(&Array1::from(x.clone()));
+        // scalar tape
+        let tape = Tape::new();
+        let xs: Array1<Var> = tape.vars(&x).into_iter().collect();
+        let y = $f(&xs);
+        let g_scalar = tape.gradient(y).wrt_all(&xs.to_vec());
+        // tape arrays
+        let tape2 = Tape::new();
+        let xa = tape2.var_array(&x);
+        let y2 = $f(&xa);
+        let adj = tape2.gradient(y2);
+        let g_array = xa.adjoints(&adj);
+        assert!(
+            (y.value() - plain).abs() <= 1e-10 * plain.abs().max(1.0),
+            "scalar-tape value {} vs f64 {plain}",
+            y.value()
+        );
+        assert!(
+            (y2.value() - plain).abs() <= 1e-10 * plain.abs().max(1.0),
+            "array value {} vs f64 {plain}",
+            y2.value()
+        );
+        grads_agree(&g_scalar, &g_array, 1e-13);
+        // one directional finite difference of the f64 code
+        let mut rng = Rng::new(7);
+        let t = rng.vec(x.len(), -1.0, 1.0);
+        let h = 1e-4;
+        let at = |s: f64| -> f64 {
+            let xs: Vec<f64> = x.iter().zip(&t).map(|(a, b)| a + s * h * b).collect();
+            $f(&Array1::from(xs))
+        };
+        let fd = (-at(2.0) + 8.0 * at(1.0) - 8.0 * at(-1.0) + at(-2.0)) / (12.0 * h);
+        let ad: f64 = g_array.iter().zip(&t).map(|(a, b)| a * b).sum();
+        assert!(
+            (fd - ad).abs() <= 1e-6 * fd.abs().max(1.0),
+            "finite difference {fd} vs array gradient {ad}"
+        );
+        g_array
+    }};
+}
+
+fn rosenbrock<A: RealArray>(x: &A) -> A::Scalar {
+    let n = x.len();
+    let head = x.slice(0, 1, n - 1);
+    let tail = x.slice(1, 1, n - 1);
+    let a = tail.sub(&head.powi(2));
+    let b = head.rsub_f64(1.0);
+    a.powi(2).mul_f64(100.0).add(&b.powi(2)).sum()
+}
+
+fn elementwise_zoo<A: RealArray>(x: &A) -> A::Scalar {
+    let e = x.mul_f64(0.3).exp();
+    let s = x.sin().mul(&x.cos());
+    let q = x.powi(2).add_f64(1.0).sqrt().ln();
+    let t = x.tanh().div(&e.add_f64(0.5));
+    let r = x.abs().mul_f64s(&vec![0.7; x.len()]);
+    e.add(&s).sub(&q).add(&t).add(&r).sum() + x.dot(&s)
+}
+
+fn broadcast<A: RealArray>(x: &A) -> A::Scalar {
+    let m = x.sum() / x.len() as f64;
+    let c = x.add_scalar(-m);
+    let v = c.dot(&c);
+    c.mul_scalar(v.sqrt()).powi(3).sum()
+}
+
+fn stencil_1d<A: RealArray>(x: &A) -> A::Scalar {
+    let lap = x.roll(1).add(&x.roll(-1)).sub(&x.mul_f64(2.0));
+    let clamp = x.shift_clamped(2).sub(&x.shift_clamped(-3));
+    lap.mul(&lap).sum() + clamp.dot(x) + x.slice(1, 3, x.len() / 3 - 1).sin().sum()
+}
+
+const ROWS: usize = 6;
+const COLS: usize = 5;
+
+fn stencil_2d<A: RealArray>(u: &A) -> A::Scalar {
+    let lap = u
+        .roll2(ROWS, COLS, 1, 0)
+        .add(&u.roll2(ROWS, COLS, -1, 0))
+        .add(&u.roll2(ROWS, COLS, 0, 1))
+        .add(&u.roll2(ROWS, COLS, 0, -1))
+        .sub(&u.mul_f64(4.0));
+    let react = u.mul(&u.rsub_f64(1.0));
+    lap.add(&react).powi(2).sum()
+}
+
+fn point(n: usize, seed: u64) -> Vec<f64> {
+    Rng::new(seed).vec(n, 0.2, 1.8)
+}
+
+#[test]
+fn rosenbrock_matches_scalar_tape() {
+    check_generic!(rosenbrock, point(50, 1));
+}
+
+#[test]
+fn elementwise_math_matches_scalar_tape() {
+    check_generic!(elementwise_zoo, point(37, 2));
+}
+
+#[test]
+fn broadcast_scalars_match_scalar_tape() {
+    check_generic!(broadcast, point(23, 3));
+}
+
+#[test]
+fn stencils_match_scalar_tape() {
+    check_generic!(stencil_1d, point(31, 4));
+    check_generic!(stencil_2d, point(ROWS * COLS, 5));
+}
+
+#[test]
+fn parallel_path_matches_scalar_tape() {
+    // above PAR_MIN the forward fills and reverse loops run on rayon
+    let n = PAR_MIN + 1234;
+    let g = check_generic!(elementwise_zoo, point(n, 6));
+    assert_eq!(g.len(), n);
+    check_generic!(rosenbrock, point(n, 8));
+    check_generic!(broadcast, point(n, 9));
+}
+
+/// `VarArray` operations outside `RealArray`, each against the same scalar-`Var` computation.
+#[test]
+fn binary_math_and_mul_add_match_scalar_vars() {
+    let a = point(17, 11);
+    let b = point(17, 12);
+    let c = point(17, 13);
+    let scalar = {
+        let tape = Tape::new();
+        let (va, vb, vc) = (tape.vars(&a), tape.vars(&b), tape.vars(&c));
+        let mut y = Var::constant(0.0);
+        for i in 0..17 {
+            y += va[i].max(vb[i])
+                + va[i].min(vc[i])
+                + va[i].powf(vb[i])
+                + va[i].mul_add(vb[i], vc[i]);
+            y += va[i].asinh()
+                + (va[i] * 0.4).atanh()
+                + vb[i].cbrt()
+                + va[i].exp_m1()
+                + vb[i].ln_1p();
+        }
+        let adj = tape.gradient(y);
+        (
+            y.value(),
+            [adj.wrt_all(&va), adj.wrt_all(&vb), adj.wrt_all(&vc)],
+        )
+    };
+    let tape = Tape::new();
+    let (xa, xb, xc) = (tape.var_array(&a), tape.var_array(&b), tape.var_array(&c));
+    let y = xa.max(&xb).sum()
+        + xa.min(&xc).sum()
+        + xa.powf(&xb).sum()
+        + xa.mul_add(&xb, &xc).sum()
+        + xa.asinh().sum()
+        + xa.mul_f64(0.4).atanh().sum()
+        + xb.cbrt().sum()
+        + xa.exp_m1().sum()
+        + xb.ln_1p().sum();
+    let adj = tape.gradient(y);
+    assert!((y.value() - scalar.0).abs() < 1e-12 * scalar.0.abs());
+    grads_agree(&xa.adjoints(&adj), &scalar.1[0], 1e-13);
+    grads_agree(&xb.adjoints(&adj), &scalar.1[1], 1e-13);
+    grads_agree(&xc.adjoints(&adj), &scalar.1[2], 1e-13);
+}
+
+#[test]
+fn gather_scatter_match_scalar_vars() {
+    let x = point(10, 21);
+    let idx: Arc<[u32]> = vec![3, 3, 0, 9, 5, 1, 3].into();
+    let w = point(7, 22);
+    let scalar = {
+        let tape = Tape::new();
+        let v = tape.vars(&x);
+        let g: Vec<Var> = idx.iter().map(|&k| v[k as usize]).collect();
+        let mut s = [Var::constant(0.0); 4];
+        for (i, gi) in g.iter().enumerate() {
+            s[i % 4] += *gi * w[i];
+        }
+        let y: Var = s.iter().map(|&si| si * si).sum();
+        (y.value(), tape.gradient(y).wrt_all(&v))
+    };
+    let tape = Tape::new();
+    let v = tape.var_array(&x);
+    let g = v.gather(&idx).mul_f64s(&w);
+    let into: Arc<[u32]> = (0..7).map(|i| (i % 4) as u32).collect::<Vec<_>>().into();
+    let s = g.scatter_add(&into, 4);
+    let y = s.dot(&s);
+    assert!((y.value() - scalar.0).abs() < 1e-12 * scalar.0);
+    grads_agree(&v.adjoints(&tape.gradient(y)), &scalar.1, 1e-13);
+}
+
+#[test]
+fn matrix_vector_products_match_scalar_vars() {
+    let (m, n) = (4, 6);
+    let a = point(m * n, 31);
+    let x = point(n, 32);
+    let dense: Arc<Matrix> = Arc::new(DenseMatrix::new(m, n, a.clone()).into());
+    let triplets: Vec<(usize, usize, f64)> = (0..m * n)
+        .filter(|k| k % 3 != 1)
+        .map(|k| (k / n, k % n, a[k]))
+        .chain([(0, 0, 0.5)]) // a duplicate, summed
+        .collect();
+    let sparse: Arc<Matrix> = Arc::new(CsrMatrix::from_triplets(m, n, &triplets).into());
+    let dense_of_sparse = {
+        let mut d = vec![0.0; m * n];
+        for &(i, j, v) in &triplets {
+            d[i * n + j] += v;
+        }
+        d
+    };
+    // scalar reference: y = (A x) . (A x) + (S x) . 1 + (B x) . (B x) with B = A on the tape
+    let scalar = {
+        let tape = Tape::new();
+        let va = tape.vars(&a);
+        let vx = tape.vars(&x);
+        let mut y = Var::constant(0.0);
+        for i in 0..m {
+            let ax: Var = (0..n).map(|j| vx[j] * a[i * n + j]).sum();
+            let sx: Var = (0..n).map(|j| vx[j] * dense_of_sparse[i * n + j]).sum();
+            let bx: Var = (0..n).map(|j| vx[j] * va[i * n + j]).sum();
+            y += ax * ax + sx + bx * bx;
+        }
+        let adj = tape.gradient(y);
+        (y.value(), adj.wrt_all(&va), adj.wrt_all(&vx))
+    };
+    let tape = Tape::new();
+    let va = tape.var_array(&a);
+    let vx = tape.var_array(&x);
+    let ax = vx.matvec(&dense);
+    let sx = vx.matvec(&sparse);
+    let bx = vx.var_matvec(&va, m);
+    let y = ax.dot(&ax) + sx.sum() + bx.dot(&bx);
+    let adj = tape.gradient(y);
+    assert!((y.value() - scalar.0).abs() < 1e-12 * scalar.0);
+    grads_agree(&va.adjoints(&adj), &scalar.1, 1e-13);
+    grads_agree(&vx.adjoints(&adj), &scalar.2, 1e-13);
+}
+
+#[test]
+fn scalar_and_array_code_mix_on_one_tape() {
+    let x = point(12, 41);
+    fn f_scalar<'t>(v: &[Var<'t>]) -> Var<'t> {
+        let mut acc = Var::constant(0.0);
+        for w in v.windows(2) {
+            acc += (w[1] - w[0]).powi(2);
+        }
+        acc
+    }
+    let reference = {
+        let tape = Tape::new();
+        let v = tape.vars(&x);
+        let s = f_scalar(&v);
+        let sq: Vec<Var> = v.iter().map(|&vi| (vi * s).sin()).collect();
+        let y: Var = sq.iter().copied().sum::<Var>() * v[3];
+        (y.value(), tape.gradient(y).wrt_all(&v))
+    };
+    let tape = Tape::new();
+    let v = tape.var_array(&x);
+    let s = f_scalar(&v.to_vars()); // scalar code on the array's elements
+    let arr = v.mul_scalar(s).sin(); // array code with a scalar from scalar code
+    let parts = arr.to_vars(); // back to scalars
+    let rebuilt = VarArray::from_vars(&tape, &[parts[2], parts[0], Var::constant(1.5)]);
+    let y = arr.sum() * v.get(3) + rebuilt.sum() * 0.0;
+    let adj = tape.gradient(y);
+    assert!((y.value() - reference.0).abs() < 1e-12 * reference.0.abs());
+    grads_agree(&v.adjoints(&adj), &reference.1, 1e-13);
+}
+
+#[test]
+fn tape_memory_per_array_operation_is_values_not_indices() {
+    let n = 1000;
+    let x = point(n, 51);
+    let tape = Tape::new();
+    let v = tape.var_array(&x);
+    let before = tape.bytes();
+    let _y = v.mul(&v); // one item: two partial runs of n f64s
+    let grew = tape.bytes() - before;
+    assert!(
+        grew <= 2 * 8 * n + 128,
+        "an element-wise product used {grew} bytes for n = {n}"
+    );
+    assert_eq!(
+        tape.operands(),
+        0,
+        "array operations must not use per-element operands"
+    );
+}
+
+#[test]
+#[should_panic(expected = "lengths")]
+fn mismatched_lengths_are_a_clear_panic() {
+    let tape = Tape::new();
+    let a = tape.var_array(&[1.0, 2.0]);
+    let b = tape.var_array(&[1.0, 2.0, 3.0]);
+    let _ = &a + &b;
+}
+
+#[test]
+fn operators_on_arrays() {
+    let x = point(9, 61);
+    let tape = Tape::new();
+    let v = tape.var_array(&x);
+    let s = tape.var(0.7);
+    let y = (((&v * 2.0 + 1.0) * s) - (3.0 - &v)).sum() + (-&v / s).sum() + (2.0 * &v).dot(&v);
+    let adj = tape.gradient(y);
+    let g = v.adjoints(&adj);
+    for (gi, xi) in g.iter().zip(&x) {
+        // d/dx_i [ (2x+1) s - 3 + x - x/s + 2 x^2 ] = 2 s + 1 - 1/s + 4 x
+        let expect = 2.0 * 0.7 + 1.0 - 1.0 / 0.7 + 4.0 * xi;
+        assert!((gi - expect).abs() < 1e-13, "{gi} vs {expect}");
+    }
+    let expect_s: f64 = x.iter().map(|xi| (2.0 * xi + 1.0) + xi / (0.7 * 0.7)).sum();
+    assert!((adj.wrt(s) - expect_s).abs() < 1e-12 * expect_s);
+}
