@@ -7,8 +7,8 @@ use faer::linalg::solvers::{Llt, LltError, Solve};
 use faer::{Mat, MatMut, Side};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::factored::{keep_if_active, log_det_with, solve_with, Factors};
-use super::{check_dim, check_finite, row_major, values};
+use super::factored::{active_entries, log_det_with, solve_with, with_room, Factors};
+use super::{check_dim, check_finite, row_major};
 use crate::error::{Error, Result};
 
 /// The f64 factors `(A + A^T)/2 = L L^T`.
@@ -76,11 +76,11 @@ impl<S: Real> Cholesky<S> {
     pub fn new(a: ArrayView2<S>) -> Result<Self> {
         let (n, m) = a.dim();
         check_dim("matrix columns (square matrix)", n, m)?;
-        let entries = row_major(a);
-        let f = CholFactors::new(&values(&entries), n)?;
+        let vals: Vec<f64> = a.iter().map(|v| v.value()).collect();
+        let f = CholFactors::new(&vals, n)?;
         Ok(Cholesky {
             f: Arc::new(f),
-            a: keep_if_active(entries),
+            a: active_entries(a, a.nrows()),
         })
     }
 
@@ -95,7 +95,8 @@ impl<S: Real> Cholesky<S> {
     /// [`Error::DimensionMismatch`], [`Error::NonFinite`].
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         check_dim("right-hand side", self.dim(), b.len())?;
-        solve_with(&self.f, self.a.clone(), &b.to_vec(), 1, false).map(Array1::from_vec)
+        solve_with(&self.f, with_room(&self.a, b.len()), &b.to_vec(), 1, false)
+            .map(Array1::from_vec)
     }
 
     /// `X = A^{-1} B` for `n x k` `B`, one block.
@@ -105,7 +106,13 @@ impl<S: Real> Cholesky<S> {
     pub fn solve_many(&self, b: ArrayView2<S>) -> Result<Array2<S>> {
         let (n, k) = b.dim();
         check_dim("right-hand side rows", self.dim(), n)?;
-        let x = solve_with(&self.f, self.a.clone(), &row_major(b), k, false)?;
+        let x = solve_with(
+            &self.f,
+            with_room(&self.a, b.len()),
+            &row_major(b),
+            k,
+            false,
+        )?;
         Ok(Array2::from_shape_vec((n, k), x).expect("shape"))
     }
 

@@ -261,11 +261,26 @@ impl<F: Factors> Block for DenseLogDet<F> {
     }
 }
 
-/// Copies `A` (row-major) for recording when it carries derivatives.
-pub(crate) fn keep_if_active<S: Real>(a: Vec<S>) -> Option<Vec<S>> {
-    if all_constant(&a) {
-        None
-    } else {
-        Some(a)
+/// A copy of `A`'s entries with room for `extra` more (the right-hand side, appended as block
+/// inputs without a reallocation).
+pub(crate) fn with_room<S: Real>(a: &Option<Vec<S>>, extra: usize) -> Option<Vec<S>> {
+    a.as_ref().map(|a| {
+        let mut v = Vec::with_capacity(a.len() + extra);
+        v.extend_from_slice(a);
+        v
+    })
+}
+
+/// `A`'s entries, row-major, when any carries derivatives (with room for `extra` more: the
+/// right-hand side appended as block inputs); `None` for constant `A` (e.g. `f64`).
+pub(crate) fn active_entries<S: Real>(a: ndarray::ArrayView2<S>, extra: usize) -> Option<Vec<S>> {
+    if a.iter().all(|v| v.is_constant()) {
+        return None;
     }
+    let mut v = Vec::with_capacity(a.len() + extra);
+    match a.as_slice() {
+        Some(s) => v.extend_from_slice(s),
+        None => v.extend(a.iter().copied()),
+    }
+    Some(v)
 }

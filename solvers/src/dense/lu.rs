@@ -6,11 +6,11 @@ use ad_core::Real;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::lu::partial_pivoting::{factor, solve as lu_solve};
 use faer::perm::Perm;
-use faer::{Conj, Mat, MatMut, MatRef};
+use faer::{Conj, Mat, MatMut};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::factored::{keep_if_active, log_det_with, solve_with, Factors};
-use super::{check_dim, check_finite, par_for, row_major, values};
+use super::factored::{active_entries, log_det_with, solve_with, with_room, Factors};
+use super::{check_dim, par_for, row_major};
 use crate::error::{Error, Result};
 
 /// The f64 factors. faer is column-major and our matrices arrive row-major, so the stored
@@ -25,10 +25,27 @@ pub(crate) struct LuFactors {
 }
 
 impl LuFactors {
-    /// Factorises `A` given row-major, checking finiteness and pivots.
-    pub(crate) fn new(a_row_major: &[f64], n: usize) -> Result<Self> {
-        check_finite("matrix", a_row_major)?;
-        let mut lu = MatRef::from_column_major_slice(a_row_major, n, n).to_owned();
+    /// Factorises `A`, checking finiteness and pivots. `A` is read once, row by row, straight
+    /// into the columns of `M = A^T`.
+    pub(crate) fn new<S: Real>(a: ArrayView2<S>) -> Result<Self> {
+        let n = a.nrows();
+        let mut lu = Mat::<f64>::zeros(n, n);
+        let mut scale = 0.0f64;
+        let mut finite = true;
+        for (j, row) in a.rows().into_iter().enumerate() {
+            let col = lu
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("contiguous column");
+            for (m, v) in col.as_slice_mut().iter_mut().zip(row) {
+                *m = v.value();
+                finite &= m.is_finite();
+                scale = scale.max(m.abs());
+            }
+        }
+        if !finite {
+            return Err(Error::NonFinite { what: "matrix" });
+        }
         let par = par_for(n);
         let mut fwd = vec![0usize; n];
         let mut bwd = vec![0usize; n];
@@ -46,7 +63,6 @@ impl LuFactors {
             MemStack::new(&mut mem),
             Default::default(),
         );
-        let scale = a_row_major.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let tol = n as f64 * f64::EPSILON * scale;
         if let Some(pivot) = (0..n).find(|&k| lu[(k, k)].abs() <= tol || lu[(k, k)].is_nan()) {
             return Err(Error::Singular { pivot });
@@ -146,11 +162,10 @@ impl<S: Real> Lu<S> {
     pub fn new(a: ArrayView2<S>) -> Result<Self> {
         let (n, m) = a.dim();
         check_dim("matrix columns (square matrix)", n, m)?;
-        let entries = row_major(a);
-        let f = LuFactors::new(&values(&entries), n)?;
+        let f = LuFactors::new(a)?;
         Ok(Lu {
             f: Arc::new(f),
-            a: keep_if_active(entries),
+            a: active_entries(a, n),
         })
     }
 
@@ -166,7 +181,7 @@ impl<S: Real> Lu<S> {
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         check_dim("right-hand side", self.dim(), b.len())?;
         let b = b.to_vec();
-        solve_with(&self.f, self.a.clone(), &b, 1, false).map(Array1::from_vec)
+        solve_with(&self.f, with_room(&self.a, b.len()), &b, 1, false).map(Array1::from_vec)
     }
 
     /// As [`Lu::solve`], consuming the factorisation (saves a copy of `A`).
@@ -183,7 +198,7 @@ impl<S: Real> Lu<S> {
     pub fn solve_transpose(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         check_dim("right-hand side", self.dim(), b.len())?;
         let b = b.to_vec();
-        solve_with(&self.f, self.a.clone(), &b, 1, true).map(Array1::from_vec)
+        solve_with(&self.f, with_room(&self.a, b.len()), &b, 1, true).map(Array1::from_vec)
     }
 
     /// `X = A^{-1} B` for `n x k` `B`, one block. Reverse: `B_bar = A^{-T} X_bar`,
@@ -206,7 +221,13 @@ impl<S: Real> Lu<S> {
     fn many(&self, b: ArrayView2<S>, transpose: bool) -> Result<Array2<S>> {
         let (n, k) = b.dim();
         check_dim("right-hand side rows", self.dim(), n)?;
-        let x = solve_with(&self.f, self.a.clone(), &row_major(b), k, transpose)?;
+        let x = solve_with(
+            &self.f,
+            with_room(&self.a, b.len()),
+            &row_major(b),
+            k,
+            transpose,
+        )?;
         Ok(Array2::from_shape_vec((n, k), x).expect("shape"))
     }
 

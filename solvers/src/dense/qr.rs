@@ -10,8 +10,8 @@ use faer::linalg::triangular_solve::{
 use faer::{Mat, MatMut};
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
-use super::factored::keep_if_active;
-use super::{all_constant, check_dim, check_finite, par_for, row_major, values};
+use super::factored::active_entries;
+use super::{all_constant, check_dim, check_finite, par_for, values};
 use crate::error::{Error, Result};
 
 /// The f64 factors `A = Q R` of an `m x n` matrix (`m >= n`), and a copy of `A` for the
@@ -85,11 +85,11 @@ impl<S: Real> Qr<S> {
     /// [`Error::DimensionMismatch`] if `m < n`, [`Error::NonFinite`], [`Error::RankDeficient`].
     pub fn new(a: ArrayView2<S>) -> Result<Self> {
         let (m, n) = a.dim();
-        let entries = row_major(a);
-        let f = QrFactors::new(values(&entries), m, n)?;
+        let vals: Vec<f64> = a.iter().map(|v| v.value()).collect();
+        let f = QrFactors::new(vals, m, n)?;
         Ok(Qr {
             f: Arc::new(f),
-            a: keep_if_active(entries),
+            a: active_entries(a, a.nrows()),
         })
     }
 
