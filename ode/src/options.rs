@@ -45,6 +45,16 @@ pub enum Sensitivity {
         /// The most states held per level (>= 2).
         checkpoints: usize,
     },
+    /// The continuous adjoint `λ' = -J^T λ`, `μ' = -f_p^T λ`, integrated backward with the
+    /// forward method and tolerances (its own error control), the forward solution
+    /// interpolated by the dense output of steps recomputed from at most `checkpoints` stored
+    /// states. Approximates the exact derivative of the ODE to about the tolerance (not the
+    /// derivative of the numerical solution). Its backward solve can fail like any solve:
+    /// [`vjp`](crate::vjp) returns the error; inside a tape's reverse sweep it panics.
+    InterpolatingAdjoint {
+        /// The most forward states stored (>= 2).
+        checkpoints: usize,
+    },
 }
 
 /// Options of a solve. Build with struct update syntax: `Options { rtol: 1e-8, ..Default::default() }`.

@@ -159,7 +159,7 @@ impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-        self.rec.vjp(
+        if let Err(e) = self.rec.vjp(
             &self.sys,
             &self.p,
             self.t0,
@@ -167,7 +167,11 @@ impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
             &self.opts,
             y_bar,
             x_bar,
-        );
+        ) {
+            // Only the continuous adjoint's backward solve can fail; a Block's reverse step has
+            // no error channel (use `ode::vjp` to get it as a value).
+            panic!("ode: the backward (adjoint) solve failed: {e}");
+        }
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {

@@ -149,3 +149,44 @@ fn only_some_inputs_on_the_tape() {
         assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0));
     }
 }
+
+#[test]
+fn continuous_adjoint_agrees_to_the_tolerance() {
+    let save_at = [0.0, 0.5, 1.25, 2.0, 3.0];
+    let mut rng = ad_core::testing::Rng::new(11);
+    let y_bar: Vec<Vec<f64>> = (0..save_at.len()).map(|_| rng.vec(2, -1.0, 1.0)).collect();
+    for method in METHODS {
+        let tol = if matches!(method, Method::Rk4 { .. }) {
+            1e-8
+        } else {
+            1e-10
+        };
+        let run = |sens| {
+            let g = vjp(
+                &LotkaVolterra,
+                &X[..2],
+                &X[2..],
+                0.0,
+                &save_at,
+                &opts(method, sens, tol),
+                &y_bar,
+            )
+            .unwrap();
+            let mut v = g.y0_bar.clone();
+            v.extend(&g.p_bar);
+            (v, g.adjoint)
+        };
+        let (exact, _) = run(Sensitivity::Forward);
+        for c in [2, 1000] {
+            let (cont, stats) = run(Sensitivity::InterpolatingAdjoint { checkpoints: c });
+            println!("{method:?} c = {c}: {stats:?}");
+            assert!(stats.forward_checkpoints <= c && stats.adjoint_steps > 0);
+            for (a, b) in cont.iter().zip(&exact) {
+                assert!(
+                    (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                    "{method:?}: {cont:?} vs {exact:?}"
+                );
+            }
+        }
+    }
+}

@@ -33,6 +33,7 @@ fn w3_matches_reference() {
             Sensitivity::Auto,
             Sensitivity::Forward,
             Sensitivity::DiscreteAdjoint { checkpoints: 16 },
+            Sensitivity::InterpolatingAdjoint { checkpoints: 16 },
         ] {
             let (loss, g) = w3(method, sens);
             let e_loss = rel_err(loss, W3_LOSS);

@@ -4,6 +4,7 @@
 
 pub(crate) mod discrete;
 pub(crate) mod forward;
+pub(crate) mod interpolating;
 
 use ad_core::Dual;
 
@@ -20,8 +21,11 @@ use forward::ForwardJacobian;
 /// Counters of one backward pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AdjointStats {
-    /// Steps recorded on a tape and reversed (discrete adjoint: one per accepted step).
+    /// Discrete adjoint: steps recorded on a tape and reversed (one per accepted step).
+    /// Interpolating adjoint: vector-Jacobian products of the right-hand side.
     pub taped_steps: usize,
+    /// Interpolating adjoint: accepted steps of the backward (adjoint) solve.
+    pub adjoint_steps: usize,
     /// Steps recomputed on `f64` from checkpoints.
     pub recomputed_steps: usize,
     /// The most states held at once (forward checkpoints included).
@@ -47,6 +51,8 @@ pub(crate) enum Recording {
     Forward(ForwardJacobian),
     /// The discrete adjoint's step log and checkpoints.
     Discrete(DiscreteForward),
+    /// The same recording, reversed by the continuous (interpolating) adjoint.
+    Interpolating(DiscreteForward),
 }
 
 impl Recording {
@@ -63,6 +69,9 @@ impl Recording {
             Sensitivity::DiscreteAdjoint { checkpoints } => Ok(Recording::Discrete(
                 discrete::record(sys, y0, p, t0, save_at, opts, checkpoints)?,
             )),
+            Sensitivity::InterpolatingAdjoint { checkpoints } => Ok(Recording::Interpolating(
+                discrete::record(sys, y0, p, t0, save_at, opts, checkpoints)?,
+            )),
             _ => Ok(Recording::Forward(forward::forward_jacobian(
                 sys, y0, p, t0, save_at, opts,
             )?)),
@@ -73,7 +82,7 @@ impl Recording {
     pub(crate) fn outputs(&self) -> &[Vec<f64>] {
         match self {
             Recording::Forward(f) => &f.outputs,
-            Recording::Discrete(d) => &d.outputs,
+            Recording::Discrete(d) | Recording::Interpolating(d) => &d.outputs,
         }
     }
 
@@ -81,7 +90,7 @@ impl Recording {
     pub(crate) fn stats(&self) -> Stats {
         match self {
             Recording::Forward(f) => f.stats,
-            Recording::Discrete(d) => d.stats,
+            Recording::Discrete(d) | Recording::Interpolating(d) => d.stats,
         }
     }
 
@@ -97,7 +106,7 @@ impl Recording {
         opts: &Options,
         y_bar: &[f64],
         x_bar: &mut [f64],
-    ) -> AdjointStats {
+    ) -> Result<AdjointStats, Error> {
         match self {
             Recording::Forward(f) => {
                 let n_in = x_bar.len();
@@ -108,11 +117,15 @@ impl Recording {
                         }
                     }
                 }
-                AdjointStats::default()
+                Ok(AdjointStats::default())
             }
             Recording::Discrete(d) => {
                 let (y0b, pb) = x_bar.split_at_mut(x_bar.len() - p.len());
-                d.reverse(sys, p, t0, save_at, opts, y_bar, y0b, pb)
+                Ok(d.reverse(sys, p, t0, save_at, opts, y_bar, y0b, pb))
+            }
+            Recording::Interpolating(d) => {
+                let (y0b, pb) = x_bar.split_at_mut(x_bar.len() - p.len());
+                interpolating::reverse(d, sys, p, t0, save_at, opts, y_bar, y0b, pb)
             }
         }
     }
@@ -136,7 +149,7 @@ impl Recording {
                     *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
                 }
             }
-            Recording::Discrete(d) => {
+            Recording::Discrete(d) | Recording::Interpolating(d) => {
                 let n = y0.len();
                 let yd: Vec<Dual<1>> = (0..n).map(|i| Dual::new(y0[i], [x_dot[i]])).collect();
                 let pd: Vec<Dual<1>> = (0..p.len())
@@ -218,7 +231,7 @@ pub fn vjp<Sys: OdeSystem>(
     }
     let rec = Recording::record(sys, y0, p, t0, save_at, opts)?;
     let mut x_bar = vec![0.0; y0.len() + p.len()];
-    let adjoint = rec.vjp(sys, p, t0, save_at, opts, &flat, &mut x_bar);
+    let adjoint = rec.vjp(sys, p, t0, save_at, opts, &flat, &mut x_bar)?;
     let p_bar = x_bar.split_off(y0.len());
     Ok(Gradient {
         solution: Solution {
