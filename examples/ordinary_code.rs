@@ -7,8 +7,8 @@
 //! The model and the integrator below are written only against `num_traits::Float`: no Wengert
 //! type appears in them. They contain what real simulation code contains — a struct updated
 //! through `&mut self`, a branch on the state (the end stops), a data-dependent `while` loop
-//! (integrate until `t_end`) around a `loop` that retries rejected steps, step sizes that depend
-//! on the state. The same source then runs on `f64` (the primal), on `Var` (reverse mode: the
+//! (integrate until `t_end`) around a `loop` that retries rejected steps, step sizes chosen from
+//! the state's error estimate. The same source then runs on `f64` (the primal), on `Var` (reverse mode: the
 //! tape records what ran) and on `Dual<5>` (forward mode), and a central finite difference
 //! checks both.
 //!
@@ -408,10 +408,11 @@ fn main() {
     println!("\ntimings (best of repeated runs):");
     let row = |label: &str, d: Duration, note: &str| {
         let ratio = d.as_secs_f64() / t_primal.as_secs_f64();
-        println!(
+        let line = format!(
             "  {label:<28} {:>8.3} ms  {ratio:>6.1} x primal  {note}",
             ms(d)
         );
+        println!("{}", line.trim_end());
     };
     row("primal (f64)", t_primal, "");
     row(
