@@ -356,3 +356,35 @@ fn ten_thousand_steps_with_fifty_snapshots() {
     );
     assert_all_close("gradient", &g, &g_plain, SAME);
 }
+
+#[test]
+fn revolve_with_a_constant_initial_state() {
+    // x0 constant, p on the tape: the block's inputs are not one run of tape nodes.
+    let step = Pendulum::default();
+    let (v, g) = gradient(
+        |p| {
+            let x0 = [Var::constant(X0[0]), Var::constant(X0[1])];
+            final_loss(&revolve(&step, &x0, p, 120, 3))
+        },
+        &P,
+    );
+    let (v_plain, g_plain) = gradient(
+        |p| {
+            let x0 = [Var::constant(X0[0]), Var::constant(X0[1])];
+            final_loss(&iterate(&step, &x0, p, 120))
+        },
+        &P,
+    );
+    assert_eq!(v, v_plain);
+    assert_all_close("gradient in p", &g, &g_plain, SAME);
+}
+
+#[test]
+fn revolve_reverse_of_zero_steps_does_nothing() {
+    let step = Pendulum::default();
+    let (mut x_bar, mut p_bar) = (vec![0.7, -1.1], vec![0.5, 0.0, 0.0]);
+    let stats = revolve_reverse(&step, &X0, &P, 0, 3, &mut x_bar, &mut p_bar);
+    assert_eq!((stats.advances, stats.taped_steps), (0, 0));
+    assert_eq!((x_bar, p_bar), (vec![0.7, -1.1], vec![0.5, 0.0, 0.0]));
+    assert_eq!(step.evals(), 0);
+}

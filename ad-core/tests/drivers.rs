@@ -382,3 +382,72 @@ fn tape_bytes_per_recorded_operation() {
         assert!(bytes <= 12.0, "unary operation: {bytes} bytes");
     }
 }
+
+#[test]
+fn inputs_created_between_operations() {
+    let tape = Tape::new();
+    let a = tape.var(1.5);
+    let b = a.sin() * a;
+    assert!(tape.vars(&[]).is_empty());
+    let c = tape.var(-0.5);
+    let d = b * c + c.exp();
+    let e = tape.vars(&[2.0, 3.0]);
+    let y = d * e[0] + e[1] * a;
+    let adj = tape.gradient(y);
+    let (av, bv, cv) = (1.5f64, 1.5f64.sin() * 1.5, -0.5f64);
+    let want = [
+        2.0 * cv * (av.cos() * av + av.sin()) + 3.0,
+        2.0 * (bv + cv.exp()),
+        bv * cv + cv.exp(),
+        av,
+    ];
+    let got = [adj.wrt(a), adj.wrt(c), adj.wrt(e[0]), adj.wrt(e[1])];
+    assert_all_close("interleaved inputs", &got, &want, 1e-15);
+}
+
+#[test]
+fn a_sum_records_one_node() {
+    let tape = Tape::new();
+    let xs: Vec<f64> = (0..100).map(|i| i as f64 * 0.1).collect();
+    let x = tape.vars(&xs);
+    let (n0, ops0) = (tape.len(), tape.operands());
+    let s: Var = x.iter().sum();
+    assert_eq!(tape.len(), n0 + 1);
+    assert_eq!(tape.operands(), ops0 + 100);
+    let y = s * s;
+    let adj = tape.gradient(y);
+    let want = vec![2.0 * xs.iter().sum::<f64>(); 100];
+    assert_all_close("d (sum x)^2 / dx", &adj.wrt_all(&x), &want, 1e-15);
+}
+
+#[test]
+fn second_directional_derivative_by_nested_duals() {
+    use ad_core::Dual;
+    let x = [0.4, -1.2, 0.9];
+    let v = [0.3, -0.7, 1.1];
+    let xs: Vec<Dual<1, Dual<1>>> = x
+        .iter()
+        .zip(&v)
+        .map(|(&xi, &vi)| Dual::new(Dual::new(xi, [vi]), [Dual::new(vi, [0.0])]))
+        .collect();
+    let y = Analytic.eval(&xs)[0];
+    let h = analytic_hessian(&x);
+    let hv: Vec<f64> = h.iter().map(|row| dot(row, &v)).collect();
+    let g = grad(&Analytic, &x);
+    assert_eq!(y.v.v, Analytic.eval(&x)[0]);
+    assert_close("grad . v (inner)", y.v.d[0], dot(&g, &v), 1e-14);
+    assert_close("grad . v (outer)", y.d[0].v, dot(&g, &v), 1e-14);
+    assert_close("v^T H v", y.d[0].d[0], dot(&v, &hv), 1e-14);
+}
+
+#[test]
+fn hessian_vector_product_of_a_linear_function_is_zero() {
+    struct Linear;
+    impl Function for Linear {
+        fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+            vec![x[0] * 2.0 - x[1] * 0.5 + x[2]]
+        }
+    }
+    let hv = hessian_vector_product(&Linear, &[1.0, 2.0, 3.0], &[0.5, -1.0, 2.0]);
+    assert_eq!(hv, vec![0.0; 3]);
+}
