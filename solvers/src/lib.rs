@@ -23,12 +23,16 @@
 //! The pieces:
 //! - [`dense`]: [`solve`] (the contract), [`solve_many`], [`Lu`], [`Cholesky`], [`Qr`] /
 //!   [`lstsq`];
+//! - [`sparse`]: [`sparse::CsrMatrix`] (triplet assembly), [`sparse::SparseLu`],
+//!   [`sparse::SparseCholesky`] with reusable symbolic factorisations, O(nnz) adjoints;
 //! - [`Error`]: every numerical failure as data (singular pivot, indefinite matrix, shapes,
 //!   non-finite input, non-convergence).
 #![warn(missing_docs)]
 
 pub mod dense;
 mod error;
+pub mod problems;
+pub mod sparse;
 
 pub use ad_core::Real;
 pub use dense::{lstsq, solve, solve_many, Cholesky, Lu, Qr};
