@@ -551,6 +551,8 @@ impl<const N: usize, T: Real> Float for Dual<N, T> {
 }
 
 impl<const N: usize, T: Real> Real for Dual<N, T> {
+    type Array = ndarray::Array1<Self>;
+
     #[inline(always)]
     fn value(&self) -> f64 {
         self.v.value()

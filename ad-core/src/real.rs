@@ -6,6 +6,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Rem, RemAssign, S
 
 use num_traits::{Float, FloatConst};
 
+use crate::array::RealArray;
 use crate::block::Block;
 
 /// A real scalar: `f64` (plain values), [`Var`](crate::Var) (reverse mode) or
@@ -56,6 +57,13 @@ pub trait Real:
     + PartialEq<f64>
     + PartialOrd<f64>
 {
+    /// The array type with the fastest derivative for this scalar: `ndarray::Array1<f64>` for
+    /// `f64`, `Array1<Dual>` for `Dual`, and the tape array [`VarArray`](crate::VarArray)
+    /// (one node per array operation) for `Var`. Array-style code inside a generic function
+    /// (an ODE right-hand side, a time step) converts with [`RealArray::from_slice`] and
+    /// [`RealArray::to_vec`] and gets the fast path for every scalar type.
+    type Array: RealArray<Scalar = Self>;
+
     /// The plain value (the primal), dropping derivative information.
     fn value(&self) -> f64;
 
@@ -77,6 +85,8 @@ pub trait Real:
 }
 
 impl Real for f64 {
+    type Array = ndarray::Array1<f64>;
+
     #[inline(always)]
     fn value(&self) -> f64 {
         *self

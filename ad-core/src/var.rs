@@ -284,8 +284,8 @@ impl<'t> Div<Var<'t>> for f64 {
     type Output = Var<'t>;
     #[inline(always)]
     fn div(self, v: Var<'t>) -> Var<'t> {
-        let (r, dr) = table::recip(v.value);
-        v.unary((self * r, self * dr))
+        let (_, dr) = table::recip(v.value);
+        v.unary((self / v.value, self * dr))
     }
 }
 impl<'t> Rem<Var<'t>> for f64 {
@@ -620,6 +620,8 @@ impl<'t> Float for Var<'t> {
 }
 
 impl<'t> crate::Real for Var<'t> {
+    type Array = crate::VarArray<'t>;
+
     #[inline(always)]
     fn value(&self) -> f64 {
         self.value

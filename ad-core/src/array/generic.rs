@@ -37,6 +37,11 @@ pub trait RealArray: Sized {
     /// The element type.
     type Scalar: Real;
 
+    /// An array of the given scalars (for `VarArray`: no recording if they form one run on
+    /// their tape, as the inputs of a taped step do).
+    fn from_slice(x: &[Self::Scalar]) -> Self;
+    /// The elements as scalars.
+    fn to_vec(&self) -> Vec<Self::Scalar>;
     /// Number of elements.
     fn len(&self) -> usize;
     /// True if there are no elements.
@@ -104,6 +109,12 @@ fn roll2_source(i: usize, rows: usize, cols: usize, dr: isize, dc: isize) -> usi
 impl<S: Real> RealArray for Array1<S> {
     type Scalar = S;
 
+    fn from_slice(x: &[S]) -> Self {
+        Array1::from(x.to_vec())
+    }
+    fn to_vec(&self) -> Vec<S> {
+        self.iter().copied().collect()
+    }
     fn len(&self) -> usize {
         Array1::len(self)
     }
@@ -207,6 +218,12 @@ impl<S: Real> RealArray for Array1<S> {
 impl<'t> RealArray for VarArray<'t> {
     type Scalar = Var<'t>;
 
+    fn from_slice(x: &[Var<'t>]) -> Self {
+        VarArray::from_vars(x)
+    }
+    fn to_vec(&self) -> Vec<Var<'t>> {
+        self.to_vars()
+    }
     fn len(&self) -> usize {
         VarArray::len(self)
     }

@@ -45,9 +45,10 @@ pub const PAR_MIN: usize = 1 << 16;
 pub const CHUNK: usize = 1 << 13;
 
 /// A 1-D array of reverse-mode scalars: a contiguous run of slots on a [`Tape`] and their
-/// values. Operations on it record one node each (see the [module docs](self)).
+/// values, or a constant array (on no tape, recording nothing). Operations on it record one
+/// node each (see the [module docs](self)).
 pub struct VarArray<'t> {
-    tape: &'t Tape,
+    tape: Option<&'t Tape>,
     start: u32,
     values: Vec<f64>,
 }
@@ -59,7 +60,7 @@ impl Tape {
         let mut values = pool::take_f64(Use::Values, xs.len());
         values.extend_from_slice(xs);
         VarArray {
-            tape: self,
+            tape: Some(self),
             start,
             values,
         }
@@ -67,6 +68,18 @@ impl Tape {
 }
 
 impl<'t> VarArray<'t> {
+    /// A constant array: on no tape, its adjoints are 0 and operations on it alone record
+    /// nothing.
+    pub fn constant(xs: &[f64]) -> Self {
+        let mut values = pool::take_f64(Use::Values, xs.len());
+        values.extend_from_slice(xs);
+        VarArray {
+            tape: None,
+            start: 0,
+            values,
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -82,8 +95,8 @@ impl<'t> VarArray<'t> {
         &self.values
     }
 
-    /// The tape the array lives on.
-    pub fn tape(&self) -> &'t Tape {
+    /// The tape the array lives on (`None` for a constant array).
+    pub fn tape(&self) -> Option<&'t Tape> {
         self.tape
     }
 
@@ -92,7 +105,10 @@ impl<'t> VarArray<'t> {
     /// # Panics
     /// If `i` is out of range.
     pub fn get(&self, i: usize) -> Var<'t> {
-        Var::on_tape(self.values[i], self.start + i as u32, self.tape)
+        match self.tape {
+            Some(t) => Var::on_tape(self.values[i], self.start + i as u32, t),
+            None => Var::constant(self.values[i]),
+        }
     }
 
     /// The elements as scalar `Var`s (no recording).
@@ -100,13 +116,23 @@ impl<'t> VarArray<'t> {
         (0..self.len()).map(|i| self.get(i)).collect()
     }
 
-    /// An array of the given scalars. If they already form a contiguous run on `tape` it is
-    /// used as is; otherwise each is copied to a new slot (constants included).
+    /// An array of the given scalars. If they already form a contiguous run on their tape it
+    /// is used as is (nothing recorded); if none is on a tape the array is constant; otherwise
+    /// each is copied to a new slot (constants included).
     ///
     /// # Panics
-    /// If a `Var` lives on another tape.
-    pub fn from_vars(tape: &'t Tape, vars: &[Var<'t>]) -> Self {
-        let first = vars.first().and_then(|v| v.index_on(tape));
+    /// If the `Var`s live on different tapes.
+    pub fn from_vars(vars: &[Var<'t>]) -> Self {
+        let mut values = pool::take_f64(Use::Values, vars.len());
+        values.extend(vars.iter().map(|v| v.value()));
+        let Some(tape) = vars.iter().find_map(|v| v.tape()) else {
+            return VarArray {
+                tape: None,
+                start: 0,
+                values,
+            };
+        };
+        let first = vars[0].index_on(tape);
         let contiguous = first.is_some()
             && vars
                 .iter()
@@ -127,8 +153,50 @@ impl<'t> VarArray<'t> {
             }
             start
         };
-        let mut values = pool::take_f64(Use::Values, vars.len());
-        values.extend(vars.iter().map(|v| v.value()));
+        VarArray {
+            tape: Some(tape),
+            start,
+            values,
+        }
+    }
+
+    /// The adjoints of the elements (zeros for a constant array).
+    pub fn adjoints(&self, adj: &Adjoints) -> Vec<f64> {
+        match self.tape {
+            Some(_) => {
+                let a = adj.as_slice();
+                a[self.start as usize..self.start as usize + self.len()].to_vec()
+            }
+            None => vec![0.0; self.len()],
+        }
+    }
+
+    /// The argument slot of this array in a recorded operation (`None` if constant).
+    fn input(&self) -> Option<Input> {
+        self.tape.map(|_| Input::Array(self.start))
+    }
+
+    /// The tape an operation on `self` and `other` records on.
+    #[track_caller]
+    fn tape_with(&self, other: Option<&'t Tape>) -> Option<&'t Tape> {
+        match (self.tape, other) {
+            (Some(a), Some(b)) => {
+                assert!(
+                    std::ptr::eq(a, b),
+                    "ad_core: array operation on values from two different tapes"
+                );
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Records `op` on `tape` with `values` as its outputs (a constant array if no tape).
+    fn record(tape: Option<&'t Tape>, op: ArrayOp, values: Vec<f64>) -> VarArray<'t> {
+        let start = match tape {
+            Some(t) => t.push_item(Item::Array(op), values.len()),
+            None => 0,
+        };
         VarArray {
             tape,
             start,
@@ -136,34 +204,12 @@ impl<'t> VarArray<'t> {
         }
     }
 
-    /// The adjoints of the elements.
-    pub fn adjoints(&self, adj: &Adjoints) -> Vec<f64> {
-        let a = adj.as_slice();
-        a[self.start as usize..self.start as usize + self.len()].to_vec()
-    }
-
-    /// Records `op` with `values` as its outputs.
-    fn record(&self, op: ArrayOp, values: Vec<f64>) -> VarArray<'t> {
-        let start = self.tape.push_item(Item::Array(op), values.len());
-        VarArray {
-            tape: self.tape,
-            start,
-            values,
+    /// Records `op` on `tape` with one scalar output (a constant if no tape).
+    fn record_scalar(tape: Option<&'t Tape>, op: ArrayOp, value: f64) -> Var<'t> {
+        match tape {
+            Some(t) => Var::on_tape(value, t.push_item(Item::Array(op), 1), t),
+            None => Var::constant(value),
         }
-    }
-
-    /// Records `op` with one scalar output.
-    fn record_scalar(&self, op: ArrayOp, value: f64) -> Var<'t> {
-        let start = self.tape.push_item(Item::Array(op), 1);
-        Var::on_tape(value, start, self.tape)
-    }
-
-    #[track_caller]
-    fn same_tape(&self, other: &VarArray<'t>) {
-        assert!(
-            std::ptr::eq(self.tape, other.tape),
-            "ad_core: array operation on VarArrays from two different tapes"
-        );
     }
 
     #[track_caller]
@@ -279,15 +325,17 @@ pub(crate) enum ArrayOp {
     ScatterAdd { src: u32, idx: Arc<[u32]> },
     /// `out = M x` with a constant matrix.
     MatVec { x: u32, matrix: Arc<ops::Matrix> },
-    /// `out = A x` with `A` (`m x n`, row-major) and `x` on the tape; their values are stored
-    /// at `arena[off..off + m n]` and `arena[off + m n..off + m n + n]`.
+    /// `out = A x` with `A` (`m x n`, row-major) and `x` (either may be constant); their
+    /// values are stored at `arena[off..off + m n]` and `arena[off + m n..off + m n + n]`.
     VarMatVec {
-        a: u32,
-        x: u32,
+        a: Option<Input>,
+        x: Option<Input>,
         m: usize,
         n: usize,
         off: usize,
     },
+    /// Placeholder for an operation on constants (never recorded).
+    Nothing,
 }
 
 /// `dst[i] += w[i] * src[i]` (vectorised; parallel above `PAR_MIN`).
@@ -400,18 +448,8 @@ impl ArrayOp {
             }
             ArrayOp::Gather { src, map } => {
                 let src = *src as usize;
-                match map {
-                    IndexMap::Strided { offset, step: 1 } => {
-                        let d = &mut below[src + offset..src + offset + out.len()];
-                        for (b, &o) in d.iter_mut().zip(out) {
-                            *b += o;
-                        }
-                    }
-                    _ => {
-                        for (i, &o) in out.iter().enumerate() {
-                            below[src + map.source(i)] += o;
-                        }
-                    }
+                for (i, &o) in out.iter().enumerate() {
+                    below[src + map.source(i)] += o;
                 }
             }
             ArrayOp::ScatterAdd { src, idx } => {
@@ -425,18 +463,25 @@ impl ArrayOp {
                 matrix.apply_transpose_add(out, &mut below[x..x + matrix.cols()]);
             }
             ArrayOp::VarMatVec { a, x, m, n, off } => {
-                let (a, x, m, n, off) = (*a as usize, *x as usize, *m, *n, *off);
+                let (m, n, off) = (*m, *n, *off);
                 let av = &arena[off..off + m * n];
                 let xv = &arena[off + m * n..off + m * n + n];
-                // A_bar[i, j] += out[i] x[j]
-                for (i, &o) in out.iter().enumerate() {
-                    axpy(&mut below[a + i * n..a + (i + 1) * n], o, xv);
+                if let Some(Input::Array(a)) = *a {
+                    // A_bar[i, j] += out[i] x[j]
+                    let a = a as usize;
+                    for (i, &o) in out.iter().enumerate() {
+                        axpy(&mut below[a + i * n..a + (i + 1) * n], o, xv);
+                    }
                 }
-                // x_bar += A^T out
-                for (i, &o) in out.iter().enumerate() {
-                    axpy(&mut below[x..x + n], o, &av[i * n..(i + 1) * n]);
+                if let Some(Input::Array(x)) = *x {
+                    // x_bar += A^T out
+                    let x = x as usize;
+                    for (i, &o) in out.iter().enumerate() {
+                        axpy(&mut below[x..x + n], o, &av[i * n..(i + 1) * n]);
+                    }
                 }
             }
+            ArrayOp::Nothing => {}
         }
     }
 }

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::{dot, sum, Arg, ArrayOp, IndexMap, Input, Partial, VarArray, CHUNK, PAR_MIN};
 use crate::pool::{self, Use};
 use crate::table;
+use crate::tape::Tape;
 use crate::var::Var;
 
 /// Raw output pointers shared by the threads of a parallel fill; each thread writes a
@@ -121,52 +122,61 @@ fn values_and_partials<const K: usize>(
 }
 
 impl<'t> VarArray<'t> {
-    fn input(&self) -> Input {
-        Input::Array(self.start)
-    }
-
-    /// Records an element-wise operation of `K` arguments whose value and partials at element
-    /// `i` are `f(i)`; the partials are stored in the tape's arena.
+    /// Records on `tape` an element-wise operation of `K` arguments whose value and partials at
+    /// element `i` are `f(i)`; partials of on-tape arguments go to the arena. With no tape
+    /// only the values are computed.
     fn elementwise<const K: usize>(
         &self,
-        inputs: [Input; K],
+        tape: Option<&'t Tape>,
+        inputs: [Option<Input>; K],
         f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
     ) -> VarArray<'t> {
         let n = self.len();
-        let (off, values) = values_and_partials(self.tape, n, f);
+        let Some(t) = tape else {
+            return Self::record(None, ArrayOp::Nothing, new_values(n, |i| f(i).0));
+        };
+        let (off, values) = values_and_partials(t, n, f);
         let mut args = [None; 3];
         for (k, input) in inputs.into_iter().enumerate() {
-            args[k] = Some(Arg {
+            args[k] = input.map(|input| Arg {
                 input,
                 partial: Partial::Stored(off + k * n),
             });
         }
-        self.record(ArrayOp::Elementwise { n, args }, values)
+        Self::record(tape, ArrayOp::Elementwise { n, args }, values)
     }
 
     /// Records an element-wise operation with constant partials (nothing stored).
-    fn linear(&self, args: [Option<Arg>; 3], f: impl Fn(usize) -> f64 + Sync) -> VarArray<'t> {
-        let values = new_values(self.len(), f);
-        self.record(
-            ArrayOp::Elementwise {
-                n: self.len(),
-                args,
-            },
-            values,
-        )
+    fn linear(
+        &self,
+        tape: Option<&'t Tape>,
+        args: [Option<Arg>; 3],
+        f: impl Fn(usize) -> f64 + Sync,
+    ) -> VarArray<'t> {
+        let n = self.len();
+        Self::record(tape, ArrayOp::Elementwise { n, args }, new_values(n, f))
     }
 
-    fn arg(input: Input, c: f64) -> Option<Arg> {
-        Some(Arg {
+    /// A constant-partial argument for an on-tape input.
+    fn arg(input: Option<Input>, c: f64) -> Option<Arg> {
+        input.map(|input| Arg {
             input,
             partial: Partial::Const(c),
+        })
+    }
+
+    /// A stored-partial argument for an on-tape input.
+    fn stored(input: Option<Input>, off: usize) -> Option<Arg> {
+        input.map(|input| Arg {
+            input,
+            partial: Partial::Stored(off),
         })
     }
 
     /// Element-wise unary function from the derivative table.
     pub(crate) fn map(&self, f: impl Fn(f64) -> (f64, f64) + Sync) -> VarArray<'t> {
         let a = &self.values;
-        self.elementwise([self.input()], |i| {
+        self.elementwise(self.tape, [self.input()], |i| {
             let (v, d) = f(a[i]);
             (v, [d])
         })
@@ -179,10 +189,10 @@ impl<'t> VarArray<'t> {
         what: &str,
         f: impl Fn(f64, f64) -> (f64, f64, f64) + Sync,
     ) -> VarArray<'t> {
-        self.same_tape(other);
+        let tape = self.tape_with(other.tape);
         self.same_len(other.len(), what);
         let (a, b) = (&self.values, &other.values);
-        self.elementwise([self.input(), other.input()], |i| {
+        self.elementwise(tape, [self.input(), other.input()], |i| {
             let (v, da, db) = f(a[i], b[i]);
             (v, [da, db])
         })
@@ -194,25 +204,20 @@ impl<'t> VarArray<'t> {
         s: Var<'t>,
         f: impl Fn(f64, f64) -> (f64, f64, f64) + Sync,
     ) -> VarArray<'t> {
-        let a = &self.values;
-        let sv = s.value();
-        match s.index_on(self.tape) {
-            Some(j) => self.elementwise([self.input(), Input::Scalar(j)], |i| {
-                let (v, da, ds) = f(a[i], sv);
-                (v, [da, ds])
-            }),
-            None => self.map(|x| {
-                let (v, da, _) = f(x, sv);
-                (v, da)
-            }),
-        }
+        let tape = self.tape_with(s.tape());
+        let (a, sv) = (&self.values, s.value());
+        let s_input = s.tape().map(|_| Input::Scalar(s.index()));
+        self.elementwise(tape, [self.input(), s_input], |i| {
+            let (v, da, ds) = f(a[i], sv);
+            (v, [da, ds])
+        })
     }
 
     // ---- arithmetic ----
 
     /// `self + other`, element-wise.
     pub fn add(&self, other: &VarArray<'t>) -> VarArray<'t> {
-        self.same_tape(other);
+        let tape = self.tape_with(other.tape);
         self.same_len(other.len(), "add");
         let (a, b) = (&self.values, &other.values);
         let args = [
@@ -220,12 +225,12 @@ impl<'t> VarArray<'t> {
             Self::arg(other.input(), 1.0),
             None,
         ];
-        self.linear(args, |i| a[i] + b[i])
+        self.linear(tape, args, |i| a[i] + b[i])
     }
 
     /// `self - other`, element-wise.
     pub fn sub(&self, other: &VarArray<'t>) -> VarArray<'t> {
-        self.same_tape(other);
+        let tape = self.tape_with(other.tape);
         self.same_len(other.len(), "sub");
         let (a, b) = (&self.values, &other.values);
         let args = [
@@ -233,7 +238,7 @@ impl<'t> VarArray<'t> {
             Self::arg(other.input(), -1.0),
             None,
         ];
-        self.linear(args, |i| a[i] - b[i])
+        self.linear(tape, args, |i| a[i] - b[i])
     }
 
     /// `self * other`, element-wise.
@@ -263,12 +268,12 @@ impl<'t> VarArray<'t> {
 
     /// `self * a + b` element-wise (one node).
     pub fn mul_add(&self, a: &VarArray<'t>, b: &VarArray<'t>) -> VarArray<'t> {
-        self.same_tape(a);
-        self.same_tape(b);
+        let tape = self.tape_with(a.tape);
+        let tape = VarArray::tape_with(b, tape);
         self.same_len(a.len(), "mul_add");
         self.same_len(b.len(), "mul_add");
         let (x, y, z) = (&self.values, &a.values, &b.values);
-        self.elementwise([self.input(), a.input(), b.input()], |i| {
+        self.elementwise(tape, [self.input(), a.input(), b.input()], |i| {
             let (v, dx, da, db) = table::mul_add(x[i], y[i], z[i]);
             (v, [dx, da, db])
         })
@@ -276,18 +281,14 @@ impl<'t> VarArray<'t> {
 
     /// `self + s` with a broadcast scalar.
     pub fn add_scalar(&self, s: Var<'t>) -> VarArray<'t> {
-        match s.index_on(self.tape) {
-            Some(j) => {
-                let (a, sv) = (&self.values, s.value());
-                let args = [
-                    Self::arg(self.input(), 1.0),
-                    Self::arg(Input::Scalar(j), 1.0),
-                    None,
-                ];
-                self.linear(args, |i| a[i] + sv)
-            }
-            None => self.add_f64(s.value()),
-        }
+        let tape = self.tape_with(s.tape());
+        let (a, sv) = (&self.values, s.value());
+        let args = [
+            Self::arg(self.input(), 1.0),
+            Self::arg(s.tape().map(|_| Input::Scalar(s.index())), 1.0),
+            None,
+        ];
+        self.linear(tape, args, |i| a[i] + sv)
     }
 
     /// `self * s` with a broadcast scalar.
@@ -303,33 +304,37 @@ impl<'t> VarArray<'t> {
     /// `self + c`.
     pub fn add_f64(&self, c: f64) -> VarArray<'t> {
         let a = &self.values;
-        self.linear([Self::arg(self.input(), 1.0), None, None], |i| a[i] + c)
+        let args = [Self::arg(self.input(), 1.0), None, None];
+        self.linear(self.tape, args, |i| a[i] + c)
     }
 
     /// `self * c`.
     pub fn mul_f64(&self, c: f64) -> VarArray<'t> {
         let a = &self.values;
-        self.linear([Self::arg(self.input(), c), None, None], |i| a[i] * c)
+        let args = [Self::arg(self.input(), c), None, None];
+        self.linear(self.tape, args, |i| a[i] * c)
     }
 
     /// `c - self`.
     pub fn rsub_f64(&self, c: f64) -> VarArray<'t> {
         let a = &self.values;
-        self.linear([Self::arg(self.input(), -1.0), None, None], |i| c - a[i])
+        let args = [Self::arg(self.input(), -1.0), None, None];
+        self.linear(self.tape, args, |i| c - a[i])
     }
 
     /// `self * w` with a constant array `w` (element-wise).
     pub fn mul_f64s(&self, w: &[f64]) -> VarArray<'t> {
         self.same_len(w.len(), "mul_f64s");
         let a = &self.values;
-        self.elementwise([self.input()], |i| (a[i] * w[i], [w[i]]))
+        self.elementwise(self.tape, [self.input()], |i| (a[i] * w[i], [w[i]]))
     }
 
     /// `self + w` with a constant array `w` (element-wise).
     pub fn add_f64s(&self, w: &[f64]) -> VarArray<'t> {
         self.same_len(w.len(), "add_f64s");
         let a = &self.values;
-        self.linear([Self::arg(self.input(), 1.0), None, None], |i| a[i] + w[i])
+        let args = [Self::arg(self.input(), 1.0), None, None];
+        self.linear(self.tape, args, |i| a[i] + w[i])
     }
 
     /// `-self`.
@@ -356,54 +361,48 @@ impl<'t> VarArray<'t> {
     pub fn sum(&self) -> Var<'t> {
         let n = self.len();
         let args = [Self::arg(self.input(), 1.0), None];
-        self.record_scalar(ArrayOp::Reduce { n, args }, sum(&self.values))
+        Self::record_scalar(self.tape, ArrayOp::Reduce { n, args }, sum(&self.values))
     }
 
     /// `sum_i self[i] / n` (one node).
     pub fn mean(&self) -> Var<'t> {
         let n = self.len();
         let args = [Self::arg(self.input(), 1.0 / n as f64), None];
-        self.record_scalar(ArrayOp::Reduce { n, args }, sum(&self.values) / n as f64)
+        let value = sum(&self.values) / n as f64;
+        Self::record_scalar(self.tape, ArrayOp::Reduce { n, args }, value)
     }
 
-    /// `sum_i self[i] other[i]` (one node; stores both operands' values).
+    /// `sum_i self[i] other[i]` (one node; stores the operands' values).
     pub fn dot(&self, other: &VarArray<'t>) -> Var<'t> {
-        self.same_tape(other);
+        let tape = self.tape_with(other.tape);
         self.same_len(other.len(), "dot");
+        let value = dot(&self.values, &other.values);
+        let Some(t) = tape else {
+            return Var::constant(value);
+        };
         let n = self.len();
-        let (off, ()) = self.tape.arena_extend(2 * n, |store| {
+        let (off, ()) = t.arena_extend(2 * n, |store| {
             init_from(&mut store[..n], &other.values);
             init_from(&mut store[n..], &self.values);
         });
         let args = [
-            Some(Arg {
-                input: self.input(),
-                partial: Partial::Stored(off),
-            }),
-            Some(Arg {
-                input: other.input(),
-                partial: Partial::Stored(off + n),
-            }),
+            Self::stored(self.input(), off),
+            Self::stored(other.input(), off + n),
         ];
-        self.record_scalar(
-            ArrayOp::Reduce { n, args },
-            dot(&self.values, &other.values),
-        )
+        Self::record_scalar(tape, ArrayOp::Reduce { n, args }, value)
     }
 
     /// `sum_i self[i] w[i]` with constant weights `w` (one node).
     pub fn dot_f64s(&self, w: &[f64]) -> Var<'t> {
         self.same_len(w.len(), "dot_f64s");
+        let value = dot(&self.values, w);
+        let Some(t) = self.tape else {
+            return Var::constant(value);
+        };
         let n = self.len();
-        let (off, ()) = self.tape.arena_extend(n, |store| init_from(store, w));
-        let args = [
-            Some(Arg {
-                input: self.input(),
-                partial: Partial::Stored(off),
-            }),
-            None,
-        ];
-        self.record_scalar(ArrayOp::Reduce { n, args }, dot(&self.values, w))
+        let (off, ()) = t.arena_extend(n, |store| init_from(store, w));
+        let args = [Self::stored(self.input(), off), None];
+        Self::record_scalar(self.tape, ArrayOp::Reduce { n, args }, value)
     }
 
     /// The Euclidean norm `sqrt(sum_i self[i]^2)` (two nodes).
@@ -415,21 +414,19 @@ impl<'t> VarArray<'t> {
 
     fn gather_map(&self, n_out: usize, map: IndexMap) -> VarArray<'t> {
         let a = &self.values;
-        let values = match map {
-            IndexMap::Strided { offset, step: 1 } => {
-                let mut v = pool::take_f64(Use::Values, n_out);
-                v.extend_from_slice(&a[offset..offset + n_out]);
-                v
-            }
-            _ => new_values(n_out, |i| a[map.source(i)]),
-        };
-        self.record(
-            ArrayOp::Gather {
-                src: self.start,
-                map,
-            },
-            values,
-        )
+        if let IndexMap::Strided { offset, step: 1 } = map {
+            // A contiguous sub-run is the same tape slots: nothing to record.
+            let mut values = pool::take_f64(Use::Values, n_out);
+            values.extend_from_slice(&a[offset..offset + n_out]);
+            return VarArray {
+                tape: self.tape,
+                start: self.start + offset as u32,
+                values,
+            };
+        }
+        let values = new_values(n_out, |i| a[map.source(i)]);
+        let src = self.start;
+        Self::record(self.tape, ArrayOp::Gather { src, map }, values)
     }
 
     /// Periodic shift: `out[i] = self[(i - k) mod n]` (as `numpy.roll`).
@@ -455,7 +452,8 @@ impl<'t> VarArray<'t> {
         self.gather_map(n, IndexMap::Clamp { n, k })
     }
 
-    /// Strided slice: `out[i] = self[offset + i step]` for `i < len`.
+    /// Strided slice: `out[i] = self[offset + i step]` for `i < len`. With `step == 1` it is
+    /// a view of the same tape slots and records nothing.
     ///
     /// # Panics
     /// If the last element is out of range.
@@ -495,13 +493,11 @@ impl<'t> VarArray<'t> {
         for (&k, &v) in idx.iter().zip(self.values.iter()) {
             values[k as usize] += v;
         }
-        self.record(
-            ArrayOp::ScatterAdd {
-                src: self.start,
-                idx: idx.clone(),
-            },
-            values,
-        )
+        let op = ArrayOp::ScatterAdd {
+            src: self.start,
+            idx: idx.clone(),
+        };
+        Self::record(self.tape, op, values)
     }
 
     // ---- matrix-vector products ----
@@ -515,18 +511,16 @@ impl<'t> VarArray<'t> {
         self.same_len(m.cols(), "matvec (matrix columns)");
         let mut values = new_values(m.rows(), |_| 0.0);
         m.apply(&self.values, &mut values);
-        self.record(
-            ArrayOp::MatVec {
-                x: self.start,
-                matrix: m.clone(),
-            },
-            values,
-        )
+        let op = ArrayOp::MatVec {
+            x: self.start,
+            matrix: m.clone(),
+        };
+        Self::record(self.tape, op, values)
     }
 
     /// `A self` where `A` is a tape array holding an `m x n` row-major matrix (`n` = len).
     pub fn var_matvec(&self, a: &VarArray<'t>, m: usize) -> VarArray<'t> {
-        self.same_tape(a);
+        let tape = self.tape_with(a.tape);
         let n = self.len();
         assert_eq!(
             a.len(),
@@ -534,22 +528,23 @@ impl<'t> VarArray<'t> {
             "ad_core: var_matvec: matrix has {} elements, expected {m} x {n}",
             a.len()
         );
-        let (off, ()) = self.tape.arena_extend(m * n + n, |store| {
-            init_from(&mut store[..m * n], &a.values);
-            init_from(&mut store[m * n..], &self.values);
-        });
         let (av, xv) = (&a.values, &self.values);
         let values = new_values(m, |i| dot(&av[i * n..(i + 1) * n], xv));
-        self.record(
-            ArrayOp::VarMatVec {
-                a: a.start,
-                x: self.start,
-                m,
-                n,
-                off,
-            },
-            values,
-        )
+        let Some(t) = tape else {
+            return Self::record(None, ArrayOp::Nothing, values);
+        };
+        let (off, ()) = t.arena_extend(m * n + n, |store| {
+            init_from(&mut store[..m * n], av);
+            init_from(&mut store[m * n..], xv);
+        });
+        let op = ArrayOp::VarMatVec {
+            a: a.input(),
+            x: self.input(),
+            m,
+            n,
+            off,
+        };
+        Self::record(tape, op, values)
     }
 }
 
