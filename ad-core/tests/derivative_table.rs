@@ -628,3 +628,42 @@ fn operations_on_constants_record_nothing() {
     assert_eq!(tape.len(), before);
     assert_eq!(tape.gradient(x * r).wrt(x), r.value());
 }
+
+// ---------------------------------------------------------------- accuracy near domain edges
+
+/// Relative error of the reverse-mode derivative of `f` at `x` against `want`; forward mode must
+/// give the same number.
+fn relative_error(
+    x: f64,
+    f_var: for<'t> fn(Var<'t>) -> Var<'t>,
+    f_dual: fn(Dual<1>) -> Dual<1>,
+    want: f64,
+) -> f64 {
+    let d = partial1(x, f_var, f_dual);
+    ((d - want) / want).abs()
+}
+
+/// Near the ends of their domains the inverse functions' derivatives blow up; they must keep
+/// their relative accuracy there. The references are the inverse-function rule
+/// `f'(x) = 1 / g'(f(x))`, an independent formula (itself accurate to about 1e-10 there).
+#[test]
+fn inverse_function_derivatives_keep_their_accuracy_near_domain_edges() {
+    for e in [1e-6, 1e-10, 1e-13] {
+        for s in [1.0, -1.0] {
+            let x: f64 = s * (1.0 - e);
+            let at = format!("x = {x:e}");
+            let err = relative_error(x, |v| v.asin(), |v| v.asin(), 1.0 / x.asin().cos());
+            assert!(err < 1e-9, "asin at {at}: relative error {err:.1e}");
+            let err = relative_error(x, |v| v.acos(), |v| v.acos(), -1.0 / x.acos().sin());
+            assert!(err < 1e-9, "acos at {at}: relative error {err:.1e}");
+            // atanh' is even; std's f64::atanh loses accuracy near -1, so use |x| for the
+            // reference.
+            let want = x.abs().atanh().cosh().powi(2);
+            let err = relative_error(x, |v| v.atanh(), |v| v.atanh(), want);
+            assert!(err < 1e-9, "atanh at {at}: relative error {err:.1e}");
+        }
+        let x: f64 = 1.0 + e;
+        let err = relative_error(x, |v| v.acosh(), |v| v.acosh(), 1.0 / x.acosh().sinh());
+        assert!(err < 1e-9, "acosh at x = {x:e}: relative error {err:.1e}");
+    }
+}
