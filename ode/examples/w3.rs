@@ -106,6 +106,10 @@ fn main() {
                 "adjoint-c1000",
                 Sensitivity::DiscreteAdjoint { checkpoints: 1000 },
             ),
+            (
+                "interpolating-c16",
+                Sensitivity::InterpolatingAdjoint { checkpoints: 16 },
+            ),
         ] {
             let opts = Options {
                 sensitivity: sens,

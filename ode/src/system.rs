@@ -40,6 +40,26 @@ pub trait OdeSystem: Sync {
 
     /// Writes `f(t, y, p)` into `dy` (length [`dim`](OdeSystem::dim)).
     fn rhs<S: Real>(&self, t: S, y: &[S], p: &[S], dy: &mut [S]);
+
+    /// Optional hand-written vector-Jacobian product for the adjoints: ADDS
+    /// `(∂f/∂y)^T w` to `y_bar` and `(∂f/∂p)^T w` to `p_bar` at `(t, y, p)` and returns `true`.
+    ///
+    /// The default returns `false`: the adjoints then record [`rhs`](OdeSystem::rhs) on `Var`
+    /// on a small reused tape and sweep it. Override it for large systems whose structure
+    /// makes the transposed Jacobian cheap (stencils); check it against the default with
+    /// `ad_core::testing`.
+    #[allow(clippy::too_many_arguments)]
+    fn vjp(
+        &self,
+        _t: f64,
+        _y: &[f64],
+        _p: &[f64],
+        _w: &[f64],
+        _y_bar: &mut [f64],
+        _p_bar: &mut [f64],
+    ) -> bool {
+        false
+    }
 }
 
 /// A shared system is a system: wrap a large system in an `Arc` to make the clone that a
@@ -53,5 +73,16 @@ impl<T: OdeSystem + Send> OdeSystem for Arc<T> {
     }
     fn rhs<S: Real>(&self, t: S, y: &[S], p: &[S], dy: &mut [S]) {
         (**self).rhs(t, y, p, dy)
+    }
+    fn vjp(
+        &self,
+        t: f64,
+        y: &[f64],
+        p: &[f64],
+        w: &[f64],
+        y_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) -> bool {
+        (**self).vjp(t, y, p, w, y_bar, p_bar)
     }
 }

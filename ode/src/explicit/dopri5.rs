@@ -13,6 +13,7 @@
 //! Δ = y1 - y0,  B = h k1 - Δ
 //! ```
 
+#[cfg(test)]
 use ad_core::Real;
 
 use super::{Dense, Tableau};
@@ -70,7 +71,25 @@ const D: [f64; 7] = [
     69997945.0 / 29380423.0,
 ];
 
-/// The continuous extension at `t0 + θh`.
+/// The continuous extension as stage weights, `y(t0 + θh) = y0 + h sum_j w_j k_j`: with
+/// `Δ = h sum_j b_j k_j` the formula above expands to
+/// `w_j = (θ - θ(1-θ) + 2θ²(1-θ)) b_j + θ²(1-θ)² d_j`, plus `θ(1-θ) - θ²(1-θ)` on `k1` and
+/// `- θ²(1-θ)` on `k7`.
+pub(crate) fn weights(theta: f64, w: &mut [f64]) {
+    let t1 = 1.0 - theta;
+    let c_delta = theta - theta * t1 + 2.0 * theta * theta * t1;
+    let c_d = theta * theta * t1 * t1;
+    let b = TABLEAU.a[6];
+    for j in 0..7 {
+        w[j] = c_delta * b.get(j).copied().unwrap_or(0.0) + c_d * D[j];
+    }
+    w[0] += theta * t1 - theta * theta * t1;
+    w[6] -= theta * theta * t1;
+}
+
+/// The continuous extension at `t0 + θh` (the formula; the solver uses [`weights`], checked
+/// against this).
+#[cfg(test)]
 pub(crate) fn dense<S: Real>(theta: f64, h: f64, y0: &[S], y1: &[S], k: &[Vec<S>], out: &mut [S]) {
     let t1 = 1.0 - theta;
     for m in 0..out.len() {

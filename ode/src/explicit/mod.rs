@@ -79,6 +79,16 @@ pub(crate) fn combine<S: Real>(y: &[S], h: f64, w: &[f64], k: &[Vec<S>], out: &m
     }
 }
 
+/// The time of stage `i` of a step from `t` with size `h` (the last stage at exactly `t + h`).
+#[inline]
+pub(crate) fn stage_time(tab: &Tableau, t: f64, h: f64, i: usize) -> f64 {
+    if i == tab.stages() - 1 {
+        t + h
+    } else {
+        t + tab.c[i] * h
+    }
+}
+
 /// Computes stages `1..s` of a step from `t` with size `h`, given `k[0] = f(t, y)`: writes
 /// `y1 = y + h sum b_j k_j` (the last stage's argument) and `k[s-1] = f(t + h, y1)`.
 #[allow(clippy::too_many_arguments)]
@@ -98,8 +108,29 @@ pub(crate) fn stages<S: Real, Sys: OdeSystem>(
         let (done, rest) = k.split_at_mut(i);
         let arg: &mut [S] = if i == s - 1 { &mut *y1 } else { &mut *tmp };
         combine(y, h, tab.a[i], done, arg);
-        let ti = if i == s - 1 { t + h } else { t + tab.c[i] * h };
-        sys.rhs(S::cst(ti), arg, p, &mut rest[0]);
+        sys.rhs(S::cst(stage_time(tab, t, h, i)), arg, p, &mut rest[0]);
+    }
+}
+
+/// As [`stages`] on `f64`, also computing `k[0]` and keeping every stage's argument:
+/// `args[i] = y + h sum_j a_ij k_j` (`args[0] = y`, `args[s-1] = y1`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stages_with_args<Sys: OdeSystem>(
+    sys: &Sys,
+    tab: &Tableau,
+    t: f64,
+    h: f64,
+    y: &[f64],
+    p: &[f64],
+    k: &mut [Vec<f64>],
+    args: &mut [Vec<f64>],
+) {
+    args[0].copy_from_slice(y);
+    sys.rhs(t, y, p, &mut k[0]);
+    for i in 1..tab.stages() {
+        let (done, rest) = k.split_at_mut(i);
+        combine(y, h, tab.a[i], done, &mut args[i]);
+        sys.rhs(stage_time(tab, t, h, i), &args[i], p, &mut rest[0]);
     }
 }
 
@@ -121,11 +152,21 @@ pub(crate) fn dense_at<S: Real>(
         out.copy_from_slice(y1);
         return;
     }
-    let theta = (ts - t) / h;
+    let mut w = [0.0; MAX_STAGES];
+    dense_weights(tab, (ts - t) / h, &mut w);
+    combine(y, h, &w[..tab.stages()], k, out);
+}
+
+/// The most stages of any tableau.
+pub(crate) const MAX_STAGES: usize = 8;
+
+/// The dense output as stage weights: `y(t + θh) = y + h sum_j w_j k_j` (every interpolant
+/// here is linear in `y` and the stages once `y1 - y = h sum_j b_j k_j` is substituted).
+pub(crate) fn dense_weights(tab: &Tableau, theta: f64, w: &mut [f64]) {
     match tab.dense {
-        Dense::Hermite => rk4::dense(theta, h, y, y1, k, out),
-        Dense::Dopri5 => dopri5::dense(theta, h, y, y1, k, out),
-        Dense::Tsit5 => tsit5::dense(theta, h, y, k, out),
+        Dense::Hermite => rk4::weights(theta, w),
+        Dense::Dopri5 => dopri5::weights(theta, w),
+        Dense::Tsit5 => tsit5::weights(theta, w),
     }
 }
 
@@ -413,5 +454,45 @@ fn save_in_step<S: Real>(
         dense_at(tab, t, h, t_new, save_at[*next], y, y1, k, &mut out);
         saved.push(out);
         *next += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The weight form of each dense output equals its textbook formula.
+    #[test]
+    fn dense_weights_match_the_formulas() {
+        let mut rng = ad_core::testing::Rng::new(3);
+        for tab in [&rk4::TABLEAU, &dopri5::TABLEAU, &tsit5::TABLEAU] {
+            let s = tab.stages();
+            let n = 3;
+            let h = 0.37;
+            let y = rng.vec(n, -1.0, 1.0);
+            let k: Vec<Vec<f64>> = (0..s).map(|_| rng.vec(n, -1.0, 1.0)).collect();
+            let mut y1 = vec![0.0; n];
+            combine(&y, h, tab.a[s - 1], &k, &mut y1);
+            for theta in [0.0, 0.2, 0.5, 0.77, 1.0] {
+                let mut w = [0.0; MAX_STAGES];
+                dense_weights(tab, theta, &mut w);
+                let mut a = vec![0.0; n];
+                combine(&y, h, &w[..s], &k, &mut a);
+                let mut b = vec![0.0; n];
+                match tab.dense {
+                    Dense::Hermite => rk4::dense(theta, h, &y, &y1, &k, &mut b),
+                    Dense::Dopri5 => dopri5::dense(theta, h, &y, &y1, &k, &mut b),
+                    Dense::Tsit5 => b.copy_from_slice(&a),
+                }
+                for m in 0..n {
+                    assert!((a[m] - b[m]).abs() < 1e-14, "{:?} θ = {theta}", tab.dense);
+                }
+                if theta == 1.0 {
+                    for m in 0..n {
+                        assert!((a[m] - y1[m]).abs() < 1e-14, "{:?} at θ = 1", tab.dense);
+                    }
+                }
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! y(t + θh) = (1-θ) y0 + θ y1 + θ(θ-1) [ (1-2θ)(y1-y0) + (θ-1) h f0 + θ h f1 ]
 //! ```
 
+#[cfg(test)]
 use ad_core::Real;
 
 use super::{Dense, Tableau};
@@ -33,7 +34,22 @@ pub(crate) static TABLEAU: Tableau = Tableau {
     dense: Dense::Hermite,
 };
 
-/// Cubic Hermite interpolation on `[t, t + h]` from `y0`, `y1`, `f0 = k[0]`, `f1 = k[last]`.
+/// The Hermite interpolant as stage weights: `y(t + θh) = y0 + h sum_j w_j k_j`, from
+/// `y1 - y0 = h sum_j b_j k_j`, `f0 = k_0`, `f1 = k_4`.
+pub(crate) fn weights(theta: f64, w: &mut [f64]) {
+    let b = TABLEAU.a[4];
+    let q = theta * (theta - 1.0);
+    let c_d = theta + (1.0 - 2.0 * theta) * q;
+    for j in 0..4 {
+        w[j] = c_d * b[j];
+    }
+    w[0] += (theta - 1.0) * q;
+    w[4] = theta * q;
+}
+
+/// Cubic Hermite interpolation on `[t, t + h]` from `y0`, `y1`, `f0 = k[0]`, `f1 = k[last]`
+/// (the formula; the solver uses [`weights`], checked against this).
+#[cfg(test)]
 pub(crate) fn dense<S: Real>(theta: f64, h: f64, y0: &[S], y1: &[S], k: &[Vec<S>], out: &mut [S]) {
     let f0 = &k[0];
     let f1 = &k[k.len() - 1];

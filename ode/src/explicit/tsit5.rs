@@ -7,9 +7,7 @@
 //! `b_1(θ) = θ (r11 + θ (r12 + θ (r13 + θ r14)))` and `b_i(θ) = θ² (ri2 + θ (ri3 + θ ri4))`
 //! for `i >= 2`; `b_i(1) = b_i`.
 
-use ad_core::Real;
-
-use super::{combine, Dense, Tableau};
+use super::{Dense, Tableau};
 
 /// The Tsitouras tableau; the last row is `b` (FSAL).
 pub(crate) static TABLEAU: Tableau = Tableau {
@@ -84,11 +82,9 @@ const R: [[f64; 4]; 7] = [
     [0.0, 1.5, -4.0, 2.5],
 ];
 
-/// The interpolant at `t0 + θh`.
-pub(crate) fn dense<S: Real>(theta: f64, h: f64, y0: &[S], k: &[Vec<S>], out: &mut [S]) {
-    let mut b = [0.0; 7];
-    for (bi, r) in b.iter_mut().zip(&R) {
+/// The interpolant's weights `b_i(θ)`: `y(t0 + θh) = y0 + h sum_i b_i(θ) k_i`.
+pub(crate) fn weights(theta: f64, w: &mut [f64]) {
+    for (bi, r) in w.iter_mut().zip(&R) {
         *bi = theta * (r[0] + theta * (r[1] + theta * (r[2] + theta * r[3])));
     }
-    combine(y0, h, &b, k, out);
 }

@@ -20,14 +20,16 @@
 //! states per level are held, `levels <= 1 + ceil(log_C(steps))`, and every step is
 //! recomputed at most once per level.
 
-use ad_core::{Adjoints, Tape, Var};
-
 use crate::error::Error;
-use crate::explicit::{dense_at, integrate, stages, tableau, Observer, Tableau};
+use crate::explicit::{
+    dense_weights, integrate, stage_time, stages, stages_with_args, tableau, Observer, Tableau,
+    MAX_STAGES,
+};
 use crate::options::Options;
 use crate::solution::Stats;
 use crate::system::OdeSystem;
 
+use super::rhs_vjp::RhsVjp;
 use super::AdjointStats;
 
 /// What the forward pass keeps for the reverse pass.
@@ -108,9 +110,13 @@ struct Reverser<'a, Sys> {
     p_bar: Vec<f64>,
     /// Save times not yet reversed: `0..hi`.
     hi: usize,
-    tape: Tape,
-    adj: Adjoints,
+    vjp: RhsVjp,
     k: Vec<Vec<f64>>,
+    args: Vec<Vec<f64>>,
+    k_bar: Vec<Vec<f64>>,
+    y_bar_step: Vec<f64>,
+    y1_bar: Vec<f64>,
+    stage_bar: Vec<f64>,
     tmp: Vec<f64>,
     y1: Vec<f64>,
     held: usize,
@@ -180,7 +186,10 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
         }
     }
 
-    /// Reverse step `j` from its start state `y`.
+    /// Reverse step `j` from its start state `y`: the stages are recomputed on `f64` and
+    /// reversed one by one (`Y_i = y + h sum_j a_ij k_j`, `k_i = f(t_i, Y_i)`):
+    /// `Ȳ_i = J_i^T k̄_i` (plus `λ` for `Y_last = y1`), `k̄_j += h a_ij Ȳ_i`, `ȳ += Ȳ_i`;
+    /// only the right-hand side is taped (see [`RhsVjp`]), the linear algebra is `f64`.
     fn taped_step(&mut self, j: usize, y: &[f64]) {
         let (t, h) = self.log[j];
         let last = j + 1 == self.log.len();
@@ -188,46 +197,68 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
         let lo = self.save_at.partition_point(|&s| s <= t);
         let hi = self.hi;
         let n = y.len();
-        let s = self.tab.stages();
-        self.tape.clear();
-        let tape = &self.tape;
-        let ys = tape.vars(y);
-        let ps = tape.vars(self.p);
-        let zero = Var::constant(0.0);
-        let mut k = vec![vec![zero; n]; s];
-        let mut tmp = vec![zero; n];
-        let mut y1 = vec![zero; n];
-        self.sys.rhs(Var::constant(t), &ys, &ps, &mut k[0]);
-        stages(
-            self.sys, self.tab, t, h, &ys, &ps, &mut k, &mut tmp, &mut y1,
-        );
-        let mut outs = y1.clone();
-        let mut cot = self.lambda.clone();
+        let tab = self.tab;
+        let s = tab.stages();
+        stages_with_args(self.sys, tab, t, h, y, self.p, &mut self.k, &mut self.args);
+        for kb in &mut self.k_bar {
+            kb.fill(0.0);
+        }
+        self.y_bar_step.fill(0.0);
+        self.y1_bar.copy_from_slice(&self.lambda);
+        let mut w = [0.0; MAX_STAGES];
         for jj in lo..hi {
-            dense_at(
-                self.tab,
-                t,
-                h,
-                t_new,
-                self.save_at[jj],
-                &ys,
-                &y1,
-                &k,
-                &mut tmp,
-            );
-            outs.extend_from_slice(&tmp);
-            cot.extend_from_slice(&self.y_bar[jj * n..(jj + 1) * n]);
+            let ob = &self.y_bar[jj * n..(jj + 1) * n];
+            let ts = self.save_at[jj];
+            if ts == t_new {
+                for (a, b) in self.y1_bar.iter_mut().zip(ob) {
+                    *a += b;
+                }
+                continue;
+            }
+            dense_weights(tab, (ts - t) / h, &mut w);
+            for (a, b) in self.y_bar_step.iter_mut().zip(ob) {
+                *a += b;
+            }
+            for (kb, &wj) in self.k_bar.iter_mut().zip(&w[..s]) {
+                if wj != 0.0 {
+                    for (a, b) in kb.iter_mut().zip(ob) {
+                        *a += h * wj * b;
+                    }
+                }
+            }
         }
-        tape.vjp_into(&outs, &cot, &mut self.adj);
-        for (l, &v) in self.lambda.iter_mut().zip(&ys) {
-            *l = self.adj.wrt(v);
+        for i in (0..s).rev() {
+            if i == s - 1 {
+                self.stage_bar.copy_from_slice(&self.y1_bar);
+            } else {
+                self.stage_bar.fill(0.0);
+            }
+            if self.k_bar[i].iter().any(|v| *v != 0.0) {
+                self.vjp.apply(
+                    self.sys,
+                    stage_time(tab, t, h, i),
+                    &self.args[i],
+                    self.p,
+                    &self.k_bar[i],
+                    &mut self.stage_bar,
+                    &mut self.p_bar,
+                );
+            }
+            for (a, b) in self.y_bar_step.iter_mut().zip(&self.stage_bar) {
+                *a += b;
+            }
+            for (jx, &a) in tab.a[i].iter().enumerate() {
+                if a != 0.0 {
+                    for (kb, sb) in self.k_bar[jx].iter_mut().zip(&self.stage_bar) {
+                        *kb += h * a * sb;
+                    }
+                }
+            }
         }
-        for (pb, &v) in self.p_bar.iter_mut().zip(&ps) {
-            *pb += self.adj.wrt(v);
-        }
+        self.lambda.copy_from_slice(&self.y_bar_step);
         self.hi = lo;
         self.stats.taped_steps += 1;
-        self.stats.max_tape_len = self.stats.max_tape_len.max(tape.len());
+        self.stats.max_tape_len = self.vjp.max_tape_len;
     }
 }
 
@@ -260,9 +291,13 @@ impl DiscreteForward {
             lambda: vec![0.0; n],
             p_bar: vec![0.0; p.len()],
             hi: save_at.len(),
-            tape: Tape::new(),
-            adj: Adjoints::default(),
+            vjp: RhsVjp::new(),
             k: vec![vec![0.0; n]; s],
+            args: vec![vec![0.0; n]; s],
+            k_bar: vec![vec![0.0; n]; s],
+            y_bar_step: vec![0.0; n],
+            y1_bar: vec![0.0; n],
+            stage_bar: vec![0.0; n],
             tmp: vec![0.0; n],
             y1: vec![0.0; n],
             held: self.checkpoints.len(),

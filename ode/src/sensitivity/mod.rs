@@ -5,6 +5,7 @@
 pub(crate) mod discrete;
 pub(crate) mod forward;
 pub(crate) mod interpolating;
+pub(crate) mod rhs_vjp;
 
 use ad_core::Dual;
 
