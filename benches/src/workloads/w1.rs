@@ -9,9 +9,12 @@
 //!   reverse sweep timed apart;
 //! - `hand-written`: the analytic gradient, one fused loop (the practical limit).
 //!
-//! A `wengert-array` method (array-style objective on tape arrays) slots into [`workload`].
+//! - `wengert-array`: the array-style objective [`rosenbrock_array`] (generic over
+//!   [`RealArray`]): primal on `ndarray::Array1<f64>`, gradient on tape arrays (one tape node
+//!   per array operation) with a fresh tape per call.
 
-use ad_core::{Adjoints, Real, Tape};
+use ad_core::{Adjoints, Real, RealArray, Tape};
+use ndarray::Array1;
 
 use crate::measure::{page_faults, peak_rss_mb, rss_mb, time_default, Timing, WARMUP};
 use crate::{check_reference, close, Method, ResultLine, Value, Workload};
@@ -39,6 +42,10 @@ pub fn workload() -> Workload {
                 run: scalar_reuse,
             },
             Method {
+                name: "wengert-array",
+                run: array,
+            },
+            Method {
                 name: "hand-written",
                 run: hand_written,
             },
@@ -61,6 +68,17 @@ pub fn rosenbrock<S: Real>(x: &[S]) -> S {
         f += r * r * 100.0 + s * s;
     }
     f
+}
+
+/// The same objective in array style, written once for every [`RealArray`]:
+/// `head = x[..n-1]`, `tail = x[1..]`, `f = sum 100 (tail - head^2)^2 + (1 - head)^2`.
+pub fn rosenbrock_array<A: RealArray>(x: &A) -> A::Scalar {
+    let n = x.len();
+    let head = x.slice(0, 1, n - 1);
+    let tail = x.slice(1, 1, n - 1);
+    let r = tail.sub(&head.powi(2));
+    let s = head.rsub_f64(1.0);
+    r.powi(2).mul_f64(100.0).add(&s.powi(2)).sum()
 }
 
 /// The hand-written value and gradient (written into `g`, same length as `x`): one fused loop.
@@ -263,6 +281,49 @@ fn scalar_reuse() -> ResultLine {
     .extra("faults_per_call", faults)
 }
 
+/// Array style: primal on ndarray, gradient on tape arrays (a fresh tape per call).
+fn array() -> ResultLine {
+    let x = x0(N);
+    let xa = Array1::from(x.clone());
+    let (tp, primal_loss) = time_default(|| rosenbrock_array(std::hint::black_box(&xa)));
+    let rss_before = rss_mb();
+    let mut g = vec![0.0; x.len()];
+    let mut run = || {
+        let tape = Tape::new();
+        let xs = tape.var_array(&x);
+        let y = rosenbrock_array(&xs);
+        let adj = tape.gradient(y);
+        g.copy_from_slice(&xs.adjoints(&adj));
+        y.value()
+    };
+    run();
+    let faults = page_faults();
+    let (tg, loss) = time_default(run);
+    let (rss_after, peak) = (rss_mb(), peak_rss_mb());
+    let faults = faults_per_call(faults, &tg);
+    let tape = Tape::new();
+    let xs = tape.var_array(&x);
+    let _ = rosenbrock_array(&xs);
+    let stats = TapeStats {
+        nodes: tape.len(),
+        ops: tape.len() - x.len(),
+        operands: tape.operands(),
+        bytes: tape.bytes(),
+    };
+    line(
+        "wengert-array",
+        &tp,
+        primal_loss,
+        &tg,
+        loss,
+        &g,
+        peak,
+        Some(stats),
+    )
+    .extra("rss_growth_mb", num(rss_after - rss_before, 1))
+    .extra("faults_per_call", faults)
+}
+
 /// The analytic gradient: the practical limit.
 fn hand_written() -> ResultLine {
     let x = x0(N);
@@ -294,6 +355,21 @@ mod tests {
         assert!(close(v, vh, 1e-13));
         assert!(close(v, rosenbrock(&x), 1e-13));
         for (a, b) in g.iter().zip(&gh) {
+            assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn array_style_matches_scalar_style() {
+        let x = x0(1000);
+        let (v, g) = ad_core::gradient(|x| rosenbrock(x), &x);
+        let tape = Tape::new();
+        let xs = tape.var_array(&x);
+        let y = rosenbrock_array(&xs);
+        let ga = xs.adjoints(&tape.gradient(y));
+        assert!(close(y.value(), v, 1e-13));
+        assert!(close(rosenbrock_array(&Array1::from(x.clone())), v, 1e-13));
+        for (a, b) in ga.iter().zip(&g) {
             assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b}");
         }
     }
