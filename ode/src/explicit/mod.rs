@@ -127,10 +127,10 @@ pub(crate) fn stages_with_args<Sys: OdeSystem>(
 ) {
     args[0].copy_from_slice(y);
     sys.rhs(t, y, p, &mut k[0]);
-    for i in 1..tab.stages() {
+    for (i, arg) in args.iter_mut().enumerate().take(tab.stages()).skip(1) {
         let (done, rest) = k.split_at_mut(i);
-        combine(y, h, tab.a[i], done, &mut args[i]);
-        sys.rhs(stage_time(tab, t, h, i), &args[i], p, &mut rest[0]);
+        combine(y, h, tab.a[i], done, arg);
+        sys.rhs(stage_time(tab, t, h, i), arg, p, &mut rest[0]);
     }
 }
 
