@@ -356,3 +356,26 @@ fn the_gradient_checker_catches_a_wrong_block_rule() {
 fn blocks_refuse_nested_duals() {
     hessian_vector_product(&Mixed::<true>, &X, &[1.0, 0.0, 0.0, 0.0]);
 }
+
+#[test]
+fn a_tape_releases_its_blocks_on_clear_and_drop() {
+    let block = Nonlinear::default();
+    let owner = block.calls.forward.clone();
+    let mut tape = Tape::new();
+    let first = {
+        let x = tape.vars(&X[..3]);
+        let mut y = [Var::constant(0.0); 2];
+        Var::apply_block(block.clone(), &x, &mut y);
+        assert_eq!(Arc::strong_count(&owner), 3, "the tape keeps the block");
+        tape.gradient(y[0] * y[1]).wrt_all(&x)
+    };
+    tape.clear();
+    assert_eq!(Arc::strong_count(&owner), 2, "clear drops the block");
+    // The cleared tape records blocks afresh and gives the same gradient.
+    let x = tape.vars(&X[..3]);
+    let mut y = [Var::constant(0.0); 2];
+    Var::apply_block(block.clone(), &x, &mut y);
+    assert_eq!(tape.gradient(y[0] * y[1]).wrt_all(&x), first);
+    drop(tape);
+    assert_eq!(Arc::strong_count(&owner), 2, "drop releases the block");
+}
