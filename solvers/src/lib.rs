@@ -25,12 +25,15 @@
 //!   [`lstsq`];
 //! - [`sparse`]: [`sparse::CsrMatrix`] (triplet assembly), [`sparse::SparseLu`],
 //!   [`sparse::SparseCholesky`] with reusable symbolic factorisations, O(nnz) adjoints;
+//! - [`krylov`]: matrix-free CG, GMRES(m), BiCGStab with Jacobi/ILU(0)/IC(0) preconditioners;
+//!   the adjoint is the transposed solve with the same method;
 //! - [`Error`]: every numerical failure as data (singular pivot, indefinite matrix, shapes,
 //!   non-finite input, non-convergence).
 #![warn(missing_docs)]
 
 pub mod dense;
 mod error;
+pub mod krylov;
 pub mod problems;
 pub mod sparse;
 
