@@ -23,7 +23,8 @@
 #![warn(missing_docs)]
 
 pub use ad_core as ad;
-pub use ad_core::{gradient, Dual, Real, Tape, Var};
+pub use ad_core::{gradient, Dual, Real, RealArray, Tape, Var, VarArray};
+pub use num_traits::Float;
 pub use ode;
 pub use optim;
 pub use solvers;
@@ -32,3 +33,8 @@ pub use solvers;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/ad-model.md's code blocks, compiled and run as doctests so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/ad-model.md")]
+pub struct AdModelDoctests;
