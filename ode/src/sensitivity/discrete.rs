@@ -234,7 +234,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
                 self.stage_bar.fill(0.0);
             }
             if self.k_bar[i].iter().any(|v| *v != 0.0) {
-                self.vjp.apply(
+                let len = self.vjp.apply(
                     self.sys,
                     stage_time(tab, t, h, i),
                     &self.args[i],
@@ -243,6 +243,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
                     &mut self.stage_bar,
                     &mut self.p_bar,
                 );
+                self.stats.max_tape_len = self.stats.max_tape_len.max(len);
             }
             for (a, b) in self.y_bar_step.iter_mut().zip(&self.stage_bar) {
                 *a += b;
@@ -258,7 +259,6 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
         self.lambda.copy_from_slice(&self.y_bar_step);
         self.hi = lo;
         self.stats.taped_steps += 1;
-        self.stats.max_tape_len = self.vjp.max_tape_len;
     }
 }
 

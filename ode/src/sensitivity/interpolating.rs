@@ -16,9 +16,10 @@
 //! the result approximates the exact derivative of the ODE (not of the numerical solution) to
 //! about the tolerance.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
 
-use ad_core::{Real, Tape};
+use ad_core::Real;
 
 use crate::error::Error;
 use crate::explicit::{dense_at, integrate, stages, tableau, Tableau};
@@ -26,6 +27,13 @@ use crate::options::Options;
 use crate::system::OdeSystem;
 
 use super::discrete::DiscreteForward;
+use super::rhs_vjp::RhsVjp;
+
+thread_local! {
+    /// A reused tape for the right-hand side's vector-Jacobian products (a tape is not `Send`,
+    /// so it cannot live in the `Sync` adjoint system itself).
+    static RHS_VJP: RefCell<RhsVjp> = RefCell::new(RhsVjp::new());
+}
 use super::AdjointStats;
 
 /// One recomputed checkpoint segment: per step its start state, end state and stages.
@@ -126,17 +134,18 @@ impl<Sys: OdeSystem> OdeSystem for AdjointSystem<'_, Sys> {
         let mut y = vec![0.0; n];
         self.y_at(t, &mut y);
         let lambda: Vec<f64> = z[..n].iter().map(|v| v.value()).collect();
-        let tape = Tape::new();
-        let ys = tape.vars(&y);
-        let ps = tape.vars(self.p);
-        let mut f = vec![ad_core::Var::constant(0.0); n];
-        self.sys.rhs(ad_core::Var::constant(t), &ys, &ps, &mut f);
-        let adj = tape.vjp(&f, &lambda);
-        for (d, v) in dz.iter_mut().zip(ys.iter().chain(&ps)) {
-            *d = S::cst(adj.wrt(*v));
+        let mut out = vec![0.0; n + self.p.len()];
+        let (y_bar, p_bar) = out.split_at_mut(n);
+        let tape_len = RHS_VJP.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut v) => v.apply(self.sys, t, &y, self.p, &lambda, y_bar, p_bar),
+            Err(_) => RhsVjp::new().apply(self.sys, t, &y, self.p, &lambda, y_bar, p_bar),
+        });
+        for (d, v) in dz.iter_mut().zip(&out) {
+            *d = S::cst(*v);
         }
         let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         guard.1.taped_steps += 1;
+        guard.1.max_tape_len = guard.1.max_tape_len.max(tape_len);
     }
 }
 
@@ -197,6 +206,7 @@ pub(crate) fn reverse<Sys: OdeSystem>(
     }
     let (_, inner) = asys.cache.into_inner().unwrap_or_else(|e| e.into_inner());
     stats.taped_steps = inner.taped_steps;
+    stats.max_tape_len = inner.max_tape_len;
     stats.max_states_held = stats.max_states_held.max(inner.max_states_held);
     stats.recomputed_steps = inner.recomputed_steps;
     for (a, b) in y0_bar.iter_mut().zip(&z[..n]) {

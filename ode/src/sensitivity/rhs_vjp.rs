@@ -9,10 +9,6 @@ use crate::system::OdeSystem;
 pub(crate) struct RhsVjp {
     tape: Tape,
     adj: Adjoints,
-    /// The most nodes one recording held.
-    pub max_tape_len: usize,
-    /// Products computed.
-    pub count: usize,
 }
 
 impl RhsVjp {
@@ -20,12 +16,11 @@ impl RhsVjp {
         RhsVjp {
             tape: Tape::new(),
             adj: Adjoints::default(),
-            max_tape_len: 0,
-            count: 0,
         }
     }
 
-    /// ADDS `(∂f/∂y)^T w` to `y_bar` and `(∂f/∂p)^T w` to `p_bar` at `(t, y, p)`.
+    /// ADDS `(∂f/∂y)^T w` to `y_bar` and `(∂f/∂p)^T w` to `p_bar` at `(t, y, p)`; returns the
+    /// number of tape nodes recorded (0 with the system's own product).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply<Sys: OdeSystem>(
         &mut self,
@@ -36,10 +31,9 @@ impl RhsVjp {
         w: &[f64],
         y_bar: &mut [f64],
         p_bar: &mut [f64],
-    ) {
-        self.count += 1;
+    ) -> usize {
         if sys.vjp(t, y, p, w, y_bar, p_bar) {
-            return;
+            return 0;
         }
         self.tape.clear();
         let tape = &self.tape;
@@ -54,6 +48,6 @@ impl RhsVjp {
         for (b, &v) in p_bar.iter_mut().zip(&ps) {
             *b += self.adj.wrt(v);
         }
-        self.max_tape_len = self.max_tape_len.max(tape.len());
+        tape.len()
     }
 }
