@@ -27,6 +27,8 @@
 //!   [`sparse::SparseCholesky`] with reusable symbolic factorisations, O(nnz) adjoints;
 //! - [`krylov`]: matrix-free CG, GMRES(m), BiCGStab with Jacobi/ILU(0)/IC(0) preconditioners;
 //!   the adjoint is the transposed solve with the same method;
+//! - [`newton`]: Newton with line search for `F(x, theta) = 0`, differentiated by the implicit
+//!   function theorem (one block, nothing of the iterations on the tape);
 //! - [`Error`]: every numerical failure as data (singular pivot, indefinite matrix, shapes,
 //!   non-finite input, non-convergence).
 #![warn(missing_docs)]
@@ -34,6 +36,7 @@
 pub mod dense;
 mod error;
 pub mod krylov;
+pub mod newton;
 pub mod problems;
 pub mod sparse;
 

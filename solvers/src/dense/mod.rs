@@ -20,7 +20,9 @@ mod lu;
 mod qr;
 
 pub use cholesky::Cholesky;
+pub(crate) use factored::Factors;
 pub use lu::Lu;
+pub(crate) use lu::LuFactors;
 pub use qr::{lstsq, Qr};
 
 use ad_core::Real;

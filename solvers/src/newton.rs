@@ -1,0 +1,274 @@
+//! Newton's method for `F(x, theta) = 0` with a backtracking line search, differentiated by the
+//! implicit function theorem.
+//!
+//! At a solution `x*(theta)`, `F(x*(theta), theta) = 0` gives
+//! `dx*/dtheta = -(dF/dx)^{-1} dF/dtheta`. Reverse rule: solve `(dF/dx)^T lambda = x_bar` with
+//! the LU factors of the Jacobian at `x*`, then `theta_bar = -(dF/dtheta)^T lambda` (one
+//! reverse sweep of `F` alone). Forward rule: `x_dot = -(dF/dx)^{-1} (dF/dtheta theta_dot)`.
+//! Nothing of the iterations is recorded: the tape holds ONE block whatever the iteration count.
+
+use std::sync::Arc;
+
+use ad_core::{Block, Dual, Real, Tape};
+use faer::MatMut;
+use ndarray::ArrayView2;
+
+use crate::dense::{all_constant, check_dim, check_finite, values, Factors, LuFactors};
+use crate::error::{Error, Result};
+
+/// A square nonlinear system `F(x, theta) = 0`: `dim()` equations in `dim()` unknowns `x`,
+/// with `n_params()` parameters `theta`. Written once, generic over the scalar: the solver
+/// evaluates it with `f64` (iterations), `Dual` (Jacobians, forward rule) and `Var` (the
+/// reverse rule's `(dF/dtheta)^T lambda`).
+pub trait Residual {
+    /// Number of unknowns and of equations.
+    fn dim(&self) -> usize;
+    /// Number of parameters.
+    fn n_params(&self) -> usize;
+    /// Writes `out = F(x, theta)`.
+    fn residual<S: Real>(&self, x: &[S], theta: &[S], out: &mut [S]);
+}
+
+/// Options of [`solve`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Stop when `max_i |F_i(x)| <= tol` (default 1e-12).
+    pub tol: f64,
+    /// Iteration limit (default 50).
+    pub max_iter: usize,
+    /// Step halvings allowed per iteration before [`Error::LineSearchFailed`] (default 30).
+    pub max_backtracks: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tol: 1e-12,
+            max_iter: 50,
+            max_backtracks: 30,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the residual tolerance.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] unless `tol > 0` and finite.
+    pub fn with_tol(mut self, tol: f64) -> Result<Self> {
+        if !(tol > 0.0 && tol.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "tolerance (must be positive)",
+            });
+        }
+        self.tol = tol;
+        Ok(self)
+    }
+
+    /// Sets the iteration limit.
+    pub fn with_max_iter(mut self, max_iter: usize) -> Self {
+        self.max_iter = max_iter;
+        self
+    }
+}
+
+/// How a Newton solve ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Report {
+    /// Newton iterations (Jacobian factorisations before the final one).
+    pub iterations: usize,
+    /// `max_i |F_i(x)|` at the returned `x`.
+    pub residual: f64,
+    /// Residual evaluations (including line-search trials).
+    pub evaluations: usize,
+}
+
+fn eval<R: Residual>(f: &R, x: &[f64], theta: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; f.dim()];
+    f.residual(x, theta, &mut out);
+    out
+}
+
+fn inf_norm(v: &[f64]) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+fn norm2(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// The dense Jacobian `dF/dx` (row-major) by forward mode, 8 columns per evaluation.
+fn jacobian_x<R: Residual>(f: &R, x: &[f64], theta: &[f64]) -> Vec<f64> {
+    const W: usize = 8;
+    let n = f.dim();
+    let th: Vec<Dual<W>> = theta.iter().map(|&t| Dual::constant(t)).collect();
+    let mut jac = vec![0.0; n * n];
+    let mut out = vec![Dual::<W>::constant(0.0); n];
+    for c0 in (0..n).step_by(W) {
+        let xs: Vec<Dual<W>> = x
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                let mut d = Dual::<W>::constant(v);
+                if (c0..c0 + W).contains(&j) {
+                    d.d[j - c0] = 1.0;
+                }
+                d
+            })
+            .collect();
+        f.residual(&xs, &th, &mut out);
+        for (i, o) in out.iter().enumerate() {
+            for (k, j) in (c0..(c0 + W).min(n)).enumerate() {
+                jac[i * n + j] = o.d[k];
+            }
+        }
+    }
+    jac
+}
+
+fn factor_jacobian<R: Residual>(f: &R, x: &[f64], theta: &[f64]) -> Result<LuFactors> {
+    let n = f.dim();
+    let jac = jacobian_x(f, x, theta);
+    check_finite("Jacobian", &jac)?;
+    LuFactors::new(ArrayView2::from_shape((n, n), &jac).expect("square"))
+}
+
+/// Solves `F(x, theta) = 0` by Newton's method from `x0`, with a backtracking (Armijo) line
+/// search on `|F|_2`: the step `x + t dx`, `dx = -J^{-1} F`, is accepted when
+/// `|F(x + t dx)|_2 <= (1 - 1e-4 t) |F(x)|_2`, halving `t` otherwise.
+///
+/// With `theta` of type `Var` the solution is one block on the tape (implicit function theorem,
+/// see the [module docs](self)); with `Dual` its tangents follow from the same rule. `f` is
+/// cloned into the block for the derivative passes.
+///
+/// # Errors
+/// [`Error::DimensionMismatch`], [`Error::NonFinite`] (in `x0`, `theta` or a residual),
+/// [`Error::Singular`] (a singular Jacobian), [`Error::LineSearchFailed`],
+/// [`Error::NotConverged`].
+pub fn solve<S: Real, R: Residual + Clone + 'static>(
+    f: &R,
+    x0: &[f64],
+    theta: &[S],
+    opts: &Options,
+) -> Result<(Vec<S>, Report)> {
+    let n = f.dim();
+    check_dim("initial guess", n, x0.len())?;
+    check_dim("parameters", f.n_params(), theta.len())?;
+    check_finite("initial guess", x0)?;
+    let th = values(theta);
+    check_finite("parameters", &th)?;
+    let mut x = x0.to_vec();
+    let mut fx = eval(f, &x, &th);
+    let mut evaluations = 1;
+    check_finite("residual at the initial guess", &fx)?;
+    let mut iterations = 0;
+    while inf_norm(&fx) > opts.tol {
+        if iterations == opts.max_iter {
+            return Err(Error::NotConverged {
+                iterations,
+                residual: inf_norm(&fx),
+            });
+        }
+        let lu = factor_jacobian(f, &x, &th)?;
+        let mut dx: Vec<f64> = fx.iter().map(|v| -v).collect();
+        lu.solve_in_place(MatMut::from_column_major_slice_mut(&mut dx, n, 1), false);
+        let f0 = norm2(&fx);
+        let mut t = 1.0;
+        let mut accepted = false;
+        for _ in 0..=opts.max_backtracks {
+            let xt: Vec<f64> = x.iter().zip(&dx).map(|(a, d)| a + t * d).collect();
+            let ft = eval(f, &xt, &th);
+            evaluations += 1;
+            let nt = norm2(&ft);
+            if nt.is_finite() && nt <= (1.0 - 1e-4 * t) * f0 {
+                x = xt;
+                fx = ft;
+                accepted = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        iterations += 1;
+        if !accepted {
+            return Err(Error::LineSearchFailed {
+                iteration: iterations,
+                residual: inf_norm(&fx),
+            });
+        }
+    }
+    let report = Report {
+        iterations,
+        residual: inf_norm(&fx),
+        evaluations,
+    };
+    if all_constant(theta) {
+        return Ok((x.into_iter().map(S::cst).collect(), report));
+    }
+    let lu = Arc::new(factor_jacobian(f, &x, &th)?);
+    let mut out = vec![S::zero(); n];
+    S::apply_block(
+        Implicit {
+            f: f.clone(),
+            x,
+            theta: th,
+            lu,
+        },
+        theta,
+        &mut out,
+    );
+    Ok((out, report))
+}
+
+/// The implicit-function block `theta -> x*(theta)`, built at the solution. Inputs `theta`,
+/// outputs `x*`; the LU factors of `J = dF/dx` at `x*` serve both derivative passes.
+struct Implicit<R> {
+    f: R,
+    x: Vec<f64>,
+    theta: Vec<f64>,
+    lu: Arc<LuFactors>,
+}
+
+impl<R: Residual + 'static> Block for Implicit<R> {
+    type Residuals = ();
+
+    fn forward(&self, _: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.x);
+    }
+
+    /// `J^T lambda = x_bar`, `theta_bar -= (dF/dtheta)^T lambda` (a reverse sweep of `F`).
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        let n = self.x.len();
+        let mut lam = y_bar.to_vec();
+        self.lu
+            .solve_in_place(MatMut::from_column_major_slice_mut(&mut lam, n, 1), true);
+        let tape = Tape::new();
+        let th = tape.vars(&self.theta);
+        let xs: Vec<ad_core::Var> = self.x.iter().map(|&v| ad_core::Var::constant(v)).collect();
+        let mut out = vec![ad_core::Var::constant(0.0); n];
+        self.f.residual(&xs, &th, &mut out);
+        let adj = tape.vjp(&out, &lam);
+        for (tb, t) in x_bar.iter_mut().zip(&th) {
+            *tb -= adj.wrt(*t);
+        }
+    }
+
+    /// `x_dot = -J^{-1} (dF/dtheta theta_dot)`.
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        let n = self.x.len();
+        let th: Vec<Dual<1>> = self
+            .theta
+            .iter()
+            .zip(x_dot)
+            .map(|(&v, &d)| Dual::new(v, [d]))
+            .collect();
+        let xs: Vec<Dual<1>> = self.x.iter().map(|&v| Dual::constant(v)).collect();
+        let mut out = vec![Dual::<1>::constant(0.0); n];
+        self.f.residual(&xs, &th, &mut out);
+        for (y, o) in y_dot.iter_mut().zip(&out) {
+            *y = -o.d[0];
+        }
+        self.lu
+            .solve_in_place(MatMut::from_column_major_slice_mut(y_dot, n, 1), false);
+    }
+}
