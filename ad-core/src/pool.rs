@@ -9,11 +9,11 @@
 
 use std::cell::RefCell;
 
+use crate::tape::Op;
+
 /// What a pooled `f64` buffer is used for.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Use {
-    /// A tape's operand partials.
-    Partials,
     /// A tape's arena of array partials.
     Arena,
     /// Adjoint vectors.
@@ -23,12 +23,13 @@ pub(crate) enum Use {
 }
 
 /// How many buffers of each use a thread keeps.
-const KEEP: [usize; 4] = [2, 2, 2, 64];
+const KEEP: [usize; 3] = [2, 2, 64];
 
 #[derive(Default)]
 struct Pool {
-    f64s: [Vec<Vec<f64>>; 4],
+    f64s: [Vec<Vec<f64>>; 3],
     u32s: Vec<Vec<u32>>,
+    ops: Vec<Vec<Op>>,
 }
 
 thread_local! {
@@ -71,6 +72,16 @@ pub(crate) fn take_f64(usage: Use, min: usize) -> Vec<f64> {
 pub(crate) fn take_u32() -> Vec<u32> {
     POOL.try_with(|p| take(&mut p.borrow_mut().u32s, usize::MAX))
         .unwrap_or_default()
+}
+
+/// An empty operand stream, with capacity from an earlier tape on this thread if there is one.
+pub(crate) fn take_ops() -> Vec<Op> {
+    POOL.try_with(|p| take(&mut p.borrow_mut().ops, usize::MAX))
+        .unwrap_or_default()
+}
+
+pub(crate) fn give_ops(v: Vec<Op>) {
+    let _ = POOL.try_with(|p| give(&mut p.borrow_mut().ops, v, 2));
 }
 
 pub(crate) fn give_f64(usage: Use, v: Vec<f64>) {

@@ -5,8 +5,8 @@
 //! Every recorded value is a *node*, numbered in recording order; its adjoint lives at the same
 //! index of the adjoint vector. A node computed by an elementary operation stores one *operand*
 //! per on-tape argument: the argument's node index (`u32`) and the local partial derivative
-//! (`f64`) computed in the forward pass. Operands go to two flat streams, `parents` and
-//! `partials`, in recording order, so a binary operation costs 24 bytes and a unary one 12.
+//! (`f64`) computed in the forward pass, packed in 12 bytes ([`Op`]). Operands go to one flat
+//! stream in recording order, so a binary operation costs 24 bytes and a unary one 12.
 //! The first operand of each node carries a flag bit in its index; the reverse sweep walks the
 //! streams backwards and moves to the previous node when it passes a flag:
 //!
@@ -69,8 +69,8 @@ struct Event {
 }
 
 struct Inner {
-    partials: Vec<f64>,
-    parents: Vec<u32>,
+    /// The operand stream.
+    ops: Vec<Op>,
     n_nodes: u32,
     events: Vec<Event>,
     items: Vec<Item>,
@@ -120,8 +120,7 @@ impl Tape {
     pub fn new() -> Self {
         Tape {
             inner: UnsafeCell::new(Inner {
-                partials: pool::take_f64(Use::Partials, 0),
-                parents: pool::take_u32(),
+                ops: pool::take_ops(),
                 n_nodes: 0,
                 events: Vec::new(),
                 items: Vec::new(),
@@ -169,8 +168,7 @@ impl Tape {
     /// residuals not included). Divide by [`Tape::len`] for bytes per node.
     pub fn bytes(&self) -> usize {
         let i = self.inner();
-        i.partials.len() * 8
-            + i.parents.len() * 4
+        i.ops.len() * std::mem::size_of::<Op>()
             + i.arena.len() * 8
             + i.events.len() * std::mem::size_of::<Event>()
             + i.items.len() * std::mem::size_of::<Item>()
@@ -178,7 +176,7 @@ impl Tape {
 
     /// Number of recorded operands (parent references) over all nodes.
     pub fn operands(&self) -> usize {
-        self.inner().partials.len()
+        self.inner().ops.len()
     }
 
     /// Forgets everything recorded, keeping the memory for the next recording.
@@ -186,8 +184,7 @@ impl Tape {
     /// Takes `&mut self`, so no `Var` of the old recording can be alive.
     pub fn clear(&mut self) {
         let i = self.inner.get_mut();
-        i.partials.clear();
-        i.parents.clear();
+        i.ops.clear();
         i.n_nodes = 0;
         i.events.clear();
         i.items.clear();
@@ -212,36 +209,32 @@ impl Tape {
     #[cold]
     #[inline(never)]
     fn grow(inner: &mut Inner, k: usize) {
-        let want = (inner.partials.len() + k)
-            .max(2 * inner.partials.capacity())
+        let want = (inner.ops.len() + k)
+            .max(2 * inner.ops.capacity())
             .max(1024);
-        inner.partials.reserve(want - inner.partials.len());
-        inner.parents.reserve(want - inner.parents.len());
+        inner.ops.reserve(want - inner.ops.len());
     }
 
-    /// Appends operands to the streams; the first is flagged as the start of a new node.
+    /// Appends operands to the stream; the first is flagged as the start of a new node.
     #[inline(always)]
     fn push_operands<const K: usize>(inner: &mut Inner, parents: [u32; K], partials: [f64; K]) {
-        let len = inner.partials.len();
-        debug_assert_eq!(len, inner.parents.len());
-        if inner.partials.capacity() - len < K || inner.parents.capacity() - len < K {
+        let len = inner.ops.len();
+        if inner.ops.capacity() - len < K {
             Self::grow(inner, K);
         }
-        // SAFETY: both streams have room for K more elements (checked above) and the same
-        // length; the written elements are initialised before the lengths are set.
+        // SAFETY: the stream has room for K more operands (checked above); they are
+        // initialised before the length is set.
         unsafe {
-            let pp = inner.parents.as_mut_ptr().add(len);
-            let wp = inner.partials.as_mut_ptr().add(len);
+            let p = inner.ops.as_mut_ptr().add(len);
             for k in 0..K {
-                pp.add(k).write(if k == 0 {
+                let parent = if k == 0 {
                     parents[k] | FIRST
                 } else {
                     parents[k]
-                });
-                wp.add(k).write(partials[k]);
+                };
+                p.add(k).write(Op::new(partials[k], parent));
             }
-            inner.parents.set_len(len + K);
-            inner.partials.set_len(len + K);
+            inner.ops.set_len(len + K);
         }
     }
 
@@ -271,10 +264,13 @@ impl Tape {
         debug_assert_eq!(parents.len(), partials.len());
         debug_assert!(!parents.is_empty());
         let inner = self.inner();
-        inner.parents.reserve(parents.len());
-        inner.parents.push(parents[0] | FIRST);
-        inner.parents.extend_from_slice(&parents[1..]);
-        inner.partials.extend_from_slice(partials);
+        inner.ops.extend(
+            parents
+                .iter()
+                .zip(partials)
+                .enumerate()
+                .map(|(k, (&p, &w))| Op::new(w, if k == 0 { p | FIRST } else { p })),
+        );
         Self::new_node(inner)
     }
 
@@ -283,8 +279,7 @@ impl Tape {
     pub(crate) fn push_constant_node(&self) -> u32 {
         let inner = self.inner();
         let id = inner.n_nodes;
-        inner.parents.push(id | FIRST);
-        inner.partials.push(0.0);
+        inner.ops.push(Op::new(0.0, id | FIRST));
         Self::new_node(inner)
     }
 
@@ -297,7 +292,7 @@ impl Tape {
             (end - start) as usize == n && end <= MAX_NODES,
             "ad_core::Tape is full ({MAX_NODES} nodes)"
         );
-        let op_offset = inner.partials.len();
+        let op_offset = inner.ops.len();
         match inner.events.last_mut() {
             Some(e) if e.item == LEAVES && e.node_end == start && e.op_offset == op_offset => {
                 e.node_end = end
@@ -326,7 +321,7 @@ impl Tape {
         inner.events.push(Event {
             node_start: start,
             node_end: end as u32,
-            op_offset: inner.partials.len(),
+            op_offset: inner.ops.len(),
             item: index,
         });
         inner.n_nodes = end as u32;
@@ -393,15 +388,9 @@ impl Tape {
         let inner = self.inner();
         assert_eq!(adj.len(), inner.n_nodes as usize);
         let mut node_hi = inner.n_nodes;
-        let mut op_hi = inner.partials.len();
+        let mut op_hi = inner.ops.len();
         for ev in inner.events.iter().rev() {
-            sweep_segment(
-                adj,
-                &inner.parents[ev.op_offset..op_hi],
-                &inner.partials[ev.op_offset..op_hi],
-                node_hi,
-                ev.node_end,
-            );
+            sweep_segment(adj, &inner.ops[ev.op_offset..op_hi], node_hi, ev.node_end);
             if ev.item != LEAVES {
                 let (below, hi) = adj.split_at_mut(ev.node_start as usize);
                 let y_bar = &hi[..(ev.node_end - ev.node_start) as usize];
@@ -427,30 +416,49 @@ fn tape_full() -> ! {
     )
 }
 
-/// The tight reverse loop over the nodes `node_lo..node_hi`, whose operands are `parents` /
-/// `partials` (every node has at least one operand; the first is flagged).
+/// The tight reverse loop over the nodes `node_lo..node_hi`, whose operands are `ops` (every
+/// node has at least one operand; the first is flagged).
 #[inline(never)]
-fn sweep_segment(adj: &mut [f64], parents: &[u32], partials: &[f64], node_hi: u32, node_lo: u32) {
-    if parents.is_empty() {
+fn sweep_segment(adj: &mut [f64], ops: &[Op], node_hi: u32, node_lo: u32) {
+    if ops.is_empty() {
         return;
     }
     assert!(node_hi as usize <= adj.len() && node_lo < node_hi);
-    assert_eq!(parents.len(), partials.len());
     let mut node = node_hi as usize - 1;
     let adj_ptr = adj.as_mut_ptr();
-    for k in (0..parents.len()).rev() {
+    for op in ops.iter().rev() {
+        let (w, p) = op.get();
         // SAFETY: every parent index is a node recorded before its child, so it is below
         // `n_nodes == adj.len()`; `node` stays in `node_lo..node_hi` because the segment holds
-        // exactly `node_hi - node_lo` flagged first operands, the last one at k == 0.
+        // exactly `node_hi - node_lo` flagged first operands, the last one first in `ops`.
         unsafe {
-            let p = *parents.get_unchecked(k);
-            let w = *partials.get_unchecked(k);
             let a = *adj_ptr.add(node);
             *adj_ptr.add((p & !FIRST) as usize) += w * a;
-            node = node.wrapping_sub((p >> 31) as usize);
         }
+        node = node.wrapping_sub((p >> 31) as usize);
     }
     debug_assert_eq!(node.wrapping_add(1), node_lo as usize);
+}
+
+/// One operand of a recorded node: the local partial derivative and the parent's node index
+/// (bit 31 flags the first operand of a node), packed in 12 bytes.
+#[derive(Clone, Copy)]
+#[repr(C, packed(4))]
+pub(crate) struct Op {
+    partial: f64,
+    parent: u32,
+}
+
+impl Op {
+    #[inline(always)]
+    fn new(partial: f64, parent: u32) -> Self {
+        Op { partial, parent }
+    }
+
+    #[inline(always)]
+    fn get(self) -> (f64, u32) {
+        (self.partial, self.parent)
+    }
 }
 
 /// The adjoints of all nodes of a tape after a reverse sweep: `adj[i] = c^T dy/dv_i`.
@@ -510,8 +518,7 @@ impl Drop for Adjoints {
 impl Drop for Tape {
     fn drop(&mut self) {
         let i = self.inner.get_mut();
-        pool::give_f64(Use::Partials, std::mem::take(&mut i.partials));
-        pool::give_u32(std::mem::take(&mut i.parents));
+        pool::give_ops(std::mem::take(&mut i.ops));
         pool::give_f64(Use::Arena, std::mem::take(&mut i.arena));
     }
 }
@@ -521,7 +528,7 @@ impl std::fmt::Debug for Tape {
         let i = self.inner();
         f.debug_struct("Tape")
             .field("nodes", &i.n_nodes)
-            .field("operands", &i.partials.len())
+            .field("operands", &i.ops.len())
             .field("items", &i.items.len())
             .finish()
     }
