@@ -111,6 +111,8 @@ struct Reverser<'a, Sys> {
     /// Save times not yet reversed: `0..hi`.
     hi: usize,
     vjp: RhsVjp,
+    /// The step whose first stage `k[s-1]` holds (FSAL), if any.
+    fsal_next: Option<usize>,
     k: Vec<Vec<f64>>,
     args: Vec<Vec<f64>>,
     k_bar: Vec<Vec<f64>>,
@@ -124,10 +126,17 @@ struct Reverser<'a, Sys> {
 }
 
 impl<Sys: OdeSystem> Reverser<'_, Sys> {
-    /// One `f64` step `j` in place.
+    /// One `f64` step `j` in place. FSAL: when step `j - 1` was the last one advanced, its
+    /// last stage `f(t_j, y_j)` is reused as `k[0]` (bitwise the value a fresh evaluation
+    /// gives: same `t_j = t_{j-1} + h_{j-1}` and same `y_j`).
     fn advance(&mut self, j: usize, y: &mut [f64]) {
         let (t, h) = self.log[j];
-        self.sys.rhs(t, y, self.p, &mut self.k[0]);
+        let s = self.tab.stages();
+        if self.fsal_next == Some(j) {
+            self.k.swap(0, s - 1);
+        } else {
+            self.sys.rhs(t, y, self.p, &mut self.k[0]);
+        }
         stages(
             self.sys,
             self.tab,
@@ -140,6 +149,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
             &mut self.y1,
         );
         y.copy_from_slice(&self.y1);
+        self.fsal_next = Some(j + 1);
         self.stats.recomputed_steps += 1;
     }
 
@@ -200,6 +210,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
         let tab = self.tab;
         let s = tab.stages();
         stages_with_args(self.sys, tab, t, h, y, self.p, &mut self.k, &mut self.args);
+        self.fsal_next = None;
         for kb in &mut self.k_bar {
             kb.fill(0.0);
         }
@@ -292,6 +303,7 @@ impl DiscreteForward {
             p_bar: vec![0.0; p.len()],
             hi: save_at.len(),
             vjp: RhsVjp::new(),
+            fsal_next: None,
             k: vec![vec![0.0; n]; s],
             args: vec![vec![0.0; n]; s],
             k_bar: vec![vec![0.0; n]; s],

@@ -1,0 +1,154 @@
+//! W5 of BENCHMARKS.md (reaction-diffusion on a 128 x 128 periodic grid, 16 384 states and
+//! 16 384 diffusivities, classic RK4 with dt = 1e-3 for 2000 steps): primal and value+gradient
+//! with the checkpointed discrete adjoint, with the right-hand side written once generic over
+//! `Real` (its vector-Jacobian products recorded on a tape) and with a hand-written
+//! `OdeSystem::vjp`. Prints suite-style lines with the peak RSS of the process so far.
+//!
+//! `cargo run --release -p ode --example w5 [generic|hand|both] [checkpoints]`
+
+use std::time::Instant;
+
+use ad_core::{Tape, Var};
+use ode::{solve, Method, OdeSystem, Options, Real, Sensitivity};
+
+const M: usize = 128;
+
+/// The 4 periodic neighbours of cell `c = M i + j`.
+#[inline]
+fn neighbours(c: usize) -> [usize; 4] {
+    let (i, j) = (c / M, c % M);
+    [
+        ((i + M - 1) % M) * M + j,
+        ((i + 1) % M) * M + j,
+        i * M + (j + M - 1) % M,
+        i * M + (j + 1) % M,
+    ]
+}
+
+/// u' = div(D grad u) + u (1 - u), face D = mean of the two cells, h = 1/128.
+#[derive(Clone, Copy)]
+struct ReactionDiffusion {
+    hand_vjp: bool,
+}
+
+impl OdeSystem for ReactionDiffusion {
+    fn dim(&self) -> usize {
+        M * M
+    }
+    fn n_params(&self) -> usize {
+        M * M
+    }
+    fn rhs<S: Real>(&self, _t: S, u: &[S], d: &[S], du: &mut [S]) {
+        let k = 0.5 * (M * M) as f64;
+        for i in 0..M {
+            let (up, row, down) = (((i + M - 1) % M) * M, i * M, ((i + 1) % M) * M);
+            for j in 0..M {
+                let (left, right) = (
+                    if j == 0 { M - 1 } else { j - 1 },
+                    if j == M - 1 { 0 } else { j + 1 },
+                );
+                let c = row + j;
+                let (uc, dc) = (u[c], d[c]);
+                let acc = (dc + d[up + j]) * (u[up + j] - uc)
+                    + (dc + d[down + j]) * (u[down + j] - uc)
+                    + (dc + d[row + left]) * (u[row + left] - uc)
+                    + (dc + d[row + right]) * (u[row + right] - uc);
+                du[c] = acc * k + uc - uc * uc;
+            }
+        }
+    }
+    fn vjp(
+        &self,
+        _t: f64,
+        u: &[f64],
+        d: &[f64],
+        w: &[f64],
+        u_bar: &mut [f64],
+        d_bar: &mut [f64],
+    ) -> bool {
+        if !self.hand_vjp {
+            return false;
+        }
+        let k = 0.5 * (M * M) as f64;
+        for c in 0..M * M {
+            let wc = w[c];
+            let mut diag = 1.0 - 2.0 * u[c];
+            for q in neighbours(c) {
+                let face = (d[c] + d[q]) * k;
+                let du = (u[q] - u[c]) * k;
+                diag -= face;
+                u_bar[q] += wc * face;
+                d_bar[c] += wc * du;
+                d_bar[q] += wc * du;
+            }
+            u_bar[c] += wc * diag;
+        }
+        true
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "both".into());
+    let checkpoints: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let n = M * M;
+    let d: Vec<f64> = (0..n)
+        .map(|c| 0.01 * (1.0 + 0.5 * (c as f64).sin()))
+        .collect();
+    let u0: Vec<f64> = (0..n)
+        .map(|c| {
+            let (i, j) = ((c / M) as f64, (c % M) as f64);
+            let tp = 2.0 * std::f64::consts::PI / M as f64;
+            0.5 + 0.4 * (tp * i).sin() * (tp * j).cos()
+        })
+        .collect();
+    let opts = Options {
+        method: Method::Rk4 { dt: 1e-3 },
+        sensitivity: Sensitivity::DiscreteAdjoint { checkpoints },
+        ..Default::default()
+    };
+    let save_at = [2.0];
+    let variants: Vec<bool> = match which.as_str() {
+        "generic" => vec![false],
+        "hand" => vec![true],
+        _ => vec![true, false],
+    };
+    for hand in variants {
+        let sys = ReactionDiffusion { hand_vjp: hand };
+        let t = Instant::now();
+        let sol = solve(&sys, &u0, &d, 0.0, &save_at, &opts).unwrap();
+        let primal_ms = t.elapsed().as_secs_f64() * 1e3;
+        let loss_primal: f64 = sol.y[0].iter().map(|v| (v - 0.5) * (v - 0.5)).sum();
+
+        let t = Instant::now();
+        let tape = Tape::new();
+        let dv = tape.vars(&d);
+        let uv: Vec<Var> = u0.iter().map(|&v| Var::constant(v)).collect();
+        let sol = solve(&sys, &uv, &dv, 0.0, &save_at, &opts).unwrap();
+        let loss: Var = sol.y[0].iter().map(|&v| (v - 0.5) * (v - 0.5)).sum();
+        let g = tape.gradient(loss).wrt_all(&dv);
+        let grad_ms = t.elapsed().as_secs_f64() * 1e3;
+        let gnorm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        println!(
+            "W5 wengert-rk4-adjoint-c{checkpoints}-{} primal_ms={primal_ms:.1} grad_ms={grad_ms:.1} ratio={:.2} peak_rss_mb={:.1} loss={:.11} gradnorm={gnorm:.10} steps={} (reference loss 2260.95904998, gradnorm 71.1215797121; primal loss {loss_primal:.11})",
+            if hand { "hand-vjp" } else { "generic-rhs" },
+            grad_ms / primal_ms,
+            peak_rss_mb(),
+            loss.value(),
+            sol.stats.steps,
+        );
+    }
+}
