@@ -20,7 +20,7 @@ use proptest::prelude::*;
 
 const CASES: u32 = 64;
 /// Agreement of AD with the fourth-order finite difference, relative to `max(1, |fd|)`.
-const FD_TOL: f64 = 1e-6;
+const FD_TOL: f64 = 1e-7;
 /// Agreement of reverse mode, forward mode and two-direction forward mode with each other.
 const AD_TOL: f64 = 1e-12;
 
@@ -305,7 +305,7 @@ table_tests! {
     add_self: |x| vec![x[0] + x[0]], within(-3.0, 3.0);
 
     // ---- binary Float methods
-    powf: |x| vec![x[0].powf(x[1])], boxed(&[(0.2, 3.0), (-2.5, 2.5)]);
+    powf: |x| vec![x[0].powf(x[1])], boxed(&[(0.4, 3.0), (-2.5, 2.5)]);
     powf_cst_exponent: |x| vec![x[0].powf(S::cst(3.0)), x[0].powf(S::cst(-2.0))], away1(0.3, 2.0);
     powf_cst_base: |x| vec![S::cst(1.7).powf(x[0]), S::cst(0.4).powf(x[0])], within(-3.0, 3.0);
     powf_self: |x| vec![x[0].powf(x[0])], within(0.2, 3.0);
@@ -317,7 +317,7 @@ table_tests! {
     min: |x| vec![x[0].min(x[1]), x[1].min(x[0])], untied_pair();
     abs_sub: |x| vec![x[0].abs_sub(x[1]), x[1].abs_sub(x[0])], untied_pair();
     log: |x| vec![x[0].log(x[1])],
-        (0.2..4.0f64, prop_oneof![0.4..0.7f64, 1.5..6.0f64]).prop_map(|(a, b)| vec![a, b]);
+        (0.5..4.0f64, prop_oneof![0.4..0.7f64, 1.5..6.0f64]).prop_map(|(a, b)| vec![a, b]);
     mul_add: |x| vec![x[0].mul_add(x[1], x[2])], boxed(&[(-3.0, 3.0), (-3.0, 3.0), (-3.0, 3.0)]);
     mul_add_cst: |x| vec![
         x[0].mul_add(S::cst(2.0), x[1]),
