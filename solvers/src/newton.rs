@@ -131,7 +131,7 @@ fn factor_jacobian<R: Residual>(f: &R, x: &[f64], theta: &[f64]) -> Result<LuFac
     let n = f.dim();
     let jac = jacobian_x(f, x, theta);
     check_finite("Jacobian", &jac)?;
-    LuFactors::new(ArrayView2::from_shape((n, n), &jac).expect("square"))
+    LuFactors::new(ArrayView2::from_shape((n, n), &jac).expect("square"), 0).map(|(f, _)| f)
 }
 
 /// Solves `F(x, theta) = 0` by Newton's method from `x0`, with a backtracking (Armijo) line

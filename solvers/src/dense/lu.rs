@@ -9,7 +9,7 @@ use faer::perm::Perm;
 use faer::{Conj, Mat, MatMut};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::factored::{active_entries, log_det_with, solve_with, with_room, Factors};
+use super::factored::{log_det_with, solve_with, with_room, Factors};
 use super::{check_dim, par_for, row_major};
 use crate::error::{Error, Result};
 
@@ -26,19 +26,31 @@ pub(crate) struct LuFactors {
 
 impl LuFactors {
     /// Factorises `A`, checking finiteness and pivots. `A` is read once, row by row, straight
-    /// into the columns of `M = A^T`.
-    pub(crate) fn new<S: Real>(a: ArrayView2<S>) -> Result<Self> {
+    /// into the columns of `M = A^T`; the same pass copies `A`'s entries (with room for `extra`
+    /// more block inputs) as soon as one of them carries a derivative.
+    pub(crate) fn new<S: Real>(a: ArrayView2<S>, extra: usize) -> Result<(Self, Option<Vec<S>>)> {
         let n = a.nrows();
-        let mut lu = Mat::<f64>::zeros(n, n);
-        let mut scale = 0.0f64;
-        let mut finite = true;
-        for (j, row) in a.rows().into_iter().enumerate() {
-            let col = lu
-                .col_mut(j)
-                .try_as_col_major_mut()
-                .expect("contiguous column");
-            for (m, v) in col.as_slice_mut().iter_mut().zip(row) {
-                *m = v.value();
+        let mut keep: Option<Vec<S>> = None;
+        let lu = if let Some(entries) = a.as_slice() {
+            // Row-major: row j of A is column j of M; faer fills column by column.
+            if entries.iter().any(|v| !v.is_constant()) {
+                let mut k = Vec::with_capacity(n * n + extra);
+                k.extend_from_slice(entries);
+                keep = Some(k);
+            }
+            Mat::from_fn(n, n, |i, j| entries[j * n + i].value())
+        } else {
+            if !a.iter().all(|v| v.is_constant()) {
+                let mut k = Vec::with_capacity(n * n + extra);
+                k.extend(a.iter().copied());
+                keep = Some(k);
+            }
+            Mat::from_fn(n, n, |i, j| a[[j, i]].value())
+        };
+        let (mut finite, mut scale) = (true, 0.0f64);
+        for j in 0..n {
+            let col = lu.col(j).try_as_col_major().expect("contiguous column");
+            for &m in col.as_slice() {
                 finite &= m.is_finite();
                 scale = scale.max(m.abs());
             }
@@ -55,6 +67,7 @@ impl LuFactors {
             par,
             Default::default(),
         ));
+        let mut lu = lu;
         let (info, _) = factor::lu_in_place(
             lu.as_mut(),
             &mut fwd,
@@ -68,12 +81,13 @@ impl LuFactors {
             return Err(Error::Singular { pivot });
         }
         let perm = Perm::new_checked(fwd.into_boxed_slice(), bwd.into_boxed_slice(), n);
-        Ok(LuFactors {
+        let f = LuFactors {
             n,
             lu,
             perm,
             transpositions: info.transposition_count,
-        })
+        };
+        Ok((f, keep))
     }
 }
 
@@ -162,10 +176,10 @@ impl<S: Real> Lu<S> {
     pub fn new(a: ArrayView2<S>) -> Result<Self> {
         let (n, m) = a.dim();
         check_dim("matrix columns (square matrix)", n, m)?;
-        let f = LuFactors::new(a)?;
+        let (f, entries) = LuFactors::new(a, n)?;
         Ok(Lu {
             f: Arc::new(f),
-            a: active_entries(a, n),
+            a: entries,
         })
     }
 
