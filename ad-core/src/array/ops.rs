@@ -25,36 +25,45 @@ struct Outputs {
 unsafe impl Sync for Outputs {}
 
 impl Outputs {
-    /// Writes elements `lo..hi`: `values[i]` and `partials[k n + i]`.
+    /// Writes elements `lo..lo + len`: `values[i] = f(x)` and `partials[k n + i]`, where `x`
+    /// holds the inputs' elements `i` (`inputs` are already sliced to `lo..lo + len`).
     ///
     /// # Safety
-    /// `hi <= n`, the buffers hold `n` and `K n` elements, and no other thread writes
-    /// `lo..hi` concurrently.
+    /// `lo + len <= n`, the buffers hold `n` and `K n` elements, and no other thread writes
+    /// `lo..lo + len` concurrently.
     #[inline(always)]
-    unsafe fn write<const K: usize>(
+    unsafe fn write<const M: usize, const K: usize>(
         &self,
         lo: usize,
-        hi: usize,
-        f: &impl Fn(usize) -> (f64, [f64; K]),
+        inputs: [&[f64]; M],
+        f: &impl Fn([f64; M]) -> (f64, [f64; K]),
     ) {
-        for i in lo..hi {
-            let (v, p) = f(i);
-            self.values.add(i).write(v);
+        // Copy the pointers to locals and fix every length to `len`: the loop then has no
+        // bounds checks and no stores that could alias `self`, so it vectorises.
+        let len = inputs.first().map_or(0, |a| a.len());
+        assert!(inputs.iter().all(|a| a.len() == len));
+        let (values, partials, n) = (self.values.add(lo), self.partials.add(lo), self.n);
+        #[allow(clippy::needless_range_loop)] // indexing M inputs at one j vectorises
+        for j in 0..len {
+            let (v, p) = f(std::array::from_fn(|m| inputs[m][j]));
+            values.add(j).write(v);
             for (k, pk) in p.iter().enumerate() {
-                self.partials.add(k * self.n + i).write(*pk);
+                partials.add(k * n + j).write(*pk);
             }
         }
     }
 }
 
-/// Initialises `values[i]` and `partials[k n + i]` from `f(i)`, in parallel above `PAR_MIN`.
-fn fill<const K: usize>(
+/// Initialises `values[i]` and `partials[k n + i]` from `f(x_i)`, where `x_i` holds element `i`
+/// of each input; in parallel above `PAR_MIN`.
+fn fill<const M: usize, const K: usize>(
+    inputs: [&[f64]; M],
     values: &mut [MaybeUninit<f64>],
     partials: &mut [MaybeUninit<f64>],
-    f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
+    f: impl Fn([f64; M]) -> (f64, [f64; K]) + Sync,
 ) {
     let n = values.len();
-    assert_eq!(partials.len(), K * n);
+    assert!(partials.len() == K * n && inputs.iter().all(|a| a.len() == n));
     let out = Outputs {
         values: values.as_mut_ptr().cast(),
         partials: partials.as_mut_ptr().cast(),
@@ -62,18 +71,27 @@ fn fill<const K: usize>(
     };
     if n >= PAR_MIN {
         (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| {
-            let lo = c * CHUNK;
+            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
             // SAFETY: chunks are disjoint and within 0..n.
-            unsafe { out.write(lo, (lo + CHUNK).min(n), &f) }
+            unsafe { out.write(lo, inputs.map(|a| &a[lo..hi]), &f) }
         });
     } else {
         // SAFETY: one thread, 0..n.
-        unsafe { out.write(0, n, &f) }
+        unsafe { out.write(0, inputs, &f) }
     }
 }
 
-/// A pooled vector of length `n` with `v[i] = f(i)`, computed in parallel above `PAR_MIN`.
-fn new_values(n: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
+/// A pooled vector with `v[i] = f(x_i)`, `x_i` holding element `i` of each input (all of one
+/// length), computed in parallel above `PAR_MIN`.
+fn map_values<const M: usize>(inputs: [&[f64]; M], f: impl Fn([f64; M]) -> f64 + Sync) -> Vec<f64> {
+    let n = inputs.first().map_or(0, |a| a.len());
+    assert!(inputs.iter().all(|a| a.len() == n));
+    let kernel = |out: &mut [MaybeUninit<f64>], inputs: [&[f64]; M]| {
+        assert!(inputs.iter().all(|a| a.len() == out.len()));
+        for (j, o) in out.iter_mut().enumerate() {
+            o.write(f(std::array::from_fn(|m| inputs[m][j])));
+        }
+    };
     let mut v = pool::take_f64(Use::Values, n);
     v.reserve(n);
     let spare = &mut v.spare_capacity_mut()[..n];
@@ -81,18 +99,22 @@ fn new_values(n: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
         spare
             .par_chunks_mut(CHUNK)
             .enumerate()
-            .for_each(|(c, chunk)| {
-                for (j, x) in chunk.iter_mut().enumerate() {
-                    x.write(f(c * CHUNK + j));
-                }
+            .for_each(|(c, out)| {
+                let lo = c * CHUNK;
+                kernel(out, inputs.map(|a| &a[lo..lo + out.len()]))
             });
     } else {
-        for (i, x) in spare.iter_mut().enumerate() {
-            x.write(f(i));
-        }
+        kernel(spare, inputs);
     }
     // SAFETY: every element of `spare` was written above.
     unsafe { v.set_len(n) };
+    v
+}
+
+/// A pooled vector of length `n` with `v[i] = f(i)` (for re-indexing and products).
+fn new_values(n: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
+    let mut v = pool::take_f64(Use::Values, n);
+    v.extend((0..n).map(f));
     v
 }
 
@@ -106,15 +128,16 @@ fn init_from(dst: &mut [MaybeUninit<f64>], src: &[f64]) {
 
 /// A pooled vector holding the values of an element-wise operation whose partials go to the
 /// arena; see `VarArray::elementwise`.
-fn values_and_partials<const K: usize>(
-    tape: &crate::Tape,
-    n: usize,
-    f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
+fn values_and_partials<const M: usize, const K: usize>(
+    tape: &Tape,
+    inputs: [&[f64]; M],
+    f: impl Fn([f64; M]) -> (f64, [f64; K]) + Sync,
 ) -> (usize, Vec<f64>) {
+    let n = inputs.first().map_or(0, |a| a.len());
     let mut values = pool::take_f64(Use::Values, n);
     values.reserve(n);
     let (off, ()) = tape.arena_extend(K * n, |partials| {
-        fill(&mut values.spare_capacity_mut()[..n], partials, f)
+        fill(inputs, &mut values.spare_capacity_mut()[..n], partials, f)
     });
     // SAFETY: `fill` returned normally, so it initialised the first `n` elements.
     unsafe { values.set_len(n) };
@@ -122,39 +145,46 @@ fn values_and_partials<const K: usize>(
 }
 
 impl<'t> VarArray<'t> {
-    /// Records on `tape` an element-wise operation of `K` arguments whose value and partials at
-    /// element `i` are `f(i)`; partials of on-tape arguments go to the arena. With no tape
-    /// only the values are computed.
-    fn elementwise<const K: usize>(
+    /// Records on `tape` an element-wise operation over the `M` value arrays `inputs` whose
+    /// value and `K` partials (one per argument in `args`) at element `i` are `f(x_i)`;
+    /// partials go to the arena. With no tape only the values are computed.
+    fn elementwise<const M: usize, const K: usize>(
         &self,
         tape: Option<&'t Tape>,
-        inputs: [Option<Input>; K],
-        f: impl Fn(usize) -> (f64, [f64; K]) + Sync,
+        args: [Option<Input>; K],
+        inputs: [&[f64]; M],
+        f: impl Fn([f64; M]) -> (f64, [f64; K]) + Sync,
     ) -> VarArray<'t> {
         let n = self.len();
         let Some(t) = tape else {
-            return Self::record(None, ArrayOp::Nothing, new_values(n, |i| f(i).0));
+            return Self::record(None, ArrayOp::Nothing, map_values(inputs, |x| f(x).0));
         };
-        let (off, values) = values_and_partials(t, n, f);
-        let mut args = [None; 3];
-        for (k, input) in inputs.into_iter().enumerate() {
-            args[k] = input.map(|input| Arg {
+        let (off, values) = values_and_partials(t, inputs, f);
+        let mut recorded = [None; 3];
+        for (k, input) in args.into_iter().enumerate() {
+            recorded[k] = input.map(|input| Arg {
                 input,
                 partial: Partial::Stored(off + k * n),
             });
         }
-        Self::record(tape, ArrayOp::Elementwise { n, args }, values)
+        let op = ArrayOp::Elementwise { n, args: recorded };
+        Self::record(tape, op, values)
     }
 
     /// Records an element-wise operation with constant partials (nothing stored).
-    fn linear(
+    fn linear<const M: usize>(
         &self,
         tape: Option<&'t Tape>,
         args: [Option<Arg>; 3],
-        f: impl Fn(usize) -> f64 + Sync,
+        inputs: [&[f64]; M],
+        f: impl Fn([f64; M]) -> f64 + Sync,
     ) -> VarArray<'t> {
         let n = self.len();
-        Self::record(tape, ArrayOp::Elementwise { n, args }, new_values(n, f))
+        Self::record(
+            tape,
+            ArrayOp::Elementwise { n, args },
+            map_values(inputs, f),
+        )
     }
 
     /// A constant-partial argument for an on-tape input.
@@ -175,9 +205,8 @@ impl<'t> VarArray<'t> {
 
     /// Element-wise unary function from the derivative table.
     pub(crate) fn map(&self, f: impl Fn(f64) -> (f64, f64) + Sync) -> VarArray<'t> {
-        let a = &self.values;
-        self.elementwise(self.tape, [self.input()], |i| {
-            let (v, d) = f(a[i]);
+        self.elementwise(self.tape, [self.input()], [&self.values], |[x]| {
+            let (v, d) = f(x);
             (v, [d])
         })
     }
@@ -191,9 +220,9 @@ impl<'t> VarArray<'t> {
     ) -> VarArray<'t> {
         let tape = self.tape_with(other.tape);
         self.same_len(other.len(), what);
-        let (a, b) = (&self.values, &other.values);
-        self.elementwise(tape, [self.input(), other.input()], |i| {
-            let (v, da, db) = f(a[i], b[i]);
+        let (a, b) = (&self.values[..], &other.values[..]);
+        self.elementwise(tape, [self.input(), other.input()], [a, b], |[x, y]| {
+            let (v, da, db) = f(x, y);
             (v, [da, db])
         })
     }
@@ -205,10 +234,10 @@ impl<'t> VarArray<'t> {
         f: impl Fn(f64, f64) -> (f64, f64, f64) + Sync,
     ) -> VarArray<'t> {
         let tape = self.tape_with(s.tape());
-        let (a, sv) = (&self.values, s.value());
+        let sv = s.value();
         let s_input = s.tape().map(|_| Input::Scalar(s.index()));
-        self.elementwise(tape, [self.input(), s_input], |i| {
-            let (v, da, ds) = f(a[i], sv);
+        self.elementwise(tape, [self.input(), s_input], [&self.values], |[x]| {
+            let (v, da, ds) = f(x, sv);
             (v, [da, ds])
         })
     }
@@ -219,26 +248,26 @@ impl<'t> VarArray<'t> {
     pub fn add(&self, other: &VarArray<'t>) -> VarArray<'t> {
         let tape = self.tape_with(other.tape);
         self.same_len(other.len(), "add");
-        let (a, b) = (&self.values, &other.values);
+        let (a, b) = (&self.values[..], &other.values[..]);
         let args = [
             Self::arg(self.input(), 1.0),
             Self::arg(other.input(), 1.0),
             None,
         ];
-        self.linear(tape, args, |i| a[i] + b[i])
+        self.linear(tape, args, [a, b], |[x, y]| x + y)
     }
 
     /// `self - other`, element-wise.
     pub fn sub(&self, other: &VarArray<'t>) -> VarArray<'t> {
         let tape = self.tape_with(other.tape);
         self.same_len(other.len(), "sub");
-        let (a, b) = (&self.values, &other.values);
+        let (a, b) = (&self.values[..], &other.values[..]);
         let args = [
             Self::arg(self.input(), 1.0),
             Self::arg(other.input(), -1.0),
             None,
         ];
-        self.linear(tape, args, |i| a[i] - b[i])
+        self.linear(tape, args, [a, b], |[x, y]| x - y)
     }
 
     /// `self * other`, element-wise.
@@ -272,9 +301,10 @@ impl<'t> VarArray<'t> {
         let tape = VarArray::tape_with(b, tape);
         self.same_len(a.len(), "mul_add");
         self.same_len(b.len(), "mul_add");
-        let (x, y, z) = (&self.values, &a.values, &b.values);
-        self.elementwise(tape, [self.input(), a.input(), b.input()], |i| {
-            let (v, dx, da, db) = table::mul_add(x[i], y[i], z[i]);
+        let inputs = [&self.values[..], &a.values[..], &b.values[..]];
+        let args = [self.input(), a.input(), b.input()];
+        self.elementwise(tape, args, inputs, |[x, y, z]| {
+            let (v, dx, da, db) = table::mul_add(x, y, z);
             (v, [dx, da, db])
         })
     }
@@ -282,13 +312,13 @@ impl<'t> VarArray<'t> {
     /// `self + s` with a broadcast scalar.
     pub fn add_scalar(&self, s: Var<'t>) -> VarArray<'t> {
         let tape = self.tape_with(s.tape());
-        let (a, sv) = (&self.values, s.value());
+        let sv = s.value();
         let args = [
             Self::arg(self.input(), 1.0),
             Self::arg(s.tape().map(|_| Input::Scalar(s.index())), 1.0),
             None,
         ];
-        self.linear(tape, args, |i| a[i] + sv)
+        self.linear(tape, args, [&self.values], |[x]| x + sv)
     }
 
     /// `self * s` with a broadcast scalar.
@@ -303,38 +333,34 @@ impl<'t> VarArray<'t> {
 
     /// `self + c`.
     pub fn add_f64(&self, c: f64) -> VarArray<'t> {
-        let a = &self.values;
         let args = [Self::arg(self.input(), 1.0), None, None];
-        self.linear(self.tape, args, |i| a[i] + c)
+        self.linear(self.tape, args, [&self.values], |[x]| x + c)
     }
 
     /// `self * c`.
     pub fn mul_f64(&self, c: f64) -> VarArray<'t> {
-        let a = &self.values;
         let args = [Self::arg(self.input(), c), None, None];
-        self.linear(self.tape, args, |i| a[i] * c)
+        self.linear(self.tape, args, [&self.values], |[x]| x * c)
     }
 
     /// `c - self`.
     pub fn rsub_f64(&self, c: f64) -> VarArray<'t> {
-        let a = &self.values;
         let args = [Self::arg(self.input(), -1.0), None, None];
-        self.linear(self.tape, args, |i| c - a[i])
+        self.linear(self.tape, args, [&self.values], |[x]| c - x)
     }
 
     /// `self * w` with a constant array `w` (element-wise).
     pub fn mul_f64s(&self, w: &[f64]) -> VarArray<'t> {
         self.same_len(w.len(), "mul_f64s");
-        let a = &self.values;
-        self.elementwise(self.tape, [self.input()], |i| (a[i] * w[i], [w[i]]))
+        let inputs = [&self.values[..], w];
+        self.elementwise(self.tape, [self.input()], inputs, |[x, w]| (x * w, [w]))
     }
 
     /// `self + w` with a constant array `w` (element-wise).
     pub fn add_f64s(&self, w: &[f64]) -> VarArray<'t> {
         self.same_len(w.len(), "add_f64s");
-        let a = &self.values;
         let args = [Self::arg(self.input(), 1.0), None, None];
-        self.linear(self.tape, args, |i| a[i] + w[i])
+        self.linear(self.tape, args, [&self.values[..], w], |[x, w]| x + w)
     }
 
     /// `-self`.
@@ -344,7 +370,11 @@ impl<'t> VarArray<'t> {
 
     /// `self^n` element-wise.
     pub fn powi(&self, n: i32) -> VarArray<'t> {
-        self.map(|x| table::powi(x, n))
+        match n {
+            // the common square gets a loop without the exponent's match (it vectorises)
+            2 => self.map(|x| table::powi(x, 2)),
+            _ => self.map(|x| table::powi(x, n)),
+        }
     }
 
     /// `self^p` element-wise with a constant exponent.

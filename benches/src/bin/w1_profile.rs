@@ -1,11 +1,13 @@
 //! A driver for profilers (perf, valgrind): repeats one phase of the taped W1 gradient.
 //!
 //! ```text
-//! w1_profile [gradient|reuse|record|sweep|primal|hand] [n] [iterations]
+//! w1_profile [gradient|reuse|record|sweep|primal|hand|array|array-primal] [n] [iterations]
 //! ```
 //!
 //! `gradient`: `ad_core::gradient` per iteration; `reuse`: record + sweep on one reused tape;
-//! `record`: recording only (reused tape); `sweep`: the reverse sweep only (recorded once).
+//! `record`: recording only (reused tape); `sweep`: the reverse sweep only (recorded once);
+//! `array`: the array-style objective on tape arrays (value and gradient, fresh tape);
+//! `array-primal`: the array-style objective on ndarray.
 //! Prints the median time per iteration and the minor page faults per iteration.
 
 use std::hint::black_box;
@@ -13,7 +15,7 @@ use std::time::Instant;
 
 use ad_core::{Adjoints, Tape};
 use wengert_benches::measure::{page_faults, Timing};
-use wengert_benches::workloads::w1::{rosenbrock, rosenbrock_value_grad, x0, N};
+use wengert_benches::workloads::w1::{rosenbrock, rosenbrock_array, rosenbrock_value_grad, x0, N};
 
 /// Out of line, so the accumulator stays in a register as in the suite (inlined into the mode
 /// match it was spilled to the stack, 4x slower).
@@ -28,6 +30,7 @@ fn main() {
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(N);
     let iters: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
     let x = x0(n);
+    let xa = ndarray::Array1::from(x.clone());
     let mut tape = Tape::new();
     let mut adj = Adjoints::default();
     let mut g = vec![0.0; n];
@@ -62,6 +65,14 @@ fn main() {
                         tape.vjp_into(&[y], &[1.0], &mut adj);
                         y.value()
                     }
+                    "array" => {
+                        let t = Tape::new();
+                        let xs = t.var_array(black_box(&x));
+                        let y = rosenbrock_array(&xs);
+                        let a = t.gradient(y);
+                        y.value() + xs.adjoints(&a)[0]
+                    }
+                    "array-primal" => rosenbrock_array(black_box(&xa)),
                     "primal" => primal(black_box(&x)),
                     "hand" => rosenbrock_value_grad(black_box(&x), &mut g),
                     m => {
