@@ -32,10 +32,18 @@
 //! assert!((g.wrt(p[0]) - 69.5537143).abs() < 1e-2);
 //! ```
 //!
+//! Sensitivity methods ([`Sensitivity`], a value in [`Options`]): `Forward` (the solver on
+//! `Dual` numbers), `DiscreteAdjoint { checkpoints }` (the exact gradient of the numerical
+//! solution, reversing the accepted steps with memory bounded by the checkpoints),
+//! `InterpolatingAdjoint { checkpoints }` (the continuous adjoint with its own error control)
+//! and `Auto` (forward for `dim + n_params <= 16`, else the discrete adjoint). [`vjp`] computes
+//! the same pullback without a tape. Systems may supply a hand-written
+//! [`OdeSystem::vjp`] for the adjoints.
+//!
 //! Layout: [`system`] (the equations), [`options`] (method, tolerances, sensitivity), the
 //! explicit Runge-Kutta methods (RK4, Dormand-Prince 5(4), Tsitouras 5(4); one tableau-driven
-//! stepper with PI control, FSAL and dense output), the sensitivities (forward, checkpointed
-//! discrete adjoint) and [`ensemble`] (many parameter sets in parallel).
+//! stepper with PI control, FSAL and dense output), the sensitivities, and [`ensemble`] (many
+//! parameter sets in parallel). The guide with the equations: `docs/ode.md`.
 #![warn(missing_docs)]
 
 pub mod ensemble;
