@@ -73,11 +73,7 @@ impl<F: Function + 'static> Block for Checkpointed<F> {
     }
 
     fn jvp(&self, x: &Vec<f64>, x_dot: &[f64], y_dot: &mut [f64]) {
-        let xs: Vec<Dual<1>> = x
-            .iter()
-            .zip(x_dot)
-            .map(|(&v, &d)| Dual::new(v, [d]))
-            .collect();
+        let xs = Dual::<1>::along(x, x_dot);
         for (yd, y) in y_dot.iter_mut().zip(self.f.eval(&xs)) {
             *yd = y.d[0];
         }
@@ -373,11 +369,7 @@ impl<St: Step + 'static> Block for Revolve<St> {
     }
 
     fn jvp(&self, xp: &Vec<f64>, xp_dot: &[f64], y_dot: &mut [f64]) {
-        let d: Vec<Dual<1>> = xp
-            .iter()
-            .zip(xp_dot)
-            .map(|(&v, &t)| Dual::new(v, [t]))
-            .collect();
+        let d = Dual::<1>::along(xp, xp_dot);
         let (x0, p) = d.split_at(self.n);
         let mut out = vec![Dual::<1>::constant(0.0); self.n];
         iterate(&self.step, x0, p, self.n_steps, &mut out);

@@ -113,11 +113,7 @@ pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64
         tangent.len(),
         "jvp: x and tangent differ in length"
     );
-    let xs: Vec<Dual<1>> = x
-        .iter()
-        .zip(tangent)
-        .map(|(&v, &t)| Dual::new(v, [t]))
-        .collect();
+    let xs = Dual::<1>::along(x, tangent);
     let ys = f.eval(&xs);
     (
         ys.iter().map(|y| y.v).collect(),
@@ -150,11 +146,8 @@ pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f
     );
     let tape = Tape::new();
     let xs = tape.vars(x);
-    let duals: Vec<Dual<1, Var<'_>>> = xs
-        .iter()
-        .zip(v)
-        .map(|(&xi, &vi)| Dual::new(xi, [Var::constant(vi)]))
-        .collect();
+    let dirs: Vec<Var<'_>> = v.iter().map(|&vi| Var::constant(vi)).collect();
+    let duals = Dual::along(&xs, &dirs);
     let y = f.eval(&duals);
     assert!(
         !y.is_empty(),

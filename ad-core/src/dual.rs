@@ -85,6 +85,17 @@ impl<const N: usize, T: Real> Dual<N, T> {
     }
 }
 
+impl<T: Real> Dual<1, T> {
+    /// Independent variables `x` seeded along one direction `t`: `Dual { v: x[i], d: [t[i]] }`.
+    ///
+    /// # Panics
+    /// If `x` and `t` differ in length.
+    pub fn along(x: &[T], t: &[T]) -> Vec<Self> {
+        assert_eq!(x.len(), t.len(), "Dual::along: x and t differ in length");
+        x.iter().zip(t).map(|(&v, &d)| Dual::new(v, [d])).collect()
+    }
+}
+
 impl<const N: usize, T: Real> From<f64> for Dual<N, T> {
     /// A constant.
     fn from(x: f64) -> Self {

@@ -244,30 +244,27 @@ impl<'t> VarArray<'t> {
 
     // ---- arithmetic ----
 
-    /// `self + other`, element-wise.
-    pub fn add(&self, other: &VarArray<'t>) -> VarArray<'t> {
+    /// `self + c other` element-wise, `c = +-1` (constant partials: nothing stored).
+    fn add_signed(&self, other: &VarArray<'t>, c: f64, what: &str) -> VarArray<'t> {
         let tape = self.tape_with(other.tape);
-        self.same_len(other.len(), "add");
+        self.same_len(other.len(), what);
         let (a, b) = (&self.values[..], &other.values[..]);
         let args = [
             Self::arg(self.input(), 1.0),
-            Self::arg(other.input(), 1.0),
+            Self::arg(other.input(), c),
             None,
         ];
-        self.linear(tape, args, [a, b], |[x, y]| x + y)
+        self.linear(tape, args, [a, b], |[x, y]| x + c * y)
+    }
+
+    /// `self + other`, element-wise.
+    pub fn add(&self, other: &VarArray<'t>) -> VarArray<'t> {
+        self.add_signed(other, 1.0, "add")
     }
 
     /// `self - other`, element-wise.
     pub fn sub(&self, other: &VarArray<'t>) -> VarArray<'t> {
-        let tape = self.tape_with(other.tape);
-        self.same_len(other.len(), "sub");
-        let (a, b) = (&self.values[..], &other.values[..]);
-        let args = [
-            Self::arg(self.input(), 1.0),
-            Self::arg(other.input(), -1.0),
-            None,
-        ];
-        self.linear(tape, args, [a, b], |[x, y]| x - y)
+        self.add_signed(other, -1.0, "sub")
     }
 
     /// `self * other`, element-wise.
