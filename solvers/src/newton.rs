@@ -15,6 +15,7 @@ use ndarray::ArrayView2;
 
 use crate::dense::{all_constant, check_dim, check_finite, values, Factors, LuFactors};
 use crate::error::{Error, Result};
+use crate::sparse::{CsrMatrix, Pattern, SparseLu, SymbolicLu};
 
 /// A square nonlinear system `F(x, theta) = 0`: `dim()` equations in `dim()` unknowns `x`,
 /// with `n_params()` parameters `theta`. Written once, generic over the scalar: the solver
@@ -39,6 +40,11 @@ pub struct Options {
     pub max_iter: usize,
     /// Step halvings allowed per iteration before [`Error::LineSearchFailed`] (default 30).
     pub max_backtracks: usize,
+    /// The sparsity pattern of `dF/dx`, if sparse (default `None`: dense). With a pattern the
+    /// Jacobian is computed by forward mode on a column colouring (columns sharing no row get
+    /// one tangent direction; `Dual<8>` evaluations = colours / 8) and factorised by sparse LU
+    /// with its symbolic analysis reused across iterations.
+    pub sparsity: Option<Arc<Pattern>>,
 }
 
 impl Default for Options {
@@ -47,6 +53,7 @@ impl Default for Options {
             tol: 1e-12,
             max_iter: 50,
             max_backtracks: 30,
+            sparsity: None,
         }
     }
 }
@@ -69,6 +76,12 @@ impl Options {
     /// Sets the iteration limit.
     pub fn with_max_iter(mut self, max_iter: usize) -> Self {
         self.max_iter = max_iter;
+        self
+    }
+
+    /// Declares the sparsity pattern of `dF/dx` (see [`Options::sparsity`]).
+    pub fn with_sparsity(mut self, pattern: Arc<Pattern>) -> Self {
+        self.sparsity = Some(pattern);
         self
     }
 }
@@ -127,11 +140,134 @@ fn jacobian_x<R: Residual>(f: &R, x: &[f64], theta: &[f64]) -> Vec<f64> {
     jac
 }
 
-fn factor_jacobian<R: Residual>(f: &R, x: &[f64], theta: &[f64]) -> Result<LuFactors> {
+/// A factorised Jacobian `J = dF/dx`.
+enum Jacobian {
+    Dense(LuFactors),
+    Sparse(SparseLu<f64>),
+}
+
+impl Jacobian {
+    /// `v <- J^{-1} v` (or `J^{-T} v`).
+    fn solve(&self, v: &mut [f64], transpose: bool) {
+        match self {
+            Jacobian::Dense(lu) => {
+                let n = v.len();
+                lu.solve_in_place(MatMut::from_column_major_slice_mut(v, n, 1), transpose);
+            }
+            Jacobian::Sparse(lu) => {
+                let b = ndarray::ArrayView1::from(&*v);
+                let x = if transpose {
+                    lu.solve_transpose(b)
+                } else {
+                    lu.solve(b)
+                };
+                match x {
+                    Ok(x) => v.copy_from_slice(x.as_slice().expect("contiguous")),
+                    Err(_) => v.fill(f64::NAN),
+                }
+            }
+        }
+    }
+}
+
+/// The sparse-Jacobian machinery: pattern, reusable symbolic LU, column colouring.
+struct SparseJacobian {
+    pattern: Arc<Pattern>,
+    symbolic: SymbolicLu,
+    colour: Vec<usize>,
+    n_colours: usize,
+}
+
+impl SparseJacobian {
+    fn new(pattern: &Arc<Pattern>, n: usize) -> Result<Self> {
+        check_dim("Jacobian pattern rows", n, pattern.nrows())?;
+        check_dim("Jacobian pattern columns", n, pattern.ncols())?;
+        // Greedy distance-2 colouring: columns that share a row get different colours.
+        let (rp, ci) = (pattern.row_ptr(), pattern.col_idx());
+        let mut rows_of_col: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for i in 0..n {
+            for &j in &ci[rp[i]..rp[i + 1]] {
+                rows_of_col[j].push(i);
+            }
+        }
+        let mut colour = vec![usize::MAX; n];
+        let mut mark = vec![usize::MAX; n + 1];
+        let mut n_colours = 0;
+        for j in 0..n {
+            for &i in &rows_of_col[j] {
+                for &k in &ci[rp[i]..rp[i + 1]] {
+                    if colour[k] != usize::MAX {
+                        mark[colour[k]] = j;
+                    }
+                }
+            }
+            let c = (0..).find(|&c| mark[c] != j).expect("a free colour");
+            colour[j] = c;
+            n_colours = n_colours.max(c + 1);
+        }
+        Ok(SparseJacobian {
+            pattern: Arc::clone(pattern),
+            symbolic: SymbolicLu::new(pattern)?,
+            colour,
+            n_colours,
+        })
+    }
+
+    /// The Jacobian values on the pattern, by `Dual<8>` evaluations over the colours.
+    fn values<R: Residual>(&self, f: &R, x: &[f64], theta: &[f64]) -> Vec<f64> {
+        const W: usize = 8;
+        let n = x.len();
+        let th: Vec<Dual<W>> = theta.iter().map(|&t| Dual::constant(t)).collect();
+        let (rp, ci) = (self.pattern.row_ptr(), self.pattern.col_idx());
+        let mut vals = vec![0.0; self.pattern.nnz()];
+        let mut out = vec![Dual::<W>::constant(0.0); n];
+        for c0 in (0..self.n_colours).step_by(W) {
+            let xs: Vec<Dual<W>> = x
+                .iter()
+                .zip(&self.colour)
+                .map(|(&v, &c)| {
+                    let mut d = Dual::<W>::constant(v);
+                    if (c0..c0 + W).contains(&c) {
+                        d.d[c - c0] = 1.0;
+                    }
+                    d
+                })
+                .collect();
+            f.residual(&xs, &th, &mut out);
+            for i in 0..n {
+                for k in rp[i]..rp[i + 1] {
+                    let c = self.colour[ci[k]];
+                    if (c0..c0 + W).contains(&c) {
+                        vals[k] = out[i].d[c - c0];
+                    }
+                }
+            }
+        }
+        vals
+    }
+}
+
+fn factor_jacobian<R: Residual>(
+    f: &R,
+    x: &[f64],
+    theta: &[f64],
+    sparse: Option<&SparseJacobian>,
+) -> Result<Jacobian> {
     let n = f.dim();
-    let jac = jacobian_x(f, x, theta);
-    check_finite("Jacobian", &jac)?;
-    LuFactors::new(ArrayView2::from_shape((n, n), &jac).expect("square"), 0).map(|(f, _)| f)
+    match sparse {
+        None => {
+            let jac = jacobian_x(f, x, theta);
+            check_finite("Jacobian", &jac)?;
+            let view = ArrayView2::from_shape((n, n), &jac).expect("square");
+            LuFactors::new(view, 0).map(|(lu, _)| Jacobian::Dense(lu))
+        }
+        Some(sj) => {
+            let vals = sj.values(f, x, theta);
+            check_finite("Jacobian", &vals)?;
+            let a = CsrMatrix::new(Arc::clone(&sj.pattern), vals)?;
+            SparseLu::with_symbolic(&sj.symbolic, &a).map(Jacobian::Sparse)
+        }
+    }
 }
 
 /// Solves `F(x, theta) = 0` by Newton's method from `x0`, with a backtracking (Armijo) line
@@ -158,6 +294,10 @@ pub fn solve<S: Real, R: Residual + Clone + 'static>(
     check_finite("initial guess", x0)?;
     let th = values(theta);
     check_finite("parameters", &th)?;
+    let sparse = match &opts.sparsity {
+        Some(p) => Some(SparseJacobian::new(p, n)?),
+        None => None,
+    };
     let mut x = x0.to_vec();
     let mut fx = eval(f, &x, &th);
     let mut evaluations = 1;
@@ -170,9 +310,10 @@ pub fn solve<S: Real, R: Residual + Clone + 'static>(
                 residual: inf_norm(&fx),
             });
         }
-        let lu = factor_jacobian(f, &x, &th)?;
+        let jac = factor_jacobian(f, &x, &th, sparse.as_ref())?;
         let mut dx: Vec<f64> = fx.iter().map(|v| -v).collect();
-        lu.solve_in_place(MatMut::from_column_major_slice_mut(&mut dx, n, 1), false);
+        jac.solve(&mut dx, false);
+        check_finite("Newton step (singular Jacobian?)", &dx)?;
         let f0 = norm2(&fx);
         let mut t = 1.0;
         let mut accepted = false;
@@ -205,7 +346,7 @@ pub fn solve<S: Real, R: Residual + Clone + 'static>(
     if all_constant(theta) {
         return Ok((x.into_iter().map(S::cst).collect(), report));
     }
-    let lu = Arc::new(factor_jacobian(f, &x, &th)?);
+    let lu = Arc::new(factor_jacobian(f, &x, &th, sparse.as_ref())?);
     let mut out = vec![S::zero(); n];
     S::apply_block(
         Implicit {
@@ -226,7 +367,7 @@ struct Implicit<R> {
     f: R,
     x: Vec<f64>,
     theta: Vec<f64>,
-    lu: Arc<LuFactors>,
+    lu: Arc<Jacobian>,
 }
 
 impl<R: Residual + 'static> Block for Implicit<R> {
@@ -240,8 +381,7 @@ impl<R: Residual + 'static> Block for Implicit<R> {
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
         let n = self.x.len();
         let mut lam = y_bar.to_vec();
-        self.lu
-            .solve_in_place(MatMut::from_column_major_slice_mut(&mut lam, n, 1), true);
+        self.lu.solve(&mut lam, true);
         let tape = Tape::new();
         let th = tape.vars(&self.theta);
         let xs: Vec<ad_core::Var> = self.x.iter().map(|&v| ad_core::Var::constant(v)).collect();
@@ -268,7 +408,6 @@ impl<R: Residual + 'static> Block for Implicit<R> {
         for (y, o) in y_dot.iter_mut().zip(&out) {
             *y = -o.d[0];
         }
-        self.lu
-            .solve_in_place(MatMut::from_column_major_slice_mut(y_dot, n, 1), false);
+        self.lu.solve(y_dot, false);
     }
 }

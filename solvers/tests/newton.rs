@@ -184,3 +184,63 @@ fn newton_errors() {
         Err(Error::NonFinite { .. })
     ));
 }
+
+/// The tridiagonal pattern of the Bratu Jacobian.
+fn tridiagonal(n: usize) -> std::sync::Arc<solvers::sparse::Pattern> {
+    let (mut rows, mut cols) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for j in i.saturating_sub(1)..(i + 2).min(n) {
+            rows.push(i);
+            cols.push(j);
+        }
+    }
+    solvers::sparse::Pattern::from_entries(n, n, &rows, &cols)
+        .unwrap()
+        .0
+}
+
+/// theta -> x*(theta) with the sparse Jacobian path.
+struct SolvedSparse(usize);
+impl Function for SolvedSparse {
+    fn eval<S: Real>(&self, th: &[S]) -> Vec<S> {
+        let n = self.0;
+        let opts = Options::default()
+            .with_tol(1e-13)
+            .unwrap()
+            .with_sparsity(tridiagonal(n));
+        newton::solve(&Bratu(n), &vec![0.0; n], th, &opts)
+            .unwrap()
+            .0
+    }
+}
+
+#[test]
+fn sparse_jacobian_path_agrees_with_dense() {
+    let n = 40;
+    let th = bratu_theta(n);
+    let dense = Options::default().with_tol(1e-13).unwrap();
+    let sparse = dense.clone().with_sparsity(tridiagonal(n));
+    let (ud, rd) = newton::solve(&Bratu(n), &vec![0.0; n], &th, &dense).unwrap();
+    let (us, rs) = newton::solve(&Bratu(n), &vec![0.0; n], &th, &sparse).unwrap();
+    assert_eq!(rd.iterations, rs.iterations);
+    for (a, b) in ud.iter().zip(&us) {
+        assert!((a - b).abs() <= 1e-12);
+    }
+    let loss = |opts: &Options| {
+        gradient(
+            |th| {
+                let (u, _) = newton::solve(&Bratu(n), &vec![0.0; n], th, opts).unwrap();
+                u.iter().map(|&v| v * v).sum()
+            },
+            &th,
+        )
+    };
+    let ((vd, gd), (vs, gs)) = (loss(&dense), loss(&sparse));
+    assert!((vd - vs).abs() <= 1e-13 * vd);
+    for (a, b) in gd.iter().zip(&gs) {
+        assert!((a - b).abs() <= 1e-10 * a.abs().max(1e-6));
+    }
+    for seed in 0..2 {
+        check_function(&SolvedSparse(12), &bratu_theta(12), seed).assert_close(1e-6);
+    }
+}
