@@ -114,7 +114,7 @@ pub(crate) fn run<F: FnMut(&[f64], &mut [f64]) -> f64>(
             steepest(&g, &fixed, &mut d);
             gd = dot(&g, &d);
         }
-        if !(gd < 0.0) {
+        if gd >= 0.0 || gd.is_nan() {
             break Termination::LineSearchFailed {
                 details: format!("no descent direction (g'd = {gd:e})"),
             };

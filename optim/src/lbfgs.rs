@@ -35,7 +35,7 @@ impl Memory {
     pub fn push(&mut self, s: &[f64], y: &[f64]) -> bool {
         let sy = dot(s, y);
         let yy = dot(y, y);
-        if !(sy > f64::EPSILON * yy) || !sy.is_finite() {
+        if sy <= f64::EPSILON * yy || !sy.is_finite() || yy.is_nan() {
             return false;
         }
         let (mut sv, mut yv) = if self.pairs.len() == self.m {

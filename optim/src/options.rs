@@ -44,7 +44,7 @@ impl Method {
 
     fn validate(&self) -> Result<(), Error> {
         match *self {
-            Method::Lbfgs { memory } if memory == 0 => Err(Error::InvalidOption {
+            Method::Lbfgs { memory: 0 } => Err(Error::InvalidOption {
                 name: "Lbfgs::memory",
                 value: 0.0,
                 reason: "the L-BFGS history needs at least one pair",

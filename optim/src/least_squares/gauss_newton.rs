@@ -26,7 +26,7 @@ pub(super) fn run(
         if st.iterations >= opts.max_iterations {
             break Termination::MaxIterations;
         }
-        let (p, _) = solve(&st.jac, &st.r, &vec![1.0; n], 0.0);
+        let (p, _) = solve(&st.free_jacobian(b), &st.r, &vec![1.0; n], 0.0);
         let g = st.gradient();
         let f = st.value();
         let mut a = 1.0;

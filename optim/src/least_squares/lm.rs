@@ -9,7 +9,8 @@
 //! least-squares solve of `[J; sqrt(lambda) D] p = [-r; 0]`. The scaling `D` holds the largest
 //! column norms of `J` seen so far (MINPACK's `mode = 1`). The radius follows the ratio of
 //! actual to predicted reduction (< 0.25: shrink, > 0.75: expand); steps with ratio
-//! >= 1e-4 are accepted. With bounds the step is projected onto the box.
+//! at least 1e-4 are accepted. With bounds, components held at a bound (gradient pointing out of the
+//! box) get a zero Jacobian column, hence a zero step, and the step is projected onto the box.
 
 use super::qr::Qr;
 use super::{column_major, LeastSquaresOptions, LeastSquaresReport, Model, State};
@@ -54,11 +55,12 @@ pub(super) fn run(
         for (d, c) in diag.iter_mut().zip(column_norms(&st.jac, n)) {
             *d = d.max(c);
         }
+        let jac_free = st.free_jacobian(b).into_owned();
         loop {
             if st.evaluations >= opts.max_evaluations {
                 break 'outer Termination::MaxEvaluations;
             }
-            let (p, lam) = lm_step(&st.jac, &st.r, &diag, delta, lambda);
+            let (p, lam) = lm_step(&jac_free, &st.r, &diag, delta, lambda);
             lambda = lam;
             let mut xt: Vec<f64> = st.x.iter().zip(&p).map(|(x, p)| x + p).collect();
             crate::bounds::project(b, &mut xt);
@@ -79,8 +81,7 @@ pub(super) fn run(
             } else {
                 -1.0
             };
-            let jp: Vec<f64> = st
-                .jac
+            let jp: Vec<f64> = jac_free
                 .iter()
                 .map(|row| row.iter().zip(&p).map(|(a, b)| a * b).sum())
                 .collect();

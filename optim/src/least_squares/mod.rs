@@ -381,6 +381,27 @@ impl State {
         g
     }
 
+    /// The Jacobian with the columns of held components (at a bound, gradient pointing out of
+    /// the box) zeroed, so the step leaves them where they are.
+    pub fn free_jacobian(&self, b: Option<&Bounds>) -> std::borrow::Cow<'_, [Vec<f64>]> {
+        if b.is_none() {
+            return std::borrow::Cow::Borrowed(&self.jac);
+        }
+        let g = self.gradient();
+        let held: Vec<bool> = (0..self.x.len())
+            .map(|i| crate::bounds::is_held(b, &self.x, &g, i))
+            .collect();
+        let mut jac = self.jac.clone();
+        for row in &mut jac {
+            for (v, h) in row.iter_mut().zip(&held) {
+                if *h {
+                    *v = 0.0;
+                }
+            }
+        }
+        std::borrow::Cow::Owned(jac)
+    }
+
     pub fn grad_norm(&self, b: Option<&Bounds>) -> f64 {
         projected_grad_norm(b, &self.x, &self.gradient())
     }
