@@ -94,3 +94,8 @@ where
         _ => descent::run(&mut obj, x, opts, observer, start),
     }
 }
+
+/// docs/optim.md's code blocks, compiled and run as doctests so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/optim.md")]
+pub struct GuideDoctests;
