@@ -1,9 +1,9 @@
 //! Profiling driver: repeats the W3 primal or value+gradient (forward sensitivities) many times.
 //!
-//! `cargo run --release -p ode --example w3_profile -- [primal|grad] [reps]`
+//! `cargo run --release -p ode --example w3_profile -- [primal|grad] [reps] [forward|discrete|interpolating]`
 
 use ad_core::{Tape, Var};
-use ode::{solve, OdeSystem, Options, Real};
+use ode::{solve, OdeSystem, Options, Real, Sensitivity};
 
 #[derive(Clone, Copy)]
 struct LotkaVolterra;
@@ -28,9 +28,15 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
     let save_at: Vec<f64> = (0..=100).map(|k| 0.1 * k as f64).collect();
+    let sensitivity = match std::env::args().nth(3).as_deref() {
+        Some("discrete") => Sensitivity::DiscreteAdjoint { checkpoints: 16 },
+        Some("interpolating") => Sensitivity::InterpolatingAdjoint { checkpoints: 16 },
+        _ => Sensitivity::Forward,
+    };
     let opts = Options {
         rtol: 1e-8,
         atol: 1e-8,
+        sensitivity,
         ..Default::default()
     };
     let (p, y0) = ([1.5, 1.0, 1.0, 3.0], [1.0, 1.0]);

@@ -53,7 +53,16 @@ struct AdjointSystem<'a, Sys> {
     fwd: &'a DiscreteForward,
     t_final: f64,
     t_end: f64,
-    cache: Mutex<(Option<Segment>, AdjointStats)>,
+    state: Mutex<State>,
+}
+
+/// The mutable part of the adjoint system: the recomputed segment, counters and scratch.
+struct State {
+    segment: Option<Segment>,
+    stats: AdjointStats,
+    y: Vec<f64>,
+    lambda: Vec<f64>,
+    out: Vec<f64>,
 }
 
 impl<Sys: OdeSystem> AdjointSystem<'_, Sys> {
@@ -95,8 +104,8 @@ impl<Sys: OdeSystem> AdjointSystem<'_, Sys> {
         seg
     }
 
-    /// The forward solution at `t`.
-    fn y_at(&self, t: f64, out: &mut [f64]) {
+    /// The forward solution at `t`, into `st.y`.
+    fn y_at(&self, t: f64, st: &mut State) {
         let log = &self.fwd.log;
         let j = log.partition_point(|e| e.0 <= t).saturating_sub(1);
         let ci = self
@@ -104,19 +113,17 @@ impl<Sys: OdeSystem> AdjointSystem<'_, Sys> {
             .checkpoints
             .partition_point(|c| c.0 <= j)
             .saturating_sub(1);
-        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let (cache, stats) = &mut *guard;
-        let hit = matches!(cache, Some(s) if s.index == ci);
+        let hit = matches!(&st.segment, Some(s) if s.index == ci);
         if !hit {
-            *cache = Some(self.segment(ci, stats));
+            st.segment = Some(self.segment(ci, &mut st.stats));
         }
-        let seg = cache.as_ref().expect("segment just computed");
+        let seg = st.segment.as_ref().expect("segment just computed");
         let i = j - seg.first_step;
         let (tj, h) = log[j];
         let t_new = log.get(j + 1).map_or(self.t_end, |e| e.0);
         let ts = t.clamp(tj, t_new);
         dense_at(
-            self.tab, tj, h, t_new, ts, &seg.y[i], &seg.y1[i], &seg.k[i], out,
+            self.tab, tj, h, t_new, ts, &seg.y[i], &seg.y1[i], &seg.k[i], &mut st.y,
         );
     }
 }
@@ -131,21 +138,24 @@ impl<Sys: OdeSystem> OdeSystem for AdjointSystem<'_, Sys> {
     fn rhs<S: Real>(&self, tau: S, z: &[S], _p: &[S], dz: &mut [S]) {
         let n = self.fwd.checkpoints[0].1.len();
         let t = self.t_final - tau.value();
-        let mut y = vec![0.0; n];
-        self.y_at(t, &mut y);
-        let lambda: Vec<f64> = z[..n].iter().map(|v| v.value()).collect();
-        let mut out = vec![0.0; n + self.p.len()];
-        let (y_bar, p_bar) = out.split_at_mut(n);
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
+        self.y_at(t, st);
+        for (l, v) in st.lambda.iter_mut().zip(z) {
+            *l = v.value();
+        }
+        st.out.fill(0.0);
+        let (y_bar, p_bar) = st.out.split_at_mut(n);
+        let (y, lambda) = (&st.y, &st.lambda);
         let tape_len = RHS_VJP.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut v) => v.apply(self.sys, t, &y, self.p, &lambda, y_bar, p_bar),
-            Err(_) => RhsVjp::new().apply(self.sys, t, &y, self.p, &lambda, y_bar, p_bar),
+            Ok(mut v) => v.apply(self.sys, t, y, self.p, lambda, y_bar, p_bar),
+            Err(_) => RhsVjp::new().apply(self.sys, t, y, self.p, lambda, y_bar, p_bar),
         });
-        for (d, v) in dz.iter_mut().zip(&out) {
+        for (d, v) in dz.iter_mut().zip(&st.out) {
             *d = S::cst(*v);
         }
-        let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        guard.1.taped_steps += 1;
-        guard.1.max_tape_len = guard.1.max_tape_len.max(tape_len);
+        st.stats.taped_steps += 1;
+        st.stats.max_tape_len = st.stats.max_tape_len.max(tape_len);
     }
 }
 
@@ -185,7 +195,13 @@ pub(crate) fn reverse<Sys: OdeSystem>(
         fwd,
         t_final: t_end,
         t_end,
-        cache: Mutex::new((None, stats)),
+        state: Mutex::new(State {
+            segment: None,
+            stats,
+            y: vec![0.0; n],
+            lambda: vec![0.0; n],
+            out: vec![0.0; n + p.len()],
+        }),
     };
     let mut j = save_at.len();
     while j > 0 {
@@ -204,7 +220,11 @@ pub(crate) fn reverse<Sys: OdeSystem>(
             stats.adjoint_steps += st.steps;
         }
     }
-    let (_, inner) = asys.cache.into_inner().unwrap_or_else(|e| e.into_inner());
+    let inner = asys
+        .state
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .stats;
     stats.taped_steps = inner.taped_steps;
     stats.max_tape_len = inner.max_tape_len;
     stats.max_states_held = stats.max_states_held.max(inner.max_states_held);
