@@ -1,0 +1,115 @@
+//! Step-size control: the error norm, the PI controller and the initial step size.
+
+use ad_core::Real;
+
+use crate::options::Options;
+use crate::system::OdeSystem;
+
+use super::Tableau;
+
+/// The weighted RMS norm of the error estimate `h sum_j e_j k_j` (on values), with scale
+/// `atol_i + rtol max(|y_i|, |y1_i|)` (Hairer, Nørsett & Wanner I, II.4, eq. 4.11).
+pub(super) fn error_norm<S: Real>(
+    tab: &Tableau,
+    h: f64,
+    y: &[S],
+    y1: &[S],
+    k: &[Vec<S>],
+    o: &Options,
+) -> f64 {
+    let n = y.len();
+    let mut sum = 0.0;
+    for m in 0..n {
+        let mut e = 0.0;
+        for (j, &ej) in tab.e.iter().enumerate() {
+            if ej != 0.0 {
+                e += ej * k[j][m].value();
+            }
+        }
+        let sc = o.atol_at(m) + o.rtol * y[m].value().abs().max(y1[m].value().abs());
+        let r = h * e / sc;
+        sum += r * r;
+    }
+    if n == 0 {
+        0.0
+    } else {
+        (sum / n as f64).sqrt()
+    }
+}
+
+/// The PI step-size controller of DOPRI5 (Hairer, Nørsett & Wanner, Solving ODEs I, IV.2 and
+/// the code DOPRI5; Gustafsson 1991): `h_new = h / fac` with
+/// `fac = clamp(err^(1/5 - 0.75 β) / err_old^β / 0.9, 1/10, 5)`, `β = 0.04`.
+pub(super) struct Controller {
+    pub(super) err_old: f64,
+    pub(super) rejected_last: bool,
+}
+
+const SAFETY: f64 = 0.9;
+const FAC_MIN: f64 = 0.2;
+const FAC_MAX: f64 = 10.0;
+const BETA: f64 = 0.04;
+const EXPO1: f64 = 0.2 - 0.75 * BETA;
+
+impl Controller {
+    pub(super) fn accept(&mut self, h: f64, err: f64) -> f64 {
+        let fac = err.powf(EXPO1) / self.err_old.powf(BETA) / SAFETY;
+        let fac = fac.clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);
+        let mut h_new = h / fac;
+        if self.rejected_last {
+            h_new = h_new.min(h);
+        }
+        self.err_old = err.max(1e-4);
+        self.rejected_last = false;
+        h_new
+    }
+
+    pub(super) fn reject(&mut self, h: f64, err: f64) -> f64 {
+        self.rejected_last = true;
+        if !err.is_finite() {
+            return h * FAC_MIN;
+        }
+        h / (err.powf(EXPO1) / SAFETY).min(1.0 / FAC_MIN)
+    }
+}
+
+/// Hairer's initial step size (Hairer, Nørsett & Wanner I, II.4, "starting step size"; the
+/// routine `HINIT` of DOPRI5), with `order` the method's order. One extra evaluation of `f`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn initial_step<Sys: OdeSystem>(
+    sys: &Sys,
+    t0: f64,
+    y0: &[f64],
+    f0: &[f64],
+    p: &[f64],
+    order: f64,
+    o: &Options,
+    span: f64,
+) -> f64 {
+    let n = y0.len().max(1) as f64;
+    let sc = |m: usize| o.atol_at(m) + o.rtol * y0[m].abs();
+    let norm = |v: &dyn Fn(usize) -> f64| {
+        ((0..y0.len()).map(|m| (v(m) / sc(m)).powi(2)).sum::<f64>() / n).sqrt()
+    };
+    let d0 = norm(&|m| y0[m]);
+    let d1 = norm(&|m| f0[m]);
+    let mut h0 = if d0 < 1e-5 || d1 < 1e-5 {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    };
+    h0 = h0.min(o.h_max).min(span);
+    let y1: Vec<f64> = (0..y0.len()).map(|m| y0[m] + h0 * f0[m]).collect();
+    let mut f1 = vec![0.0; y0.len()];
+    sys.rhs(t0 + h0, &y1, p, &mut f1);
+    let d2 = norm(&|m| f1[m] - f0[m]) / h0;
+    let dm = d1.max(d2);
+    let h1 = if !dm.is_finite() {
+        h0 * 1e-3
+    } else if dm <= 1e-15 {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / dm).powf(1.0 / (order + 1.0))
+    };
+    (100.0 * h0).min(h1).min(o.h_max).min(span)
+}
