@@ -259,7 +259,7 @@ fn factor_jacobian<R: Residual>(
             let jac = jacobian_x(f, x, theta);
             check_finite("Jacobian", &jac)?;
             let view = ArrayView2::from_shape((n, n), &jac).expect("square");
-            LuFactors::new(view, 0).map(|(lu, _)| Jacobian::Dense(lu))
+            LuFactors::new(view).map(Jacobian::Dense)
         }
         Some(sj) => {
             let vals = sj.values(f, x, theta);

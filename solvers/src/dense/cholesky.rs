@@ -7,7 +7,7 @@ use faer::linalg::solvers::{Llt, LltError, Solve};
 use faer::{Mat, MatMut, Side};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::factored::{active_entries, log_det_with, solve_with, with_room, Factors};
+use super::factored::{active_entries, log_det_with, solve_with, Factors};
 use super::{check_dim, check_finite, row_major};
 use crate::error::{Error, Result};
 
@@ -95,8 +95,7 @@ impl<S: Real> Cholesky<S> {
     /// [`Error::DimensionMismatch`], [`Error::NonFinite`].
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         check_dim("right-hand side", self.dim(), b.len())?;
-        solve_with(&self.f, with_room(&self.a, b.len()), &b.to_vec(), 1, false)
-            .map(Array1::from_vec)
+        solve_with(&self.f, self.a.as_deref(), &b.to_vec(), 1, false).map(Array1::from_vec)
     }
 
     /// `X = A^{-1} B` for `n x k` `B`, one block.
@@ -106,13 +105,7 @@ impl<S: Real> Cholesky<S> {
     pub fn solve_many(&self, b: ArrayView2<S>) -> Result<Array2<S>> {
         let (n, k) = b.dim();
         check_dim("right-hand side rows", self.dim(), n)?;
-        let x = solve_with(
-            &self.f,
-            with_room(&self.a, b.len()),
-            &row_major(b),
-            k,
-            false,
-        )?;
+        let x = solve_with(&self.f, self.a.as_deref(), &row_major(b), k, false)?;
         Ok(Array2::from_shape_vec((n, k), x).expect("shape"))
     }
 

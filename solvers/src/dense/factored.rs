@@ -26,9 +26,13 @@ pub(crate) trait Factors: 'static {
 
 /// Solves `A X = B` (or `A^T X = B`) with the factors `f`; `a` holds `A`'s entries (row-major)
 /// when they carry derivatives, `b` is `n x k` row-major. Returns `X`, `n x k` row-major.
+///
+/// Recorded as two blocks so that neither input is copied into a concatenated run: `Y(B)`
+/// (`A` held fixed) and `Z(A)` (`B` held fixed, value 0), with `X = Y + Z`. Each block's reverse
+/// step solves `A^T Lambda = X_bar` with the same factors.
 pub(crate) fn solve_with<S: Real, F: Factors>(
     f: &Arc<F>,
-    a: Option<Vec<S>>,
+    a: Option<&[S]>,
     b: &[S],
     k: usize,
     transpose: bool,
@@ -44,27 +48,35 @@ pub(crate) fn solve_with<S: Real, F: Factors>(
     }
     f.solve_in_place(MatMut::from_column_major_slice_mut(&mut x, n, k), transpose);
     check_finite("solution", &x)?;
-    let wrt_a = a.is_some();
-    if !wrt_a && all_constant(b) {
-        let mut out = vec![S::zero(); n * k];
+    let mut out = vec![S::zero(); n * k];
+    if all_constant(b) {
         for i in 0..n {
             for c in 0..k {
                 out[i * k + c] = S::cst(x[c * n + i]);
             }
         }
-        return Ok(out);
+    } else {
+        let block = SolveRhs {
+            f: Arc::clone(f),
+            x: x.clone(),
+            k,
+            transpose,
+        };
+        S::apply_block(block, b, &mut out);
     }
-    let mut inputs = a.unwrap_or_default();
-    inputs.extend_from_slice(b);
-    let block = DenseSolve {
-        f: Arc::clone(f),
-        x,
-        k,
-        wrt_a,
-        transpose,
-    };
-    let mut out = vec![S::zero(); n * k];
-    S::apply_block(block, &inputs, &mut out);
+    if let Some(a) = a {
+        let mut z = vec![S::zero(); n * k];
+        let block = SolveMatrix {
+            f: Arc::clone(f),
+            x,
+            k,
+            transpose,
+        };
+        S::apply_block(block, a, &mut z);
+        for (o, zi) in out.iter_mut().zip(z) {
+            *o += zi;
+        }
+    }
     Ok(out)
 }
 
@@ -89,90 +101,120 @@ pub(crate) fn log_det_with<S: Real, F: Factors>(f: &Arc<F>, a: Option<&[S]>, det
     }
 }
 
-/// The block `X = A^{-1} B` (or `A^{-T} B`), built at one point: the factors and the solution
-/// are computed before recording and reused by both derivative passes.
-///
-/// Inputs: `A` (row-major, only if `wrt_a`) then `B` (`n x k` row-major); outputs `X`.
-/// Reverse: `Lambda = A^{-T} X_bar`, `B_bar += Lambda`, `A_bar -= Lambda X^T` (transposed
-/// solve: `Lambda = A^{-1} X_bar`, `A_bar -= X Lambda^T`; symmetric `A`: the symmetric part
-/// of the update). Forward: `X_dot = A^{-1} (B_dot - A_dot X)`.
-struct DenseSolve<F: Factors> {
+/// Row-major `n x k` from column-major.
+fn to_row_major(cols: &[f64], n: usize, k: usize, out: &mut [f64]) {
+    for i in 0..n {
+        for c in 0..k {
+            out[i * k + c] = cols[c * n + i];
+        }
+    }
+}
+
+/// Column-major `n x k` from row-major.
+fn to_col_major(rows: &[f64], n: usize, k: usize) -> Vec<f64> {
+    let mut cols = vec![0.0; n * k];
+    for i in 0..n {
+        for c in 0..k {
+            cols[c * n + i] = rows[i * k + c];
+        }
+    }
+    cols
+}
+
+/// The block `Y = A^{-1} B` (or `A^{-T} B`) as a function of `B` alone, built at one point
+/// (factors and solution computed before recording). Inputs `B` (`n x k` row-major).
+/// Reverse: `B_bar += A^{-T} Y_bar`; forward: `Y_dot = A^{-1} B_dot`.
+struct SolveRhs<F: Factors> {
     f: Arc<F>,
     /// The solution, column-major `n x k`.
     x: Vec<f64>,
     k: usize,
-    wrt_a: bool,
     transpose: bool,
 }
 
-impl<F: Factors> Block for DenseSolve<F> {
+impl<F: Factors> Block for SolveRhs<F> {
     type Residuals = ();
 
     fn forward(&self, _: &[f64], y: &mut [f64]) {
-        let (n, k) = (self.f.n(), self.k);
-        for i in 0..n {
-            for c in 0..k {
-                y[i * k + c] = self.x[c * n + i];
-            }
-        }
+        to_row_major(&self.x, self.f.n(), self.k, y);
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
         let (n, k) = (self.f.n(), self.k);
-        let mut lam = vec![0.0; n * k];
-        for i in 0..n {
-            for c in 0..k {
-                lam[c * n + i] = y_bar[i * k + c];
-            }
-        }
+        let mut lam = to_col_major(y_bar, n, k);
         self.f.solve_in_place(
             MatMut::from_column_major_slice_mut(&mut lam, n, k),
             !self.transpose,
         );
-        let (a_bar, b_bar) = x_bar.split_at_mut(if self.wrt_a { n * n } else { 0 });
         for i in 0..n {
             for c in 0..k {
-                b_bar[i * k + c] += lam[c * n + i];
-            }
-        }
-        if self.wrt_a {
-            if F::SYMMETRIC {
-                rank_update(a_bar, n, k, &lam, &self.x, -0.5);
-                rank_update(a_bar, n, k, &self.x, &lam, -0.5);
-            } else if self.transpose {
-                rank_update(a_bar, n, k, &self.x, &lam, -1.0);
-            } else {
-                rank_update(a_bar, n, k, &lam, &self.x, -1.0);
+                x_bar[i * k + c] += lam[c * n + i];
             }
         }
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
         let (n, k) = (self.f.n(), self.k);
-        let (a_dot, b_dot) = x_dot.split_at(if self.wrt_a { n * n } else { 0 });
-        let mut r = vec![0.0; n * k];
-        for i in 0..n {
-            for c in 0..k {
-                r[c * n + i] = b_dot[i * k + c];
-            }
+        let mut r = to_col_major(x_dot, n, k);
+        self.f.solve_in_place(
+            MatMut::from_column_major_slice_mut(&mut r, n, k),
+            self.transpose,
+        );
+        to_row_major(&r, n, k, y_dot);
+    }
+}
+
+/// The block `Z(A) = A^{-1} B - X` (or with `A^T`) for `B` held fixed at the point `X` was
+/// computed: its value is 0, its derivatives are those of the solve with respect to `A`.
+/// Inputs `A` (row-major). Reverse: `Lambda = A^{-T} Z_bar`, `A_bar -= Lambda X^T` (transposed
+/// solve: `Lambda = A^{-1} Z_bar`, `A_bar -= X Lambda^T`; symmetric `A`: the symmetric part).
+/// Forward: `Z_dot = -A^{-1} A_dot X`.
+struct SolveMatrix<F: Factors> {
+    f: Arc<F>,
+    /// The solution, column-major `n x k`.
+    x: Vec<f64>,
+    k: usize,
+    transpose: bool,
+}
+
+impl<F: Factors> Block for SolveMatrix<F> {
+    type Residuals = ();
+
+    fn forward(&self, _: &[f64], y: &mut [f64]) {
+        y.fill(0.0);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) {
+        let (n, k) = (self.f.n(), self.k);
+        let mut lam = to_col_major(y_bar, n, k);
+        self.f.solve_in_place(
+            MatMut::from_column_major_slice_mut(&mut lam, n, k),
+            !self.transpose,
+        );
+        if F::SYMMETRIC {
+            rank_update(a_bar, n, k, &lam, &self.x, -0.5);
+            rank_update(a_bar, n, k, &self.x, &lam, -0.5);
+        } else if self.transpose {
+            rank_update(a_bar, n, k, &self.x, &lam, -1.0);
+        } else {
+            rank_update(a_bar, n, k, &lam, &self.x, -1.0);
         }
-        if self.wrt_a {
-            if F::SYMMETRIC {
-                matvec_sub(a_dot, n, k, &self.x, &mut r, 0.5, false);
-                matvec_sub(a_dot, n, k, &self.x, &mut r, 0.5, true);
-            } else {
-                matvec_sub(a_dot, n, k, &self.x, &mut r, 1.0, self.transpose);
-            }
+    }
+
+    fn jvp(&self, _: &(), a_dot: &[f64], y_dot: &mut [f64]) {
+        let (n, k) = (self.f.n(), self.k);
+        let mut r = vec![0.0; n * k];
+        if F::SYMMETRIC {
+            matvec_sub(a_dot, n, k, &self.x, &mut r, 0.5, false);
+            matvec_sub(a_dot, n, k, &self.x, &mut r, 0.5, true);
+        } else {
+            matvec_sub(a_dot, n, k, &self.x, &mut r, 1.0, self.transpose);
         }
         self.f.solve_in_place(
             MatMut::from_column_major_slice_mut(&mut r, n, k),
             self.transpose,
         );
-        for i in 0..n {
-            for c in 0..k {
-                y_dot[i * k + c] = r[c * n + i];
-            }
-        }
+        to_row_major(&r, n, k, y_dot);
     }
 }
 
@@ -259,16 +301,6 @@ impl<F: Factors> Block for DenseLogDet<F> {
         let s = if self.det { self.value } else { 1.0 };
         y_dot[0] = s * inv_t.iter().zip(x_dot).map(|(a, b)| a * b).sum::<f64>();
     }
-}
-
-/// A copy of `A`'s entries with room for `extra` more (the right-hand side, appended as block
-/// inputs without a reallocation).
-pub(crate) fn with_room<S: Real>(a: &Option<Vec<S>>, extra: usize) -> Option<Vec<S>> {
-    a.as_ref().map(|a| {
-        let mut v = Vec::with_capacity(a.len() + extra);
-        v.extend_from_slice(a);
-        v
-    })
 }
 
 /// `A`'s entries, row-major, when any carries derivatives (with room for `extra` more: the

@@ -9,7 +9,7 @@ use faer::perm::Perm;
 use faer::{Conj, Mat, MatMut};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::factored::{log_det_with, solve_with, with_room, Factors};
+use super::factored::{active_entries, log_det_with, solve_with, Factors};
 use super::{check_dim, par_for, row_major};
 use crate::error::{Error, Result};
 
@@ -26,26 +26,13 @@ pub(crate) struct LuFactors {
 
 impl LuFactors {
     /// Factorises `A`, checking finiteness and pivots. `A` is read once, row by row, straight
-    /// into the columns of `M = A^T`; the same pass copies `A`'s entries (with room for `extra`
-    /// more block inputs) as soon as one of them carries a derivative.
-    pub(crate) fn new<S: Real>(a: ArrayView2<S>, extra: usize) -> Result<(Self, Option<Vec<S>>)> {
+    /// into the columns of `M = A^T`.
+    pub(crate) fn new<S: Real>(a: ArrayView2<S>) -> Result<Self> {
         let n = a.nrows();
-        let mut keep: Option<Vec<S>> = None;
-        let lu = if let Some(entries) = a.as_slice() {
+        let lu = match a.as_slice() {
             // Row-major: row j of A is column j of M; faer fills column by column.
-            if entries.iter().any(|v| !v.is_constant()) {
-                let mut k = Vec::with_capacity(n * n + extra);
-                k.extend_from_slice(entries);
-                keep = Some(k);
-            }
-            Mat::from_fn(n, n, |i, j| entries[j * n + i].value())
-        } else {
-            if !a.iter().all(|v| v.is_constant()) {
-                let mut k = Vec::with_capacity(n * n + extra);
-                k.extend(a.iter().copied());
-                keep = Some(k);
-            }
-            Mat::from_fn(n, n, |i, j| a[[j, i]].value())
+            Some(entries) => Mat::from_fn(n, n, |i, j| entries[j * n + i].value()),
+            None => Mat::from_fn(n, n, |i, j| a[[j, i]].value()),
         };
         let (mut finite, mut scale) = (true, 0.0f64);
         for j in 0..n {
@@ -81,13 +68,12 @@ impl LuFactors {
             return Err(Error::Singular { pivot });
         }
         let perm = Perm::new_checked(fwd.into_boxed_slice(), bwd.into_boxed_slice(), n);
-        let f = LuFactors {
+        Ok(LuFactors {
             n,
             lu,
             perm,
             transpositions: info.transposition_count,
-        };
-        Ok((f, keep))
+        })
     }
 }
 
@@ -176,10 +162,10 @@ impl<S: Real> Lu<S> {
     pub fn new(a: ArrayView2<S>) -> Result<Self> {
         let (n, m) = a.dim();
         check_dim("matrix columns (square matrix)", n, m)?;
-        let (f, entries) = LuFactors::new(a, n)?;
+        let f = LuFactors::new(a)?;
         Ok(Lu {
             f: Arc::new(f),
-            a: entries,
+            a: active_entries(a, 0),
         })
     }
 
@@ -195,14 +181,7 @@ impl<S: Real> Lu<S> {
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         check_dim("right-hand side", self.dim(), b.len())?;
         let b = b.to_vec();
-        solve_with(&self.f, with_room(&self.a, b.len()), &b, 1, false).map(Array1::from_vec)
-    }
-
-    /// As [`Lu::solve`], consuming the factorisation (saves a copy of `A`).
-    pub(crate) fn into_solve(self, b: ArrayView1<S>) -> Result<Array1<S>> {
-        check_dim("right-hand side", self.dim(), b.len())?;
-        let b = b.to_vec();
-        solve_with(&self.f, self.a, &b, 1, false).map(Array1::from_vec)
+        solve_with(&self.f, self.a.as_deref(), &b, 1, false).map(Array1::from_vec)
     }
 
     /// `x = A^{-T} b`. Reverse rule: `b_bar = A^{-1} x_bar`, `A_bar = -x b_bar^T`.
@@ -212,7 +191,7 @@ impl<S: Real> Lu<S> {
     pub fn solve_transpose(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         check_dim("right-hand side", self.dim(), b.len())?;
         let b = b.to_vec();
-        solve_with(&self.f, with_room(&self.a, b.len()), &b, 1, true).map(Array1::from_vec)
+        solve_with(&self.f, self.a.as_deref(), &b, 1, true).map(Array1::from_vec)
     }
 
     /// `X = A^{-1} B` for `n x k` `B`, one block. Reverse: `B_bar = A^{-T} X_bar`,
@@ -235,13 +214,7 @@ impl<S: Real> Lu<S> {
     fn many(&self, b: ArrayView2<S>, transpose: bool) -> Result<Array2<S>> {
         let (n, k) = b.dim();
         check_dim("right-hand side rows", self.dim(), n)?;
-        let x = solve_with(
-            &self.f,
-            with_room(&self.a, b.len()),
-            &row_major(b),
-            k,
-            transpose,
-        )?;
+        let x = solve_with(&self.f, self.a.as_deref(), &row_major(b), k, transpose)?;
         Ok(Array2::from_shape_vec((n, k), x).expect("shape"))
     }
 
@@ -260,4 +233,22 @@ impl<S: Real> Lu<S> {
     pub fn det_sign(&self) -> f64 {
         self.f.det().signum()
     }
+}
+
+/// `x = A^{-1} b` without keeping a copy of `A`: a standard-layout `A` is passed to the
+/// recorded block as it is.
+pub(crate) fn solve_view<S: Real>(a: ArrayView2<S>, b: ArrayView1<S>) -> Result<Array1<S>> {
+    let (n, m) = a.dim();
+    check_dim("matrix columns (square matrix)", n, m)?;
+    check_dim("right-hand side", n, b.len())?;
+    let f = Arc::new(LuFactors::new(a)?);
+    let b = b.to_vec();
+    let x = match a.as_slice() {
+        Some(s) => {
+            let active = s.iter().any(|v| !v.is_constant());
+            solve_with(&f, active.then_some(s), &b, 1, false)?
+        }
+        None => solve_with(&f, active_entries(a, 0).as_deref(), &b, 1, false)?,
+    };
+    Ok(Array1::from_vec(x))
 }

@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 /// assert!((4.0 * x[0] + x[1] - 1.0).abs() < 1e-15);
 /// ```
 pub fn solve<S: Real>(a: ArrayView2<S>, b: ArrayView1<S>) -> Result<Array1<S>> {
-    Lu::new(a)?.into_solve(b)
+    lu::solve_view(a, b)
 }
 
 /// Solves `A X = B` for several right-hand sides (the columns of `B`) with one factorisation;
