@@ -28,9 +28,9 @@ pub enum Method {
 pub enum Sensitivity {
     /// [`Sensitivity::Forward`] when `dim + n_params <= 16`, else
     /// [`Sensitivity::DiscreteAdjoint`] with 64 checkpoints. Both give the exact derivative
-    /// of the numerical solution; forward sensitivities cost about `(dim + n_params) / 4`
-    /// primal solves (evaluated on `Dual` chunks) and win for few inputs, the adjoint costs
-    /// a few primal solves whatever the number of inputs.
+    /// of the numerical solution; forward sensitivities cost one solve on `Dual<W>` per chunk
+    /// of up to 8 inputs and win for few inputs, the adjoint costs a few primal solves
+    /// whatever the number of inputs.
     Auto,
     /// Forward sensitivities: the solver runs on `Dual` numbers (the step sizes chosen on the
     /// values), giving the full Jacobian of the saved states with respect to `y0` and `p`
@@ -40,7 +40,8 @@ pub enum Sensitivity {
     /// forward pass keeps the accepted step sizes (two numbers per step) and at most
     /// `checkpoints` states; the backward pass recomputes each segment between checkpoints,
     /// recursively with the same bound, so memory is O(`checkpoints` * state * levels) with
-    /// `levels = ceil(log_checkpoints(steps))`.
+    /// `levels <= 1 + ceil(log_checkpoints(steps))`; each step is recomputed at most once per
+    /// level.
     DiscreteAdjoint {
         /// The most states held per level (>= 2).
         checkpoints: usize,
