@@ -115,7 +115,9 @@ impl<S: Real> Qr<S> {
         let ax = self.f.apply(&x);
         let r = bv.iter().zip(&ax).map(|(b, ax)| b - ax).collect();
         let wrt_a = self.a.is_some();
-        let mut inputs = self.a.clone().unwrap_or_default();
+        let a = self.a.as_deref().unwrap_or_default();
+        let mut inputs = Vec::with_capacity(a.len() + b.len());
+        inputs.extend_from_slice(a);
         inputs.extend_from_slice(&b);
         let mut out = vec![S::zero(); n];
         S::apply_block(

@@ -184,7 +184,7 @@ pub fn solve<S: Real>(
     check_finite("matrix", &av)?;
     let a64 = Arc::new(CsrMatrix::new(a.pattern().clone(), av)?);
     let pre = preconditioner(&a64, opts.precond)?;
-    let active = (!all_constant(a.values())).then(|| a.values().to_vec());
+    let active = (!all_constant(a.values())).then(|| a.values());
     let pattern = a.pattern().clone();
     solve_block(a64, pre, Some(pattern), active, b, opts)
 }
@@ -207,7 +207,7 @@ fn solve_block<S: Real>(
     op: Arc<dyn LinearOperator>,
     pre: Arc<dyn Preconditioner>,
     pattern: Option<Arc<Pattern>>,
-    a: Option<Vec<S>>,
+    a: Option<&[S]>,
     b: ArrayView1<S>,
     opts: &Options,
 ) -> Result<(Array1<S>, Report)> {
@@ -217,7 +217,9 @@ fn solve_block<S: Real>(
         return Ok((x.into_iter().map(S::cst).collect(), rep));
     }
     let wrt_a = a.is_some();
-    let mut inputs = a.unwrap_or_default();
+    let a = a.unwrap_or_default();
+    let mut inputs = Vec::with_capacity(a.len() + b.len());
+    inputs.extend_from_slice(a);
     inputs.extend_from_slice(&b);
     let mut out = vec![S::zero(); b.len()];
     S::apply_block(

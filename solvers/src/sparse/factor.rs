@@ -145,9 +145,7 @@ fn numeric_values<S: Real>(a: &CsrMatrix<S>) -> Result<(Vec<f64>, Option<Vec<S>>
     let active = if all_constant(a.values()) {
         None
     } else {
-        let mut keep = Vec::with_capacity(a.nnz() + a.nrows());
-        keep.extend_from_slice(a.values());
-        Some(keep)
+        Some(a.values().to_vec())
     };
     Ok((v, active))
 }
@@ -200,7 +198,7 @@ impl<S: Real> SparseLu<S> {
     /// [`Error::DimensionMismatch`], [`Error::NonFinite`] (in `b`, or in the solution when `A`
     /// is numerically singular).
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
-        solve_with(&self.f, self.a.clone(), b, false)
+        solve_with(&self.f, self.a.as_deref(), b, false)
     }
 
     /// `x = A^{-T} b`; reverse: `b_bar = A^{-1} x_bar`, `A_bar[i, j] = -x_i b_bar_j` on the
@@ -209,7 +207,7 @@ impl<S: Real> SparseLu<S> {
     /// # Errors
     /// As [`SparseLu::solve`].
     pub fn solve_transpose(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
-        solve_with(&self.f, self.a.clone(), b, true)
+        solve_with(&self.f, self.a.as_deref(), b, true)
     }
 }
 
@@ -264,7 +262,7 @@ impl<S: Real> SparseCholesky<S> {
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::NonFinite`].
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
-        solve_with(&self.f, self.a.clone(), b, false)
+        solve_with(&self.f, self.a.as_deref(), b, false)
     }
 }
 
@@ -278,7 +276,7 @@ pub fn solve<S: Real>(a: &CsrMatrix<S>, b: ArrayView1<S>) -> Result<Array1<S>> {
 
 fn solve_with<S: Real, F: SpFactors>(
     f: &Arc<F>,
-    a: Option<Vec<S>>,
+    a: Option<&[S]>,
     b: ArrayView1<S>,
     transpose: bool,
 ) -> Result<Array1<S>> {
@@ -293,7 +291,9 @@ fn solve_with<S: Real, F: SpFactors>(
         return Ok(x.into_iter().map(S::cst).collect());
     }
     let wrt_a = a.is_some();
-    let mut inputs = a.unwrap_or_default();
+    let a = a.unwrap_or_default();
+    let mut inputs = Vec::with_capacity(a.len() + b.len());
+    inputs.extend_from_slice(a);
     inputs.extend_from_slice(&b);
     let mut out = vec![S::zero(); n];
     S::apply_block(
