@@ -311,6 +311,44 @@ impl IndexMap {
             IndexMap::Gather(idx) => idx[i] as usize,
         }
     }
+
+    /// Calls `f(out_start, src_start, len)` for runs of consecutive elements that map to
+    /// consecutive sources, covering all `n_out` outputs: two runs per row for the periodic
+    /// shifts, one run for a unit-stride slice, single elements otherwise. Gathers and their
+    /// reverse steps then copy and add whole runs instead of indexing element by element.
+    pub(crate) fn for_runs(&self, n_out: usize, mut f: impl FnMut(usize, usize, usize)) {
+        /// `out[i] = in[(i - k) mod n]` for one row of length `n`.
+        fn roll(
+            f: &mut impl FnMut(usize, usize, usize),
+            out: usize,
+            src: usize,
+            n: usize,
+            k: isize,
+        ) {
+            let k = k.rem_euclid(n as isize) as usize;
+            if k < n {
+                f(out + k, src, n - k);
+            }
+            if k > 0 {
+                f(out, src + n - k, k);
+            }
+        }
+        match self {
+            IndexMap::Roll { n, k } => roll(&mut f, 0, 0, *n, *k),
+            IndexMap::Roll2 { rows, cols, dr, dc } => {
+                for r in 0..*rows {
+                    let sr = (r as isize - dr).rem_euclid(*rows as isize) as usize;
+                    roll(&mut f, r * cols, sr * cols, *cols, *dc);
+                }
+            }
+            IndexMap::Strided { offset, step: 1 } => f(0, *offset, n_out),
+            _ => {
+                for i in 0..n_out {
+                    f(i, self.source(i), 1);
+                }
+            }
+        }
+    }
 }
 
 /// The reverse data of one array operation.
@@ -448,9 +486,12 @@ impl ArrayOp {
             }
             ArrayOp::Gather { src, map } => {
                 let src = *src as usize;
-                for (i, &o) in out.iter().enumerate() {
-                    below[src + map.source(i)] += o;
-                }
+                map.for_runs(out.len(), |o, s, len| {
+                    let dst = &mut below[src + s..src + s + len];
+                    for (b, &w) in dst.iter_mut().zip(&out[o..o + len]) {
+                        *b += w;
+                    }
+                });
             }
             ArrayOp::ScatterAdd { src, idx } => {
                 let src = *src as usize;

@@ -451,7 +451,10 @@ impl<'t> VarArray<'t> {
                 values,
             };
         }
-        let values = new_values(n_out, |i| a[map.source(i)]);
+        let mut values = new_values(n_out, |_| 0.0);
+        map.for_runs(n_out, |o, s, len| {
+            values[o..o + len].copy_from_slice(&a[s..s + len]);
+        });
         let src = self.start;
         Self::record(self.tape, ArrayOp::Gather { src, map }, values)
     }
