@@ -9,6 +9,9 @@
 //!    iteration, after a reset) — the scaled first step of L-BFGS-B, so the first trial point
 //!    is at distance 1 whatever the objective's scale — else 1 (L-BFGS) or the previous step
 //!    scaled by the ratio of directional derivatives (gradient descent, N&W eq. 3.60).
+//!    With bounds and no curvature information the direction is L-BFGS-B's: towards the
+//!    Cauchy point of the model with `B = I`, `P(x - g)`, searched on `[0, 1]` from the unit
+//!    step if every component has two finite bounds (else from `min(1, 1/|d|)`).
 //! 4. If the box allows the whole trial step along `d`, the More-Thuente strong-Wolfe search
 //!    runs on the ray, limited to the feasible segment. Otherwise a backtracking (Armijo)
 //!    search runs along the projected path `P(x + a d)`, so several components can reach
@@ -92,6 +95,7 @@ pub(crate) fn run<F: FnMut(&[f64], &mut [f64]) -> f64>(
         return Ok(finish(x, g, f, pg, 0, e, Termination::GradientTolerance));
     }
     let mut reset = true;
+    let boxed = b.is_some_and(|b| b.lower().iter().chain(b.upper()).all(|v| v.is_finite()));
     let termination = loop {
         if k >= opts.max_iterations {
             break Termination::MaxIterations;
@@ -112,14 +116,30 @@ pub(crate) fn run<F: FnMut(&[f64], &mut [f64]) -> f64>(
             mem.clear();
             reset = true;
             steepest(&g, &fixed, &mut d);
-            gd = dot(&g, &d);
         }
+        // Without curvature information in a box: L-BFGS-B's first direction, towards the
+        // Cauchy point of the model with B = I, which is P(x - g).
+        let cauchy = reset && b.is_some();
+        if cauchy {
+            step_to(b, &x, &g, -1.0, &mut xt);
+            for i in 0..n {
+                d[i] = xt[i] - x[i];
+            }
+        }
+        gd = dot(&g, &d);
         if gd >= 0.0 || gd.is_nan() {
             break Termination::LineSearchFailed {
                 details: format!("no descent direction (g'd = {gd:e})"),
             };
         }
-        let stp0 = if reset || memory == 0 && previous.is_none() {
+        let stp0 = if cauchy {
+            // L-BFGS-B: the unit step to P(x - g) in a finite box, else at most distance 1.
+            if boxed {
+                1.0
+            } else {
+                (1.0 / norm2(&d)).min(1.0)
+            }
+        } else if reset || memory == 0 && previous.is_none() {
             1.0 / norm2(&d)
         } else if memory == 0 {
             let (a, gd_prev) = previous.unwrap();
@@ -129,7 +149,11 @@ pub(crate) fn run<F: FnMut(&[f64], &mut [f64]) -> f64>(
         };
         let tmax = max_step(b, &x, &d);
         let (step, ft, outcome) = if tmax >= stp0 {
-            let stpmax = tmax.min(STPMAX).max(stp0);
+            let stpmax = if cauchy {
+                1.0
+            } else {
+                tmax.min(STPMAX).max(stp0)
+            };
             let search = more_thuente(
                 |a| {
                     step_to(b, &x, &d, a, &mut xt);

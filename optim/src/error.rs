@@ -78,6 +78,10 @@ pub enum Error {
         /// Index of the first zero pivot.
         pivot: usize,
     },
+    /// The ODE solve failed at the starting parameters (later failures only shorten steps).
+    #[cfg(feature = "fit")]
+    #[error("the ODE solve failed at the starting parameters: {0}")]
+    Ode(#[from] ode::Error),
     /// Fewer residuals than parameters: the residual variance `s^2 = |r|^2 / (m - n)` is undefined.
     #[error("{residuals} residuals for {parameters} parameters: the covariance needs more residuals than parameters")]
     TooFewResiduals {

@@ -39,6 +39,8 @@ mod adam;
 mod bounds;
 mod descent;
 mod error;
+#[cfg(feature = "fit")]
+pub mod fit;
 mod lbfgs;
 pub mod least_squares;
 mod line_search;
@@ -52,6 +54,8 @@ use std::time::Instant;
 pub use ad_core::{Function, Real};
 pub use bounds::Bounds;
 pub use error::Error;
+#[cfg(feature = "fit")]
+pub use fit::{FitMethod, FitProblem, FitReport, Observations, Transform};
 pub use least_squares::{
     least_squares, least_squares_observed, LeastSquaresMethod, LeastSquaresOptions,
     LeastSquaresReport,
