@@ -45,7 +45,7 @@ use crate::real::Real;
 use crate::tape::{Item, RecordedBlock};
 use crate::var::Var;
 
-/// A block operation with its own derivative rules (see the [module docs](self)).
+/// A block operation with its own derivative rules, applied with [`Real::apply_block`].
 ///
 /// Implementations must be consistent: `vjp` is the transpose of `jvp`, and both are the
 /// derivative of `forward` at the point the residuals were computed. Check them with

@@ -5,7 +5,7 @@
 //! Every recorded value is a *node*, numbered in recording order; its adjoint lives at the same
 //! index of the adjoint vector. A node computed by an elementary operation stores one *operand*
 //! per on-tape argument: the argument's node index (`u32`) and the local partial derivative
-//! (`f64`) computed in the forward pass, packed in 12 bytes ([`Op`]). Operands go to one flat
+//! (`f64`) computed in the forward pass, packed in 12 bytes. Operands go to one flat
 //! stream in recording order, so a binary operation costs 24 bytes and a unary one 12.
 //! The first operand of each node carries a flag bit in its index; the reverse sweep walks the
 //! streams backwards and moves to the previous node when it passes a flag:
