@@ -20,47 +20,54 @@ pub fn poisson2d<S: Real>(m: usize, k: &[S]) -> CsrMatrix<S> {
     assert_eq!(k.len(), m * m, "poisson2d: k needs m*m entries");
     let pattern = poisson2d_pattern(m);
     let inv_h2 = ((m + 1) * (m + 1)) as f64;
-    let mut values = Vec::with_capacity(pattern.nnz());
     // Half the harmonic mean, a b / (a + b): the factor 2 is folded into the final scaling
     // (fewer recorded operations when k carries derivatives).
     let half_link = |a: S, b: S| a * b / (a + b);
     let (scale, off_scale) = (2.0 * inv_h2, -2.0 * inv_h2);
+    // Pass 1: the links (unscaled) and the diagonal sums, in CSR order.
+    let mut raw = Vec::with_capacity(pattern.nnz());
+    let mut is_diag = Vec::with_capacity(pattern.nnz());
     for r in 0..m {
         for s in 0..m {
             let c = r * m + s;
             let kc = k[c];
-            let mut diag = S::zero();
             let neighbours = [
                 (r > 0).then(|| c - m),
                 (s > 0).then(|| c - 1),
                 (s + 1 < m).then(|| c + 1),
                 (r + 1 < m).then(|| c + m),
             ];
-            let mut offdiag = [S::zero(); 4];
-            for (o, nb) in offdiag.iter_mut().zip(neighbours) {
+            let mut diag = S::zero();
+            let mut links = [S::zero(); 4];
+            for (l, nb) in links.iter_mut().zip(neighbours) {
                 match nb {
                     Some(nb) => {
-                        let kl = half_link(kc, k[nb]);
-                        diag += kl;
-                        *o = kl * off_scale;
+                        *l = half_link(kc, k[nb]);
+                        diag += *l;
                     }
                     None => diag += kc * 0.5,
                 }
             }
             // CSR order: c - m, c - 1, c, c + 1, c + m.
-            for (o, nb) in offdiag[..2].iter().zip(&neighbours[..2]) {
-                if nb.is_some() {
-                    values.push(*o);
+            for q in 0..4 {
+                if q == 2 {
+                    raw.push(diag);
+                    is_diag.push(true);
                 }
-            }
-            values.push(diag * scale);
-            for (o, nb) in offdiag[2..].iter().zip(&neighbours[2..]) {
-                if nb.is_some() {
-                    values.push(*o);
+                if neighbours[q].is_some() {
+                    raw.push(links[q]);
+                    is_diag.push(false);
                 }
             }
         }
     }
+    // Pass 2: the scaled values, recorded one after another (a contiguous run on a tape, so a
+    // solver block takes them as inputs without copies).
+    let values: Vec<S> = raw
+        .iter()
+        .zip(&is_diag)
+        .map(|(&v, &d)| v * if d { scale } else { off_scale })
+        .collect();
     CsrMatrix::new(pattern, values).expect("pattern and values agree")
 }
 

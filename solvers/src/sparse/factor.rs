@@ -290,33 +290,39 @@ fn solve_with<S: Real, F: SpFactors>(
     if a.is_none() && all_constant(&b) {
         return Ok(x.into_iter().map(S::cst).collect());
     }
-    let wrt_a = a.is_some();
-    let a = a.unwrap_or_default();
-    let mut inputs = Vec::with_capacity(a.len() + b.len());
-    inputs.extend_from_slice(a);
-    inputs.extend_from_slice(&b);
+    let (wrt_a, wrt_b) = (a.is_some(), !all_constant(&b));
+    let block = SparseSolve {
+        f: Arc::clone(f),
+        x,
+        wrt_a,
+        wrt_b,
+        transpose,
+    };
     let mut out = vec![S::zero(); n];
-    S::apply_block(
-        SparseSolve {
-            f: Arc::clone(f),
-            x,
-            wrt_a,
-            transpose,
-        },
-        &inputs,
-        &mut out,
-    );
+    // Inputs: the values and/or b, whichever carry derivatives (a constant b is left out so
+    // that values recorded contiguously need no copy on the tape).
+    match (a, wrt_b) {
+        (Some(a), false) => S::apply_block(block, a, &mut out),
+        (None, _) => S::apply_block(block, &b, &mut out),
+        (Some(a), true) => {
+            let mut inputs = Vec::with_capacity(a.len() + b.len());
+            inputs.extend_from_slice(a);
+            inputs.extend_from_slice(&b);
+            S::apply_block(block, &inputs, &mut out)
+        }
+    }
     Ok(Array1::from_vec(out))
 }
 
 /// The sparse solve block, built at one point. Inputs: `A`'s stored values (if `wrt_a`), then
-/// `b`; outputs `x`. Reverse: `lambda = A^{-T} x_bar`, `b_bar += lambda`,
+/// `b` (if `wrt_b`); outputs `x`. Reverse: `lambda = A^{-T} x_bar`, `b_bar += lambda`,
 /// `A_bar[k] -= lambda_{row k} x_{col k}` over the stored entries (transposed/symmetric
 /// variants in the factorisation types' docs). Forward: `x_dot = A^{-1} (b_dot - A_dot x)`.
 struct SparseSolve<F: SpFactors> {
     f: Arc<F>,
     x: Vec<f64>,
     wrt_a: bool,
+    wrt_b: bool,
     transpose: bool,
 }
 
@@ -332,8 +338,10 @@ impl<F: SpFactors> Block for SparseSolve<F> {
         let mut lam = y_bar.to_vec();
         self.f.solve_in_place(&mut lam, !self.transpose);
         let (a_bar, b_bar) = x_bar.split_at_mut(if self.wrt_a { p.nnz() } else { 0 });
-        for (bb, l) in b_bar.iter_mut().zip(&lam) {
-            *bb += l;
+        if self.wrt_b {
+            for (bb, l) in b_bar.iter_mut().zip(&lam) {
+                *bb += l;
+            }
         }
         if !self.wrt_a {
             return;
@@ -369,7 +377,11 @@ impl<F: SpFactors> Block for SparseSolve<F> {
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
         let p = self.f.pattern();
         let (a_dot, b_dot) = x_dot.split_at(if self.wrt_a { p.nnz() } else { 0 });
-        let mut r = b_dot.to_vec();
+        let mut r = if self.wrt_b {
+            b_dot.to_vec()
+        } else {
+            vec![0.0; self.x.len()]
+        };
         if self.wrt_a {
             let x = &self.x;
             let rows = p.row_of_entries();
