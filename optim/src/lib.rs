@@ -6,6 +6,8 @@
 //! [`least_squares`] minimises `sum r_i(theta)^2` for residuals written once, generic over
 //! [`Real`] (an [`ad_core::Function`]), by Levenberg-Marquardt or Gauss-Newton, with the
 //! Jacobian from forward or reverse mode (whichever is cheaper for its shape).
+//! [`fit`] (feature `fit`, default) fits an `ode::OdeSystem`'s parameters to observations with
+//! either, the gradient from the ODE adjoint, and reports standard errors.
 //!
 //! ```
 //! use optim::{minimize, Options, Real, Termination};
@@ -32,7 +34,7 @@
 //! tolerances) is an [`Error`]. [`minimize_observed`] and [`least_squares_observed`] call an
 //! [`Observer`] after every iteration; [`Progress`] prints a line per iteration.
 //!
-//! The algorithms and their sources are in `docs/optim.md`.
+//! The algorithms and their sources are in `docs/optim.md`; fitting in `docs/fitting.md`.
 #![warn(missing_docs)]
 
 mod adam;
@@ -103,3 +105,8 @@ where
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/optim.md")]
 pub struct GuideDoctests;
+
+/// docs/fitting.md's code blocks, compiled and run as doctests.
+#[cfg(all(doctest, feature = "fit"))]
+#[doc = include_str!("../../docs/fitting.md")]
+pub struct FittingDoctests;
