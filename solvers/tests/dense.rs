@@ -399,5 +399,12 @@ fn empty_system_gives_an_empty_solution() {
     let a = Array2::<f64>::zeros((0, 0));
     let b = Array1::<f64>::zeros(0);
     assert_eq!(solve(a.view(), b.view()).unwrap().len(), 0);
-    assert_eq!(Cholesky::new(a.view()).unwrap().solve(b.view()).unwrap().len(), 0);
+    assert_eq!(
+        Cholesky::new(a.view())
+            .unwrap()
+            .solve(b.view())
+            .unwrap()
+            .len(),
+        0
+    );
 }

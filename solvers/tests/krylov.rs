@@ -268,3 +268,18 @@ fn krylov_errors() {
         Err(Error::DimensionMismatch { .. })
     ));
 }
+
+/// The W2s-type loss by CG + IC(0) (constant right-hand side: only the values are inputs).
+struct CgLoss(usize);
+impl Function for CgLoss {
+    fn eval<S: Real>(&self, k: &[S]) -> Vec<S> {
+        vec![loss(k, self.0, true)]
+    }
+}
+
+#[test]
+fn constant_rhs_krylov_path_passes_the_shared_checker() {
+    for seed in 0..2 {
+        check_function(&CgLoss(4), &w2s_conductivity(4), seed).assert_close(1e-6);
+    }
+}

@@ -246,3 +246,19 @@ fn sparse_errors() {
         Err(Error::DimensionMismatch { .. })
     ));
 }
+
+/// The W2s loss as a function of k (constant right-hand side: only the values are inputs).
+struct W2sF(usize);
+impl Function for W2sF {
+    fn eval<S: Real>(&self, k: &[S]) -> Vec<S> {
+        vec![w2s_loss(k, self.0, true) * 1e3]
+    }
+}
+
+#[test]
+fn constant_rhs_path_passes_the_shared_checker() {
+    let m = 5;
+    for seed in 0..2 {
+        check_function(&W2sF(m), &w2s_conductivity(m), seed).assert_close(1e-7);
+    }
+}

@@ -216,27 +216,32 @@ fn solve_block<S: Real>(
     if a.is_none() && all_constant(&b) {
         return Ok((x.into_iter().map(S::cst).collect(), rep));
     }
-    let wrt_a = a.is_some();
-    let a = a.unwrap_or_default();
-    let mut inputs = Vec::with_capacity(a.len() + b.len());
-    inputs.extend_from_slice(a);
-    inputs.extend_from_slice(&b);
+    let wrt_b = !all_constant(&b);
+    let block = KrylovSolve {
+        op,
+        pre,
+        pattern: if a.is_some() { pattern } else { None },
+        wrt_b,
+        opts: opts.clone(),
+        x,
+    };
     let mut out = vec![S::zero(); b.len()];
-    S::apply_block(
-        KrylovSolve {
-            op,
-            pre,
-            pattern: if wrt_a { pattern } else { None },
-            opts: opts.clone(),
-            x,
-        },
-        &inputs,
-        &mut out,
-    );
+    // Inputs: the values and/or b, whichever carry derivatives.
+    match (a, wrt_b) {
+        (Some(a), false) => S::apply_block(block, a, &mut out),
+        (None, _) => S::apply_block(block, &b, &mut out),
+        (Some(a), true) => {
+            let mut inputs = Vec::with_capacity(a.len() + b.len());
+            inputs.extend_from_slice(a);
+            inputs.extend_from_slice(&b);
+            S::apply_block(block, &inputs, &mut out)
+        }
+    }
     Ok((Array1::from_vec(out), rep))
 }
 
-/// The iterative solve block. Inputs: `A`'s stored values (if a pattern is given), then `b`.
+/// The iterative solve block. Inputs: `A`'s stored values (if a pattern is given), then `b`
+/// (if `wrt_b`).
 /// Reverse: `A^T lambda = x_bar` by the same method with `M^T`; `b_bar += lambda`;
 /// `A_bar[k] -= lambda_{row k} x_{col k}`. Forward: `A x_dot = b_dot - A_dot x`. A derivative
 /// solve that does not reach the tolerance returns its last iterate.
@@ -244,6 +249,7 @@ struct KrylovSolve {
     op: Arc<dyn LinearOperator>,
     pre: Arc<dyn Preconditioner>,
     pattern: Option<Arc<Pattern>>,
+    wrt_b: bool,
     opts: Options,
     x: Vec<f64>,
 }
@@ -264,8 +270,10 @@ impl Block for KrylovSolve {
         );
         let nnz = self.pattern.as_ref().map_or(0, |p| p.nnz());
         let (a_bar, b_bar) = x_bar.split_at_mut(nnz);
-        for (bb, l) in b_bar.iter_mut().zip(&lam) {
-            *bb += l;
+        if self.wrt_b {
+            for (bb, l) in b_bar.iter_mut().zip(&lam) {
+                *bb += l;
+            }
         }
         if let Some(p) = &self.pattern {
             let (x, lam) = (&self.x, &lam);
@@ -280,7 +288,11 @@ impl Block for KrylovSolve {
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
         let nnz = self.pattern.as_ref().map_or(0, |p| p.nnz());
         let (a_dot, b_dot) = x_dot.split_at(nnz);
-        let mut r = b_dot.to_vec();
+        let mut r = if self.wrt_b {
+            b_dot.to_vec()
+        } else {
+            vec![0.0; self.x.len()]
+        };
         if let Some(p) = &self.pattern {
             let rows = p.row_of_entries();
             for ((&i, &j), &d) in rows.iter().zip(p.col_idx()).zip(a_dot) {
