@@ -197,3 +197,59 @@ fn least_squares_respects_bounds() {
     .unwrap();
     assert!(max_diff(&r.x, &lb.x) < 1e-6, "{:?} vs {:?}", r.x, lb.x);
 }
+
+#[test]
+fn random_bounded_convex_quadratics_satisfy_kkt() {
+    // f = 0.5 x'Ax - b'x with A = M'M + 0.1 I (condition up to ~1e3), random boxes: the
+    // first-order (KKT) conditions characterise the unique minimiser.
+    let mut rng = ad_core::testing::Rng::new(11);
+    for case in 0..25 {
+        let n = 5 + case;
+        let m: Vec<Vec<f64>> = (0..n).map(|_| rng.vec(n, -1.0, 1.0)).collect();
+        let mut a = vec![vec![0.0; n]; n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i][j] =
+                    (0..n).map(|k| m[k][i] * m[k][j]).sum::<f64>() + if i == j { 0.1 } else { 0.0 };
+            }
+        }
+        let b = rng.vec(n, -5.0, 5.0);
+        let lo: Vec<f64> = (0..n).map(|_| rng.uniform(-1.0, 0.0)).collect();
+        let hi: Vec<f64> = lo.iter().map(|l| l + rng.uniform(0.0, 1.5)).collect();
+        let (aa, bb) = (a.clone(), b.clone());
+        let f = move |x: &[f64], g: &mut [f64]| {
+            let mut v = 0.0;
+            for i in 0..x.len() {
+                g[i] = aa[i].iter().zip(x).map(|(p, q)| p * q).sum::<f64>() - bb[i];
+                v += 0.5 * x[i] * (g[i] - bb[i]);
+            }
+            v
+        };
+        let opts = Options::default()
+            .with_bounds(lo.clone(), hi.clone())
+            .unwrap()
+            .with_grad_tol(1e-7)
+            .unwrap()
+            .with_f_tol(0.0)
+            .unwrap()
+            .with_max_iterations(5000);
+        let r = minimize(checked(f, &lo, &hi), &vec![0.0; n], &opts).unwrap();
+        // Gradient tolerance, or no decrease left at round-off level just above it.
+        assert!(r.termination.converged(), "case {case}: {r:?}");
+        for i in 0..n {
+            let gi = r.gradient[i];
+            let ok = if r.x[i] <= lo[i] {
+                gi >= -1e-7
+            } else if r.x[i] >= hi[i] {
+                gi <= 1e-7
+            } else {
+                gi.abs() <= 1e-7
+            };
+            assert!(
+                ok,
+                "case {case}, component {i}: x {} in [{}, {}], g {gi}",
+                r.x[i], lo[i], hi[i]
+            );
+        }
+    }
+}

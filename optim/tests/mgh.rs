@@ -120,3 +120,17 @@ fn gradient_descent_and_lbfgs_memory_one_still_converge() {
     assert_eq!(r1.termination, Termination::GradientTolerance, "{r1:?}");
     assert!(r1.iterations < r.iterations);
 }
+
+#[test]
+fn the_zoo_derivatives_pass_the_shared_gradient_checker() {
+    // Forward and reverse mode of every residual function against a central difference, at the
+    // start and at a perturbed point (so the Jacobians LM and L-BFGS use are the right ones).
+    let mut rng = ad_core::testing::Rng::new(3);
+    for p in ALL {
+        let x0 = p.start();
+        let x1: Vec<f64> = x0.iter().map(|v| v + rng.uniform(0.05, 0.2)).collect();
+        for (seed, x) in [(1, &x0), (2, &x1)] {
+            ad_core::testing::check_function(&p, x, seed).assert_close(1e-6);
+        }
+    }
+}
