@@ -4,7 +4,7 @@
 //! solver options, and how the parameters are represented to the optimizer
 //! ([`Transform::Log`] for positive parameters). It is an [`ad_core::Function`] (the residuals
 //! `y_i(t_k; p) - data_k[i]`, generic over `Real`), so it goes straight into
-//! [`least_squares`](crate::least_squares) — with the Jacobian from forward sensitivities
+//! [`least_squares`](fn@crate::least_squares) — with the Jacobian from forward sensitivities
 //! (`Dual` through `ode::solve`) — and [`FitProblem::objective`] gives `minimize`'s objective
 //! with the gradient from the ODE adjoint (`Var` through `ode::solve`, one block on the tape).
 //! [`FitProblem::fit`] does either and adds the parameters' standard errors from the
@@ -413,7 +413,7 @@ pub enum FitMethod {
     /// [`minimize`](crate::minimize) on `sum r^2` (any of its methods), gradient by the ODE
     /// adjoint.
     Lbfgs(Options),
-    /// [`least_squares`] (Levenberg-Marquardt or Gauss-Newton), Jacobian by forward
+    /// [`least_squares`](fn@crate::least_squares) (Levenberg-Marquardt or Gauss-Newton), Jacobian by forward
     /// sensitivities.
     LevenbergMarquardt(LeastSquaresOptions),
 }

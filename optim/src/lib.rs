@@ -3,7 +3,7 @@
 //! [`minimize`] takes an objective that returns its value and writes its gradient — from
 //! [`ad_core::gradient`], a solver's adjoint, or by hand — and runs the [`Method`] chosen in
 //! [`Options`]: L-BFGS (default), gradient descent, or Adam; all accept box bounds.
-//! [`least_squares`] minimises `sum r_i(theta)^2` for residuals written once, generic over
+//! [`least_squares`](fn@least_squares) minimises `sum r_i(theta)^2` for residuals written once, generic over
 //! [`Real`] (an [`ad_core::Function`]), by Levenberg-Marquardt or Gauss-Newton, with the
 //! Jacobian from forward or reverse mode (whichever is cheaper for its shape).
 //! [`fit`] (feature `fit`, default) fits an `ode::OdeSystem`'s parameters to observations with
