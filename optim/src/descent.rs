@@ -148,7 +148,7 @@ pub(crate) fn run<F: FnMut(&[f64], &mut [f64]) -> f64>(
             1.0
         };
         let tmax = max_step(b, &x, &d);
-        let (step, ft, outcome) = if tmax >= stp0 {
+        let (step, ft, outcome) = if cauchy || tmax >= stp0 {
             let stpmax = if cauchy {
                 1.0
             } else {
