@@ -43,6 +43,33 @@ pub enum Error {
         /// The length passed.
         got: usize,
     },
+    /// The Newton iteration of an implicit (stiff) method failed to converge repeatedly, even
+    /// with a fresh Jacobian and smaller steps.
+    #[error("Newton iteration failed to converge at t = {t} with step size {h:e}: check the right-hand side for discontinuities or non-finite values, or loosen the tolerances")]
+    ConvergenceFailure {
+        /// Time at which the step failed.
+        t: f64,
+        /// The last step size tried.
+        h: f64,
+    },
+    /// The error test of a stiff method failed repeatedly on one step.
+    #[error("{failures} error-test failures on one step at t = {t} (step size {h:e}): the solution may be non-smooth near t, or the tolerances too tight")]
+    ErrorTestFailures {
+        /// Time at which the step failed.
+        t: f64,
+        /// The last step size tried.
+        h: f64,
+        /// Consecutive failures.
+        failures: usize,
+    },
+    /// The iteration matrix `I - c J` of a stiff method was singular at every step size tried.
+    #[error("singular iteration matrix at t = {t} with step size {h:e}: the Jacobian may be non-finite or the problem ill-posed")]
+    SingularIterationMatrix {
+        /// Time at which the step failed.
+        t: f64,
+        /// The last step size tried.
+        h: f64,
+    },
     /// An input or option is invalid (save times out of order, a non-positive tolerance, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -53,6 +53,7 @@ pub mod options;
 mod sensitivity;
 pub mod solution;
 mod solve;
+pub mod stiff;
 pub mod system;
 
 pub use ad_core::Real;

@@ -18,6 +18,10 @@ pub enum Method {
     /// Tsitouras 5(4) (Tsitouras 2011) with PI step-size control, FSAL and its own
     /// fourth-order interpolant. The default.
     Tsit5,
+    /// Stiff: variable-order (1-5), variable-step BDF in the NDF form of Shampine & Reichelt
+    /// (1997) (MATLAB's `ode15s`, SciPy's `BDF`), modified Newton with a reused forward-mode
+    /// Jacobian, dense output from the backward-difference polynomial. See `docs/stiff.md`.
+    Bdf,
 }
 
 /// How a solve with [`Var`](ad_core::Var) inputs computes its backward pass (the value of

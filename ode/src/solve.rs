@@ -99,6 +99,9 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     opts: &Options,
 ) -> Result<Solution<S>, Error> {
     check_inputs(sys, y0.len(), p.len(), t0, save_at, opts)?;
+    if crate::stiff::is_stiff(opts.method) {
+        return crate::stiff::solve(sys, y0, p, t0, save_at, opts);
+    }
     if y0.iter().chain(p).all(|v| v.is_constant()) {
         let (y, stats) = integrate(sys, y0, p, t0, save_at, opts, None, &mut ())?;
         return Ok(Solution {

@@ -57,6 +57,7 @@ pub(crate) fn tableau(method: Method) -> &'static Tableau {
         Method::Rk4 { .. } => &rk4::TABLEAU,
         Method::Dopri5 => &dopri5::TABLEAU,
         Method::Tsit5 => &tsit5::TABLEAU,
+        _ => unreachable!("stiff methods are dispatched to crate::stiff"),
     }
 }
 

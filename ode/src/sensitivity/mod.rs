@@ -230,6 +230,9 @@ pub fn vjp<Sys: OdeSystem>(
         }
         flat.extend_from_slice(row);
     }
+    if crate::stiff::is_stiff(opts.method) {
+        return crate::stiff::vjp(sys, y0, p, t0, save_at, opts, &flat);
+    }
     let rec = Recording::record(sys, y0, p, t0, save_at, opts)?;
     let mut x_bar = vec![0.0; y0.len() + p.len()];
     let adjoint = rec.vjp(sys, p, t0, save_at, opts, &flat, &mut x_bar)?;

@@ -1,0 +1,494 @@
+//! Variable-order (1-5), variable-step BDF in the NDF form of Shampine & Reichelt (1997, the
+//! method of MATLAB's `ode15s` and SciPy's `BDF`), with modified divided differences.
+//!
+//! The state is the array `D` of modified backward differences of the solution on the
+//! current step size (`D[0] = y_n`, `D[j] = ∇^j y_n`); a step-size change by a factor `r`
+//! rescales it exactly with `D <- (R(r) U)^T D` (the interpolating polynomial through the
+//! past values re-sampled on the new grid). One step of order `k` solves
+//! `(1 - κ_k) γ_k (y - y_pred) - h f(y) + Σ_{j=1..k} γ_j ∇^j y_n = 0` with the predictor
+//! `y_pred = Σ_{j=0..k} D[j]` by modified Newton ([`super::newton`]). The local error is
+//! `(κ_k γ_k + 1/(k+1)) d` with `d = y - y_pred`; the order changes by at most one after
+//! `k + 1` steps of the same size, to the order whose error estimate allows the largest step.
+//! The solution between steps is the interpolating polynomial `D` (dense output), so steps are
+//! never shortened to hit save times. The Jacobian is reused across steps and refreshed only
+//! after a Newton failure (or when older than [`JAC_MAX_AGE`] steps); the iteration matrix is
+//! refactorised when the step size changes.
+//!
+//! With sensitivities, the `n x m` matrix `S = ∂y/∂(y0, p)` is carried in the same difference
+//! array (columns `n..` of each row), follows the same steps and orders, and its corrector is
+//! the staggered linear iteration of [`super::newton::solve_sens`].
+
+use crate::error::Error;
+use crate::options::Options;
+
+use super::jacobian::{dense_jacobian, sens_rhs};
+use super::linalg::Factor;
+use super::newton::{rms, solve_corrector, solve_sens, NewtonScratch, SensScratch, NEWTON_MAXITER};
+use super::{initial_step, StiffOutput};
+use crate::system::OdeSystem;
+
+const MAX_ORDER: usize = 5;
+const MIN_FACTOR: f64 = 0.2;
+const MAX_FACTOR: f64 = 10.0;
+/// The Jacobian is re-evaluated at the next factorisation once it is this many steps old.
+pub(crate) const JAC_MAX_AGE: usize = 50;
+/// Most convergence failures and error-test failures on one step.
+const MAX_CONV_FAILS: usize = 10;
+const MAX_ERR_FAILS: usize = 12;
+
+/// The NDF coefficients: `κ_k`, `γ_k = Σ_{j<=k} 1/j`, `α_k = (1 - κ_k) γ_k` and the error
+/// constants `κ_k γ_k + 1/(k+1)` (Shampine & Reichelt 1997, Table 1; `κ_5 = 0`: BDF5).
+struct Coefs {
+    gamma: [f64; MAX_ORDER + 1],
+    alpha: [f64; MAX_ORDER + 1],
+    error_const: [f64; MAX_ORDER + 2],
+}
+
+fn coefs() -> Coefs {
+    let kappa = [0.0, -0.1850, -1.0 / 9.0, -0.0823, -0.0415, 0.0];
+    let mut gamma = [0.0; MAX_ORDER + 1];
+    for k in 1..=MAX_ORDER {
+        gamma[k] = gamma[k - 1] + 1.0 / k as f64;
+    }
+    let mut alpha = [0.0; MAX_ORDER + 1];
+    let mut error_const = [0.0; MAX_ORDER + 2];
+    for k in 0..=MAX_ORDER {
+        alpha[k] = (1.0 - kappa[k]) * gamma[k];
+        error_const[k] = kappa[k] * gamma[k] + 1.0 / (k + 1) as f64;
+    }
+    error_const[MAX_ORDER + 1] = 1.0 / (MAX_ORDER + 2) as f64;
+    Coefs {
+        gamma,
+        alpha,
+        error_const,
+    }
+}
+
+/// `R(r)[i][j] = Π_{l=1..i} (l - 1 - r j) / l` (row 0 all ones), `(order+1)^2` row-major.
+fn compute_r(order: usize, factor: f64) -> [[f64; MAX_ORDER + 1]; MAX_ORDER + 1] {
+    let mut r = [[0.0; MAX_ORDER + 1]; MAX_ORDER + 1];
+    for j in 0..=order {
+        r[0][j] = 1.0;
+    }
+    for i in 1..=order {
+        for j in 0..=order {
+            let m = if j == 0 {
+                0.0
+            } else {
+                (i as f64 - 1.0 - factor * j as f64) / i as f64
+            };
+            r[i][j] = r[i - 1][j] * m;
+        }
+    }
+    r
+}
+
+/// Rescales the differences `D[0..=order]` (rows of width `w`) to a step size `factor` times
+/// the current one.
+fn change_d(d: &mut [f64], w: usize, order: usize, factor: f64, tmp: &mut [f64]) {
+    let r = compute_r(order, factor);
+    let u = compute_r(order, 1.0);
+    let mut ru = [[0.0; MAX_ORDER + 1]; MAX_ORDER + 1];
+    for i in 0..=order {
+        for j in 0..=order {
+            ru[i][j] = (0..=order).map(|l| r[i][l] * u[l][j]).sum();
+        }
+    }
+    let tmp = &mut tmp[..(order + 1) * w];
+    tmp.iter_mut().for_each(|v| *v = 0.0);
+    for j in 0..=order {
+        let out = &mut tmp[j * w..(j + 1) * w];
+        for i in 0..=order {
+            let c = ru[i][j];
+            if c != 0.0 {
+                for (o, v) in out.iter_mut().zip(&d[i * w..(i + 1) * w]) {
+                    *o += c * v;
+                }
+            }
+        }
+    }
+    d[..(order + 1) * w].copy_from_slice(tmp);
+}
+
+/// The interpolating polynomial of the last step (order `order`, size `h`, ending at `t`) at
+/// `ts`, all `w` columns.
+fn interpolate(d: &[f64], w: usize, order: usize, t: f64, h: f64, ts: f64, out: &mut [f64]) {
+    out.copy_from_slice(&d[..w]);
+    let mut prod = 1.0;
+    for i in 0..order {
+        prod *= (ts - (t - h * i as f64)) / (h * (i + 1) as f64);
+        for (o, v) in out.iter_mut().zip(&d[(i + 1) * w..(i + 2) * w]) {
+            *o += prod * v;
+        }
+    }
+}
+
+/// Why the last attempt failed (for the error reported when the step size underflows).
+#[derive(Clone, Copy, PartialEq)]
+enum Failure {
+    None,
+    Convergence,
+    Singular,
+    ErrorTest,
+}
+
+/// Integrates with BDF/NDF from `t0` through the sorted `save_at`; with `sens` the forward
+/// sensitivities with respect to `(y0, p)` are carried along.
+pub(crate) fn integrate<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    sens: bool,
+) -> Result<StiffOutput, Error> {
+    let n = y0.len();
+    let m = if sens { n + p.len() } else { 0 };
+    let w = n * (1 + m);
+    let mut out = StiffOutput::new(n, m);
+    let mut state0 = vec![0.0; w];
+    state0[..n].copy_from_slice(y0);
+    for i in 0..m.min(n) {
+        state0[n + i * m + i] = 1.0;
+    }
+    let mut next = 0;
+    while next < save_at.len() && save_at[next] <= t0 {
+        out.push(&state0);
+        next += 1;
+    }
+    if next == save_at.len() {
+        return Ok(out);
+    }
+    if let Some(c) = y0.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            t: t0,
+            component: c,
+        });
+    }
+    let t_end = save_at[save_at.len() - 1];
+    let co = coefs();
+    let atol: Vec<f64> = (0..n).map(|i| opts.atol_at(i)).collect();
+    let rtol = opts.rtol;
+    let newton_tol = (10.0 * f64::EPSILON / rtol.max(1e-300)).max(0.03f64.min(rtol.sqrt()));
+
+    let mut f0 = vec![0.0; n];
+    sys.rhs(t0, y0, p, &mut f0);
+    out.stats.rhs_evals += 1;
+    if let Some(c) = f0.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            t: t0,
+            component: c,
+        });
+    }
+    let mut h = match opts.h0 {
+        Some(h0) => h0,
+        None => {
+            out.stats.rhs_evals += 1;
+            initial_step(sys, t0, y0, &f0, p, 1.0, opts, t_end - t0)
+        }
+    }
+    .min(opts.h_max);
+
+    // D rows: 0..MAX_ORDER+3, each of width w.
+    let rows = MAX_ORDER + 3;
+    let mut d = vec![0.0; rows * w];
+    let mut tmp = vec![0.0; rows * w];
+    d[..w].copy_from_slice(&state0);
+    for i in 0..n {
+        d[w + i] = h * f0[i];
+    }
+    if m > 0 {
+        let mut g = vec![0.0; n * m];
+        out.stiff.sens_rhs_evals += sens_rhs(sys, t0, y0, p, &state0[n..], &mut g);
+        for (dst, v) in d[w + n..2 * w].iter_mut().zip(&g) {
+            *dst = h * v;
+        }
+    }
+
+    let mut order = 1usize;
+    let mut n_equal = 0usize;
+    let mut jac = vec![0.0; n * n];
+    let mut jac_age = usize::MAX; // no Jacobian yet
+    let mut jac_current = false;
+    let mut lu: Option<Factor> = None;
+    let mut t = t0;
+    let mut attempts = 0usize;
+    let mut conv_fails = 0usize;
+    let mut err_fails = 0usize;
+    let mut last_failure = Failure::None;
+
+    let mut y_pred = vec![0.0; w];
+    let mut psi = vec![0.0; w];
+    let mut y_new = vec![0.0; n];
+    let mut dd = vec![0.0; w];
+    let mut scale = vec![0.0; n];
+    let mut err = vec![0.0; n];
+    let mut interp = vec![0.0; w];
+    let mut nsc = NewtonScratch {
+        f: vec![0.0; n],
+        dy: vec![0.0; n],
+    };
+    let mut ssc = SensScratch {
+        s: vec![0.0; n * m],
+        g: vec![0.0; n * m],
+        col: vec![0.0; n],
+    };
+
+    loop {
+        if attempts >= opts.max_steps {
+            return Err(Error::MaxStepsReached { t, steps: attempts });
+        }
+        let min_step = 10.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE);
+        if h > opts.h_max {
+            change_d(&mut d, w, order, opts.h_max / h, &mut tmp);
+            h = opts.h_max;
+            n_equal = 0;
+            lu = None;
+        }
+        if h < min_step || !h.is_finite() {
+            return Err(match last_failure {
+                Failure::Convergence => Error::ConvergenceFailure { t, h },
+                Failure::Singular => Error::SingularIterationMatrix { t, h },
+                _ => Error::StepSizeTooSmall { t, h },
+            });
+        }
+        attempts += 1;
+        let t_new = t + h;
+        y_pred.iter_mut().for_each(|v| *v = 0.0);
+        psi.iter_mut().for_each(|v| *v = 0.0);
+        for j in 0..=order {
+            let row = &d[j * w..(j + 1) * w];
+            for (yp, v) in y_pred.iter_mut().zip(row) {
+                *yp += v;
+            }
+            if j >= 1 {
+                let g = co.gamma[j] / co.alpha[order];
+                for (ps, v) in psi.iter_mut().zip(row) {
+                    *ps += g * v;
+                }
+            }
+        }
+        for i in 0..n {
+            scale[i] = atol[i] + rtol * y_pred[i].abs();
+        }
+        let c = h / co.alpha[order];
+
+        // Newton, refreshing the Jacobian once if it fails with a stale one.
+        let mut converged = false;
+        let mut iters = 0;
+        loop {
+            if lu.is_none() {
+                if jac_age >= JAC_MAX_AGE {
+                    out.stiff.jac_rhs_evals += dense_jacobian(sys, t, &d[..n], p, &mut jac);
+                    out.stiff.jac_evals += 1;
+                    jac_age = 0;
+                    jac_current = true;
+                }
+                out.stiff.factorisations += 1;
+                match Factor::new(n, c, &jac) {
+                    Ok(f) => lu = Some(f),
+                    Err(_) => {
+                        last_failure = Failure::Singular;
+                        break;
+                    }
+                }
+            }
+            let r = solve_corrector(
+                sys,
+                t_new,
+                p,
+                &y_pred[..n],
+                c,
+                &psi[..n],
+                lu.as_ref().expect("factorised above"),
+                &scale,
+                newton_tol,
+                &mut y_new,
+                &mut dd[..n],
+                &mut nsc,
+            );
+            out.stats.rhs_evals += r.rhs_evals;
+            out.stiff.newton_iters += r.iterations;
+            iters = r.iterations;
+            if r.converged {
+                converged = true;
+                break;
+            }
+            last_failure = Failure::Convergence;
+            if jac_current {
+                break;
+            }
+            out.stiff.jac_rhs_evals += dense_jacobian(sys, t_new, &y_pred[..n], p, &mut jac);
+            out.stiff.jac_evals += 1;
+            jac_age = 0;
+            jac_current = true;
+            lu = None;
+        }
+        if !converged {
+            out.stiff.newton_failures += 1;
+            out.stats.rejected += 1;
+            conv_fails += 1;
+            if conv_fails >= MAX_CONV_FAILS {
+                return Err(if last_failure == Failure::Singular {
+                    Error::SingularIterationMatrix { t, h }
+                } else {
+                    Error::ConvergenceFailure { t, h }
+                });
+            }
+            let factor = if last_failure == Failure::Singular {
+                0.25
+            } else {
+                0.5
+            };
+            h *= factor;
+            change_d(&mut d, w, order, factor, &mut tmp);
+            n_equal = 0;
+            lu = None;
+            continue;
+        }
+
+        let safety = 0.9 * (2 * NEWTON_MAXITER + 1) as f64 / (2 * NEWTON_MAXITER + iters) as f64;
+        for i in 0..n {
+            scale[i] = atol[i] + rtol * y_new[i].abs();
+            err[i] = co.error_const[order] * dd[i];
+        }
+        let error_norm = rms(&err, &scale);
+        if !(error_norm <= 1.0) {
+            out.stats.rejected += 1;
+            out.stiff.error_test_failures += 1;
+            err_fails += 1;
+            last_failure = Failure::ErrorTest;
+            if err_fails >= MAX_ERR_FAILS {
+                return Err(Error::ErrorTestFailures {
+                    t,
+                    h,
+                    failures: err_fails,
+                });
+            }
+            let factor = if error_norm.is_finite() {
+                MIN_FACTOR.max(safety * error_norm.powf(-1.0 / (order + 1) as f64))
+            } else {
+                MIN_FACTOR
+            };
+            h *= factor;
+            change_d(&mut d, w, order, factor, &mut tmp);
+            n_equal = 0;
+            lu = None;
+            continue;
+        }
+
+        // Accepted: the sensitivities' corrector with the same matrix.
+        if m > 0 {
+            let (ok, ev) = solve_sens(
+                sys,
+                t_new,
+                &y_new,
+                p,
+                &y_pred[n..],
+                c,
+                &psi[n..],
+                lu.as_ref().expect("factorised"),
+                atol[0].max(1e-300),
+                rtol,
+                1e-3 * newton_tol,
+                3,
+                &mut dd[n..],
+                &mut ssc,
+            );
+            out.stiff.sens_rhs_evals += ev;
+            if !ok {
+                // refresh the matrix at the new point: the corrector is then (nearly) exact
+                out.stiff.jac_rhs_evals += dense_jacobian(sys, t_new, &y_new, p, &mut jac);
+                out.stiff.jac_evals += 1;
+                out.stiff.factorisations += 1;
+                jac_age = 0;
+                let f = Factor::new(n, c, &jac)
+                    .map_err(|_| Error::SingularIterationMatrix { t: t_new, h })?;
+                let (_, ev) = solve_sens(
+                    sys,
+                    t_new,
+                    &y_new,
+                    p,
+                    &y_pred[n..],
+                    c,
+                    &psi[n..],
+                    &f,
+                    atol[0].max(1e-300),
+                    rtol,
+                    1e-3 * newton_tol,
+                    3,
+                    &mut dd[n..],
+                    &mut ssc,
+                );
+                out.stiff.sens_rhs_evals += ev;
+                lu = Some(f);
+            }
+        }
+        out.stats.steps += 1;
+        conv_fails = 0;
+        err_fails = 0;
+        last_failure = Failure::None;
+        jac_current = false;
+        jac_age = jac_age.saturating_add(1);
+
+        // Update the differences: D[k+2] = d - D[k+1], D[k+1] = d, D[i] += D[i+1].
+        for i in 0..w {
+            d[(order + 2) * w + i] = dd[i] - d[(order + 1) * w + i];
+            d[(order + 1) * w + i] = dd[i];
+        }
+        for j in (0..=order).rev() {
+            let (lo, hi) = d.split_at_mut((j + 1) * w);
+            for (a, b) in lo[j * w..].iter_mut().zip(&hi[..w]) {
+                *a += b;
+            }
+        }
+        let last = t_new >= t_end;
+        while next < save_at.len() && (last || save_at[next] <= t_new) {
+            interpolate(&d, w, order, t_new, h, save_at[next], &mut interp);
+            out.push(&interp);
+            next += 1;
+        }
+        t = t_new;
+        if last {
+            return Ok(out);
+        }
+
+        n_equal += 1;
+        if n_equal < order + 1 {
+            continue;
+        }
+        let error_m_norm = if order > 1 {
+            for i in 0..n {
+                err[i] = co.error_const[order - 1] * d[order * w + i];
+            }
+            rms(&err, &scale)
+        } else {
+            f64::INFINITY
+        };
+        let error_p_norm = if order < MAX_ORDER {
+            for i in 0..n {
+                err[i] = co.error_const[order + 1] * d[(order + 2) * w + i];
+            }
+            rms(&err, &scale)
+        } else {
+            f64::INFINITY
+        };
+        let norms = [error_m_norm, error_norm, error_p_norm];
+        let mut best = 1usize;
+        let mut best_factor = f64::NEG_INFINITY;
+        for (k, &e) in norms.iter().enumerate() {
+            let f = e.powf(-1.0 / (order + k) as f64);
+            if f > best_factor {
+                best_factor = f;
+                best = k;
+            }
+        }
+        order = order + best - 1;
+        let factor = MAX_FACTOR.min(safety * best_factor);
+        h *= factor;
+        change_d(&mut d, w, order, factor, &mut tmp);
+        n_equal = 0;
+        lu = None;
+    }
+}

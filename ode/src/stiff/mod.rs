@@ -1,0 +1,307 @@
+//! Stiff integrators: variable-order BDF/NDF ([`Method::Bdf`](crate::Method::Bdf)) and the
+//! L-stable Rosenbrock method Rodas4 ([`Method::Rodas4`](crate::Method::Rodas4)), with dense
+//! Jacobians of the user's generic right-hand side by forward mode and forward sensitivities
+//! carried through the same iteration matrices.
+//!
+//! The kernels run on `f64`; a solve on [`Var`](ad_core::Var) or [`Dual`](ad_core::Dual)
+//! inputs is one block whose forward pass computes the full Jacobian of the saved states with
+//! respect to `(y0, p)` (forward sensitivities, whatever [`Sensitivity`](crate::Sensitivity)
+//! is chosen) and whose backward/tangent passes are products with it. The guide:
+//! `docs/stiff.md`.
+
+pub(crate) mod bdf;
+pub(crate) mod jacobian;
+pub(crate) mod linalg;
+pub(crate) mod newton;
+
+use ad_core::{Block, Real};
+
+use crate::error::Error;
+use crate::options::{Method, Options};
+use crate::solution::{Solution, Stats};
+use crate::system::OdeSystem;
+
+/// Counters of a stiff solve beyond [`Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StiffStats {
+    /// Jacobian evaluations (`∂f/∂y` by forward mode).
+    pub jac_evals: usize,
+    /// Right-hand-side evaluations on `Dual` numbers for the Jacobians.
+    pub jac_rhs_evals: usize,
+    /// LU factorisations of the iteration matrix.
+    pub factorisations: usize,
+    /// Newton iterations (BDF).
+    pub newton_iters: usize,
+    /// Newton convergence failures (BDF).
+    pub newton_failures: usize,
+    /// Steps rejected by the error test.
+    pub error_test_failures: usize,
+    /// Right-hand-side evaluations on `Dual` numbers for the sensitivities.
+    pub sens_rhs_evals: usize,
+}
+
+/// The saved states (and sensitivities) of a stiff solve.
+pub(crate) struct StiffOutput {
+    n: usize,
+    m: usize,
+    /// The states at the save times.
+    pub(crate) saved: Vec<Vec<f64>>,
+    /// Row-major `(save_at.len() * n) x m`: `∂y_i(t_k)/∂x_j` at `(k * n + i) * m + j`.
+    pub(crate) jac: Vec<f64>,
+    pub(crate) stats: Stats,
+    pub(crate) stiff: StiffStats,
+}
+
+impl StiffOutput {
+    pub(crate) fn new(n: usize, m: usize) -> Self {
+        StiffOutput {
+            n,
+            m,
+            saved: Vec::new(),
+            jac: Vec::new(),
+            stats: Stats::default(),
+            stiff: StiffStats::default(),
+        }
+    }
+
+    /// Appends one saved row `(y, S)` of width `n (1 + m)`.
+    pub(crate) fn push(&mut self, row: &[f64]) {
+        self.saved.push(row[..self.n].to_vec());
+        if self.m > 0 {
+            self.jac.extend_from_slice(&row[self.n..]);
+        }
+    }
+}
+
+/// True for the stiff methods.
+pub(crate) fn is_stiff(method: Method) -> bool {
+    matches!(method, Method::Bdf)
+}
+
+/// Runs the stiff method of `opts` on `f64`, with sensitivities if `sens`.
+pub(crate) fn integrate<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    sens: bool,
+) -> Result<StiffOutput, Error> {
+    match opts.method {
+        _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens),
+    }
+}
+
+/// Solves on `f64` with a stiff method ([`Method::Bdf`] or [`Method::Rodas4`]) and returns the
+/// solution with the stiff counters (Jacobians, factorisations, Newton iterations).
+///
+/// # Errors
+/// As [`solve`](crate::solve); [`Error::InvalidInput`] if `opts.method` is not stiff.
+pub fn solve_with_stats<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<(Solution<f64>, StiffStats), Error> {
+    crate::solve::check_inputs(sys, y0.len(), p.len(), t0, save_at, opts)?;
+    if !is_stiff(opts.method) {
+        return Err(Error::InvalidInput(format!(
+            "solve_with_stats needs a stiff method, got {:?}",
+            opts.method
+        )));
+    }
+    let o = integrate(sys, y0, p, t0, save_at, opts, false)?;
+    Ok((
+        Solution {
+            t: save_at.to_vec(),
+            y: o.saved,
+            stats: o.stats,
+        },
+        o.stiff,
+    ))
+}
+
+/// The forward sensitivities of a stiff solve: the saved states and the row-major Jacobian
+/// `(save_at.len() * dim) x (dim + n_params)` of the saved states with respect to `(y0, p)`.
+///
+/// # Errors
+/// As [`solve_with_stats`].
+pub fn sensitivities<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<(Solution<f64>, Vec<f64>, StiffStats), Error> {
+    crate::solve::check_inputs(sys, y0.len(), p.len(), t0, save_at, opts)?;
+    let o = integrate(sys, y0, p, t0, save_at, opts, true)?;
+    Ok((
+        Solution {
+            t: save_at.to_vec(),
+            y: o.saved,
+            stats: o.stats,
+        },
+        o.jac,
+        o.stiff,
+    ))
+}
+
+/// The stiff branch of [`solve`](crate::solve) (inputs already checked).
+pub(crate) fn solve<S: Real, Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[S],
+    p: &[S],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<Solution<S>, Error> {
+    let y0v: Vec<f64> = y0.iter().map(|v| v.value()).collect();
+    let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
+    let constant = y0.iter().chain(p).all(|v| v.is_constant());
+    let o = integrate(sys, &y0v, &pv, t0, save_at, opts, !constant)?;
+    let n = y0.len();
+    if constant {
+        return Ok(Solution {
+            t: save_at.to_vec(),
+            y: o.saved
+                .iter()
+                .map(|r| r.iter().map(|&v| S::cst(v)).collect())
+                .collect(),
+            stats: o.stats,
+        });
+    }
+    let mut inputs = Vec::with_capacity(n + p.len());
+    inputs.extend_from_slice(y0);
+    inputs.extend_from_slice(p);
+    let mut outv = vec![S::zero(); save_at.len() * n];
+    let stats = o.stats;
+    let block = SensitivityBlock {
+        n_in: n + p.len(),
+        values: o.saved.concat(),
+        jac: o.jac,
+    };
+    S::apply_block(block, &inputs, &mut outv);
+    Ok(Solution {
+        t: save_at.to_vec(),
+        y: if n == 0 {
+            vec![Vec::new(); save_at.len()]
+        } else {
+            outv.chunks_exact(n).map(|c| c.to_vec()).collect()
+        },
+        stats,
+    })
+}
+
+/// A stiff solve as one tape node: inputs `(y0, p)`, outputs the saved states (row-major),
+/// with the full forward-sensitivity Jacobian computed in the forward pass.
+struct SensitivityBlock {
+    n_in: usize,
+    values: Vec<f64>,
+    jac: Vec<f64>,
+}
+
+impl Block for SensitivityBlock {
+    type Residuals = ();
+
+    fn forward(&self, _x: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.values);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        for (row, &yb) in self.jac.chunks_exact(self.n_in).zip(y_bar) {
+            if yb != 0.0 {
+                for (xb, &j) in x_bar.iter_mut().zip(row) {
+                    *xb += j * yb;
+                }
+            }
+        }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        for (yd, row) in y_dot.iter_mut().zip(self.jac.chunks_exact(self.n_in)) {
+            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+        }
+    }
+}
+
+/// The initial step size (Hairer, Nørsett & Wanner I, II.4; SciPy's `select_initial_step`)
+/// for a method of error order `order`, at most `span`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn initial_step<Sys: OdeSystem>(
+    sys: &Sys,
+    t0: f64,
+    y0: &[f64],
+    f0: &[f64],
+    p: &[f64],
+    order: f64,
+    opts: &Options,
+    span: f64,
+) -> f64 {
+    let n = y0.len();
+    if n == 0 || span <= 0.0 {
+        return span.max(f64::MIN_POSITIVE);
+    }
+    let scale: Vec<f64> = (0..n)
+        .map(|i| opts.atol_at(i) + opts.rtol * y0[i].abs())
+        .collect();
+    let d0 = newton::rms(y0, &scale);
+    let d1 = newton::rms(f0, &scale);
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    }
+    .min(span);
+    let y1: Vec<f64> = (0..n).map(|i| y0[i] + h0 * f0[i]).collect();
+    let mut f1 = vec![0.0; n];
+    sys.rhs(t0 + h0, &y1, p, &mut f1);
+    let diff: Vec<f64> = (0..n).map(|i| f1[i] - f0[i]).collect();
+    let d2 = newton::rms(&diff, &scale) / h0;
+    let h1 = if d1 <= 1e-15 && d2 <= 1e-15 {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / d1.max(d2)).powf(1.0 / (order + 1.0))
+    };
+    let h = (100.0 * h0).min(h1).min(span);
+    if h.is_finite() && h > 0.0 {
+        h
+    } else {
+        1e-6_f64.min(span)
+    }
+}
+
+/// The stiff branch of [`vjp`](crate::vjp): forward sensitivities, then one product with the
+/// cotangent (`y_bar` row-major `save_at.len() x dim`, inputs checked).
+pub(crate) fn vjp<Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    y_bar: &[f64],
+) -> Result<crate::Gradient, Error> {
+    let o = integrate(sys, y0, p, t0, save_at, opts, true)?;
+    let n_in = y0.len() + p.len();
+    let mut x_bar = vec![0.0; n_in];
+    for (row, &yb) in o.jac.chunks_exact(n_in.max(1)).zip(y_bar) {
+        for (xb, &j) in x_bar.iter_mut().zip(row) {
+            *xb += j * yb;
+        }
+    }
+    let p_bar = x_bar.split_off(y0.len());
+    Ok(crate::Gradient {
+        solution: Solution {
+            t: save_at.to_vec(),
+            y: o.saved,
+            stats: o.stats,
+        },
+        y0_bar: x_bar,
+        p_bar,
+        adjoint: crate::AdjointStats::default(),
+    })
+}
