@@ -7,7 +7,9 @@
 //! - `faer-hand-adjoint`: faer LU + a hand-written adjoint (the peers' baseline, same run).
 //!
 //! W2s: `-div(k grad u) = 1` on the 300 x 300 grid, loss `h^2 sum u`; gradient w.r.t. `k`.
-//! Methods: `wengert-sparse-cholesky` (symbolic analysis cached, as the peer baseline) and
+//! Methods: `wengert-sparse-cholesky` (symbolic analysis cached, as the peer baseline),
+//! `faer-cholesky-hand-adjoint` (the same factorisation on f64 with the adjoint and the chain
+//! rule through the assembly written by hand: the peers' baseline, same run) and
 //! `wengert-cg-ic0` (CG + IC(0) to 1e-10, adjoint by a second CG solve).
 //!
 //! Registration (benches files owned elsewhere): `pub mod w2;` and `w2::workload()`,
@@ -69,6 +71,10 @@ pub fn workload_sparse() -> Workload {
             Method {
                 name: "wengert-sparse-cholesky",
                 run: sparse_cholesky,
+            },
+            Method {
+                name: "faer-cholesky-hand-adjoint",
+                run: sparse_hand,
             },
             Method {
                 name: "wengert-cg-ic0",
@@ -225,6 +231,61 @@ fn sparse_cholesky() -> ResultLine {
     finish(
         "W2s",
         "wengert-sparse-cholesky",
+        m * m,
+        &tp,
+        &tg,
+        loss,
+        &g,
+        (W2S_LOSS, W2S_GRADNORM),
+    )
+}
+
+/// f64 sparse Cholesky + hand adjoint: `lambda = A^{-1} (h^2 1)` (A is symmetric),
+/// `A_bar = -lambda u^T` on the pattern, then the harmonic means' chain rule by hand.
+fn sparse_hand_value_grad(k: &[f64], m: usize, symbolic: &SymbolicCholesky) -> (f64, Vec<f64>) {
+    let h2 = 1.0 / ((m + 1) * (m + 1)) as f64;
+    let a = poisson2d(m, k);
+    let c = SparseCholesky::with_symbolic(symbolic, &a).expect("SPD");
+    let u = c.solve(Array1::ones(m * m).view()).expect("finite");
+    let lam = c
+        .solve(Array1::from_elem(m * m, h2).view())
+        .expect("finite");
+    let mut g = vec![0.0; m * m];
+    for r in 0..m {
+        for s in 0..m {
+            let i = r * m + s;
+            let diag_bar = -lam[i] * u[i];
+            let neighbours = [
+                (r > 0).then(|| i - m),
+                (s > 0).then(|| i - 1),
+                (s + 1 < m).then(|| i + 1),
+                (r + 1 < m).then(|| i + m),
+            ];
+            for nb in neighbours {
+                match nb {
+                    Some(j) => {
+                        let (a, b) = (k[i], k[j]);
+                        let w = (diag_bar + lam[i] * u[j]) / h2 * 2.0 / ((a + b) * (a + b));
+                        g[i] += w * b * b;
+                        g[j] += w * a * a;
+                    }
+                    None => g[i] += diag_bar / h2,
+                }
+            }
+        }
+    }
+    (u.sum() * h2, g)
+}
+
+fn sparse_hand() -> ResultLine {
+    let m = W2S_M;
+    let k = w2s_conductivity(m);
+    let symbolic = SymbolicCholesky::new(&poisson2d_pattern(m)).expect("square pattern");
+    let (tp, _) = time_default(|| w2s_loss::<f64>(std::hint::black_box(&k), m, &symbolic));
+    let (tg, (loss, g)) = time_default(|| sparse_hand_value_grad(&k, m, &symbolic));
+    finish(
+        "W2s",
+        "faer-cholesky-hand-adjoint",
         m * m,
         &tp,
         &tg,
