@@ -262,3 +262,14 @@ fn constant_rhs_path_passes_the_shared_checker() {
         check_function(&W2sF(m), &w2s_conductivity(m), seed).assert_close(1e-7);
     }
 }
+
+#[test]
+fn transpose_matches_dense_transpose() {
+    let mut rng = Rng::new(14);
+    let a = random_sparse(&mut rng, 9, 3);
+    let t = a.transpose();
+    assert_eq!(t.to_dense(), a.to_dense().t().to_owned());
+    assert_eq!(t.transpose().to_dense(), a.to_dense());
+    let r = CsrMatrix::from_triplets(2, 3, &[(0, 2, 1.0), (1, 0, 2.0)]).unwrap();
+    assert_eq!(r.transpose().to_dense(), r.to_dense().t().to_owned());
+}

@@ -269,6 +269,19 @@ impl<S: Real> CsrMatrix<S> {
             .collect()
     }
 
+    /// The transpose `A^T`, in CSR form (equivalently: `A` in compressed sparse column form).
+    pub fn transpose(&self) -> CsrMatrix<S> {
+        let p = &self.pattern;
+        let rows = p.row_of_entries();
+        let (pattern, slots) = Pattern::from_entries(p.ncols, p.nrows, &p.col_idx, &rows)
+            .expect("a valid pattern transposes to a valid pattern");
+        let mut values = vec![S::zero(); self.values.len()];
+        for (&s, &v) in slots.iter().zip(&self.values) {
+            values[s] = v;
+        }
+        CsrMatrix { pattern, values }
+    }
+
     /// The dense matrix.
     pub fn to_dense(&self) -> Array2<S> {
         let p = &self.pattern;
