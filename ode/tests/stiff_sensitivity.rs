@@ -1,0 +1,137 @@
+//! Stiff sensitivities through `ode::solve`: W4's loss and gradient against BENCHMARKS.md, and
+//! forward (Dual) and reverse (Var) derivatives against finite differences of the f64 solve.
+
+mod stiff_zoo;
+
+use ad_core::testing::check_function;
+use ad_core::{Function, Real, Tape};
+use ode::{solve, Method, Options};
+use stiff_zoo::*;
+
+fn w4_opts(method: Method) -> Options {
+    Options {
+        method,
+        rtol: 1e-8,
+        atol: 1e-12,
+        ..Default::default()
+    }
+}
+
+fn w4_gradient(method: Method) -> (f64, Vec<f64>) {
+    let tape = Tape::new();
+    let p = tape.vars(&ROBER_P);
+    let y0 = tape.vars(&ROBER_Y0);
+    let sol = solve(&Robertson, &y0, &p, 0.0, &[1e5], &w4_opts(method)).unwrap();
+    let loss = w4_loss(&sol.y[0]);
+    let g = tape.gradient(loss);
+    let grad: Vec<f64> = p.iter().chain(&y0).map(|v| g.wrt(*v)).collect();
+    (loss.value(), grad)
+}
+
+fn assert_w4(method: Method) {
+    let (loss, g) = w4_gradient(method);
+    let norm = W4_GRAD.iter().map(|v| v * v).sum::<f64>().sqrt();
+    eprintln!("{method:?}: loss {loss:.10} grad {g:?}");
+    assert!((loss - W4_LOSS).abs() <= 1e-5 * W4_LOSS, "loss {loss}");
+    for (i, (a, b)) in g.iter().zip(&W4_GRAD).enumerate() {
+        // the components wrt k2 and k3 are tiny (1e-9, 1e-6): each within 1e-3 of itself
+        let tol = if i == 1 || i == 2 {
+            1e-3 * b.abs()
+        } else {
+            1e-4 * norm
+        };
+        assert!((a - b).abs() <= tol, "component {i}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn w4_loss_and_gradient_bdf() {
+    assert_w4(Method::Bdf);
+}
+
+/// Robertson on `[0, T]` as a function of `x = (y0 offsets, log-rate offsets)`:
+/// `y0 = (x0, 1e-5 (1 + x1), x2)` (a negative `y2` would blow up) and `k_i = K_i e^{x_{3+i}}`, so a
+/// finite-difference step of 1e-3 is a relative change of the rates.
+struct RobertsonMap {
+    method: Method,
+    t_end: f64,
+}
+
+impl Function for RobertsonMap {
+    fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+        let p: Vec<S> = (0..3).map(|i| x[3 + i].exp() * ROBER_P[i]).collect();
+        let opts = Options {
+            rtol: 1e-11,
+            atol: 1e-14,
+            ..w4_opts(self.method)
+        };
+        let save = [0.1 * self.t_end, self.t_end];
+        let y0 = [x[0], (x[1] + 1.0) * 1e-5, x[2]];
+        let sol = solve(&Robertson, &y0, &p, 0.0, &save, &opts).unwrap();
+        // scale y2 (about 1e-5) up so every component counts
+        sol.y
+            .iter()
+            .flat_map(|y| [y[0], y[1] * 1e4, y[2]])
+            .collect()
+    }
+}
+
+#[test]
+fn robertson_sensitivities_match_finite_differences() {
+    let x = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    for seed in 0..3 {
+        let f = RobertsonMap {
+            method: Method::Bdf,
+            t_end: 40.0,
+        };
+        let c = check_function(&f, &x, seed);
+        eprintln!("{c:?}");
+        c.assert_close(1e-5);
+        // forward (Dual) and reverse (Var) are products with the same Jacobian
+        assert!((c.forward - c.reverse).abs() <= 1e-12 * c.forward.abs().max(1.0));
+    }
+}
+
+struct LinearMap;
+
+impl Function for LinearMap {
+    fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+        let opts = Options {
+            rtol: 1e-11,
+            atol: 1e-13,
+            ..w4_opts(Method::Bdf)
+        };
+        let p = [S::cst(1e3) * x[2].exp(), S::cst(50.0) * x[3].exp()];
+        let sol = solve(&LinearStiff, &x[..2], &p, 0.0, &[0.5, 2.0], &opts).unwrap();
+        sol.y.concat()
+    }
+}
+
+#[test]
+fn linear_stiff_sensitivities_match_finite_differences() {
+    for seed in 0..3 {
+        let c = check_function(&LinearMap, &[0.3, -0.2, 0.0, 0.0], seed);
+        eprintln!("{c:?}");
+        c.assert_close(1e-6);
+    }
+}
+
+#[test]
+fn vjp_agrees_with_the_tape() {
+    let opts = w4_opts(Method::Bdf);
+    let g = ode::vjp(
+        &Robertson,
+        &ROBER_Y0,
+        &ROBER_P,
+        0.0,
+        &[1e5],
+        &opts,
+        &[vec![1.0, 2e4, 3.0]],
+    )
+    .unwrap();
+    let (_, grad) = w4_gradient(Method::Bdf);
+    for i in 0..3 {
+        assert!((g.p_bar[i] - grad[i]).abs() <= 1e-12 * grad[i].abs().max(1e-300));
+        assert!((g.y0_bar[i] - grad[3 + i]).abs() <= 1e-12 * grad[3 + i].abs());
+    }
+}
