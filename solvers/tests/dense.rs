@@ -408,3 +408,33 @@ fn empty_system_gives_an_empty_solution() {
         0
     );
 }
+
+#[test]
+fn in_place_value_solves_agree_with_the_generic_ones() {
+    let mut rng = Rng::new(15);
+    let n = 9;
+    let a = Array2::from_shape_vec((n, n), well_conditioned(&mut rng, n)).unwrap();
+    let lu = Lu::new(a.view()).unwrap();
+    let b = rng.vec(2 * n, -1.0, 1.0);
+    for transpose in [false, true] {
+        let mut x = b.clone();
+        lu.solve_values_in_place(&mut x, transpose);
+        for c in 0..2 {
+            let bc = Array1::from_vec(b[c * n..(c + 1) * n].to_vec());
+            let xc = if transpose {
+                lu.solve_transpose(bc.view()).unwrap()
+            } else {
+                lu.solve(bc.view()).unwrap()
+            };
+            for i in 0..n {
+                assert!((x[c * n + i] - xc[i]).abs() <= 1e-13);
+            }
+        }
+    }
+    let s = spd(&mut rng, n);
+    let ch = Cholesky::new(s.view()).unwrap();
+    let mut x = b[..n].to_vec();
+    ch.solve_values_in_place(&mut x);
+    let xc = ch.solve(Array1::from_vec(b[..n].to_vec()).view()).unwrap();
+    assert!(x.iter().zip(&xc).all(|(p, q)| (p - q).abs() <= 1e-13));
+}

@@ -98,6 +98,24 @@ impl<S: Real> Cholesky<S> {
         solve_with(&self.f, self.a.as_deref(), &b.to_vec(), 1, false).map(Array1::from_vec)
     }
 
+    /// Overwrites `b` (`n x k`, column-major) with `A^{-1} b` on plain values, without
+    /// allocating or recording.
+    ///
+    /// # Panics
+    /// If `b.len()` is not a multiple of `n`.
+    #[track_caller]
+    pub fn solve_values_in_place(&self, b: &mut [f64]) {
+        let n = self.dim();
+        assert!(
+            n == 0 || b.len() % n == 0,
+            "Cholesky::solve_values_in_place: {} values do not form columns of length {n}",
+            b.len()
+        );
+        let k = b.len().checked_div(n).unwrap_or(0);
+        self.f
+            .solve_in_place(MatMut::from_column_major_slice_mut(b, n, k), false);
+    }
+
     /// `X = A^{-1} B` for `n x k` `B`, one block.
     ///
     /// # Errors

@@ -184,6 +184,25 @@ impl<S: Real> Lu<S> {
         solve_with(&self.f, self.a.as_deref(), &b, 1, false).map(Array1::from_vec)
     }
 
+    /// Overwrites `b` (`n x k`, column-major) with `A^{-1} b` (or `A^{-T} b`) on plain values,
+    /// without allocating or recording: the hot loop of implicit time steppers, where the
+    /// matrix is refactorised rarely and solved often.
+    ///
+    /// # Panics
+    /// If `b.len()` is not a multiple of `n`.
+    #[track_caller]
+    pub fn solve_values_in_place(&self, b: &mut [f64], transpose: bool) {
+        let n = self.dim();
+        assert!(
+            n == 0 || b.len() % n == 0,
+            "Lu::solve_values_in_place: {} values do not form columns of length {n}",
+            b.len()
+        );
+        let k = b.len().checked_div(n).unwrap_or(0);
+        self.f
+            .solve_in_place(MatMut::from_column_major_slice_mut(b, n, k), transpose);
+    }
+
     /// `x = A^{-T} b`. Reverse rule: `b_bar = A^{-1} x_bar`, `A_bar = -x b_bar^T`.
     ///
     /// # Errors

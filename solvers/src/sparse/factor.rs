@@ -201,6 +201,16 @@ impl<S: Real> SparseLu<S> {
         solve_with(&self.f, self.a.as_deref(), b, false)
     }
 
+    /// Overwrites `b` with `A^{-1} b` (or `A^{-T} b`) on plain values, without recording.
+    ///
+    /// # Panics
+    /// If `b.len()` differs from the dimension.
+    #[track_caller]
+    pub fn solve_values_in_place(&self, b: &mut [f64], transpose: bool) {
+        assert_eq!(b.len(), self.f.pattern.nrows(), "SparseLu: wrong length");
+        self.f.solve_in_place(b, transpose);
+    }
+
     /// `x = A^{-T} b`; reverse: `b_bar = A^{-1} x_bar`, `A_bar[i, j] = -x_i b_bar_j` on the
     /// pattern.
     ///
@@ -263,6 +273,20 @@ impl<S: Real> SparseCholesky<S> {
     /// [`Error::DimensionMismatch`], [`Error::NonFinite`].
     pub fn solve(&self, b: ArrayView1<S>) -> Result<Array1<S>> {
         solve_with(&self.f, self.a.as_deref(), b, false)
+    }
+
+    /// Overwrites `b` with `A^{-1} b` on plain values, without recording.
+    ///
+    /// # Panics
+    /// If `b.len()` differs from the dimension.
+    #[track_caller]
+    pub fn solve_values_in_place(&self, b: &mut [f64]) {
+        assert_eq!(
+            b.len(),
+            self.f.pattern.nrows(),
+            "SparseCholesky: wrong length"
+        );
+        self.f.solve_in_place(b, false);
     }
 }
 
