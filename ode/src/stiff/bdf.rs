@@ -209,6 +209,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let mut order = 1usize;
     let mut n_equal = 0usize;
     let mut jac = vec![0.0; n * n];
+    let mut jac_s = vec![0.0; if m > 0 { n * n } else { 0 }];
     let mut jac_age = usize::MAX; // no Jacobian yet
     let mut jac_current = false;
     let mut lu: Option<Factor> = None;
@@ -378,9 +379,18 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             continue;
         }
 
-        // Accepted: the sensitivities' corrector with the same matrix.
+        // Accepted: the sensitivities' corrector. Their step equation is linear; with the
+        // Jacobian at the converged state one solve gives the exact derivative of the step
+        // (the staggered direct method). The state's own Newton matrix is left alone, so the
+        // steps are exactly those of the solve without sensitivities.
         if m > 0 {
-            let (ok, ev) = solve_sens(
+            out.stiff.jac_rhs_evals += dense_jacobian(sys, t_new, &y_new, p, &mut jac_s);
+            out.stiff.jac_evals += 1;
+            out.stiff.factorisations += 1;
+            let f = Factor::new(n, c, &jac_s)
+                .map_err(|_| Error::SingularIterationMatrix { t: t_new, h })?;
+            dd[n..].iter_mut().for_each(|v| *v = 0.0);
+            let (_, ev) = solve_sens(
                 sys,
                 t_new,
                 &y_new,
@@ -388,42 +398,15 @@ pub(crate) fn integrate<Sys: OdeSystem>(
                 &y_pred[n..],
                 c,
                 &psi[n..],
-                lu.as_ref().expect("factorised"),
+                &f,
                 atol[0].max(1e-300),
                 rtol,
-                1e-3 * newton_tol,
-                3,
+                0.0,
+                1,
                 &mut dd[n..],
                 &mut ssc,
             );
             out.stiff.sens_rhs_evals += ev;
-            if !ok {
-                // refresh the matrix at the new point: the corrector is then (nearly) exact
-                out.stiff.jac_rhs_evals += dense_jacobian(sys, t_new, &y_new, p, &mut jac);
-                out.stiff.jac_evals += 1;
-                out.stiff.factorisations += 1;
-                jac_age = 0;
-                let f = Factor::new(n, c, &jac)
-                    .map_err(|_| Error::SingularIterationMatrix { t: t_new, h })?;
-                let (_, ev) = solve_sens(
-                    sys,
-                    t_new,
-                    &y_new,
-                    p,
-                    &y_pred[n..],
-                    c,
-                    &psi[n..],
-                    &f,
-                    atol[0].max(1e-300),
-                    rtol,
-                    1e-3 * newton_tol,
-                    3,
-                    &mut dd[n..],
-                    &mut ssc,
-                );
-                out.stiff.sens_rhs_evals += ev;
-                lu = Some(f);
-            }
         }
         out.stats.steps += 1;
         conv_fails = 0;
