@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use ad_core::Real;
-use faer::linalg::solvers::{Llt, LltError, Solve};
-use faer::{Mat, MatMut, Side};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::solve as llt_solve;
+use faer::linalg::solvers::{Llt, LltError};
+use faer::{Conj, Mat, MatMut, Side};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 use super::factored::{active_entries, log_det_with, solve_with, Factors};
-use super::{check_dim, check_finite, row_major};
+use super::{check_dim, check_finite, par_for_solve, row_major};
 use crate::error::{Error, Result};
 
 /// The f64 factors `(A + A^T)/2 = L L^T`.
@@ -36,7 +38,19 @@ impl Factors for CholFactors {
     }
 
     fn solve_in_place(&self, rhs: MatMut<'_, f64>, _transpose: bool) {
-        self.llt.solve_in_place(rhs);
+        let par = par_for_solve(self.n, rhs.ncols());
+        let mut mem = MemBuffer::new(llt_solve::solve_in_place_scratch::<f64>(
+            self.n,
+            rhs.ncols(),
+            par,
+        ));
+        llt_solve::solve_in_place_with_conj(
+            self.llt.L(),
+            Conj::No,
+            rhs,
+            par,
+            MemStack::new(&mut mem),
+        );
     }
 
     fn det(&self) -> f64 {

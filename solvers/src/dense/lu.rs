@@ -10,7 +10,7 @@ use faer::{Conj, Mat, MatMut};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 use super::factored::{active_entries, log_det_with, solve_with, Factors};
-use super::{check_dim, par_for, row_major};
+use super::{check_dim, par_for, par_for_solve, row_major};
 use crate::error::{Error, Result};
 
 /// The f64 factors. faer is column-major and our matrices arrive row-major, so the stored
@@ -85,7 +85,7 @@ impl Factors for LuFactors {
     }
 
     fn solve_in_place(&self, rhs: MatMut<'_, f64>, transpose: bool) {
-        let par = par_for(self.n);
+        let par = par_for_solve(self.n, rhs.ncols());
         let mut mem = MemBuffer::new(lu_solve::solve_in_place_scratch::<usize, f64>(
             self.n,
             rhs.ncols(),

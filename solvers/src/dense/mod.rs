@@ -103,6 +103,16 @@ pub(crate) fn all_constant<S: Real>(v: &[S]) -> bool {
     v.iter().all(|x| x.is_constant())
 }
 
+/// faer's parallelism for triangular solves with `k` right-hand sides: a single column is
+/// memory-bound and runs faster sequentially (measured at n = 1000: 0.15 ms vs 0.21 ms).
+pub(crate) fn par_for_solve(n: usize, k: usize) -> faer::Par {
+    if k >= 8 {
+        par_for(n)
+    } else {
+        faer::Par::Seq
+    }
+}
+
 /// faer's parallelism for a dense problem of dimension `n`: sequential below 128.
 pub(crate) fn par_for(n: usize) -> faer::Par {
     if n >= 128 && rayon::current_num_threads() > 1 {

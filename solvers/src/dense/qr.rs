@@ -11,7 +11,7 @@ use faer::{Mat, MatMut};
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use super::factored::active_entries;
-use super::{all_constant, check_dim, check_finite, par_for, values};
+use super::{all_constant, check_dim, check_finite, par_for_solve, values};
 use crate::error::{Error, Result};
 
 /// The f64 factors `A = Q R` of an `m x n` matrix (`m >= n`), and a copy of `A` for the
@@ -48,7 +48,7 @@ impl QrFactors {
     /// `v <- (A^T A)^{-1} v = R^{-1} R^{-T} v`.
     fn gram_solve(&self, v: &mut [f64]) {
         let r = self.qr.thin_R();
-        let par = par_for(self.n);
+        let par = par_for_solve(self.n, 1);
         let mut v = MatMut::from_column_major_slice_mut(v, self.n, 1);
         solve_lower_triangular_in_place(r.transpose(), v.as_mut(), par);
         solve_upper_triangular_in_place(r, v.as_mut(), par);
