@@ -22,6 +22,11 @@ pub enum Method {
     /// (1997) (MATLAB's `ode15s`, SciPy's `BDF`), modified Newton with a reused forward-mode
     /// Jacobian, dense output from the backward-difference polynomial. See `docs/stiff.md`.
     Bdf,
+    /// Stiff, one-step: the L-stable Rosenbrock method Rodas4 of order 4(3) (Hairer & Wanner,
+    /// Solving ODEs II, VI.4) with a fresh forward-mode Jacobian and one LU per step, its
+    /// embedded error estimate and third-order dense output. Suits frequent restarts and
+    /// moderate tolerances. No sensitivities yet (use [`Method::Bdf`] to differentiate).
+    Rodas4,
 }
 
 /// How a solve with [`Var`](ad_core::Var) inputs computes its backward pass (the value of

@@ -13,6 +13,7 @@ pub(crate) mod bdf;
 pub(crate) mod jacobian;
 pub(crate) mod linalg;
 pub(crate) mod newton;
+pub(crate) mod rodas;
 
 use ad_core::{Block, Real};
 
@@ -75,7 +76,7 @@ impl StiffOutput {
 
 /// True for the stiff methods.
 pub(crate) fn is_stiff(method: Method) -> bool {
-    matches!(method, Method::Bdf)
+    matches!(method, Method::Bdf | Method::Rodas4)
 }
 
 /// Runs the stiff method of `opts` on `f64`, with sensitivities if `sens`.
@@ -89,6 +90,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     sens: bool,
 ) -> Result<StiffOutput, Error> {
     match opts.method {
+        Method::Rodas4 => rodas::integrate(sys, y0, p, t0, save_at, opts, sens),
         _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens),
     }
 }

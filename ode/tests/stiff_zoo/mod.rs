@@ -36,8 +36,8 @@ pub fn w4_loss<S: Real>(y: &[S]) -> S {
     y[0] + y[1] * 2e4 + y[2] * 3.0
 }
 
-/// Van der Pol in Liénard-free form with stiffness `mu = p[0]`:
-/// y0' = y1, y1' = mu ((1 - y0^2) y1 - y0).
+/// Van der Pol with stiffness `mu = p[0]` (period about `(3 - 2 ln 2) mu`):
+/// y0' = y1, y1' = mu (1 - y0^2) y1 - y0.
 #[derive(Clone, Copy, Debug)]
 pub struct VanDerPol;
 
@@ -50,7 +50,7 @@ impl OdeSystem for VanDerPol {
     }
     fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
         dy[0] = y[1];
-        dy[1] = p[0] * ((S::one() - y[0] * y[0]) * y[1] - y[0]);
+        dy[1] = p[0] * (S::one() - y[0] * y[0]) * y[1] - y[0];
     }
 }
 
