@@ -18,6 +18,7 @@ fn opts(method: Method, rtol: f64, atol: f64) -> Options {
     }
 }
 
+#[allow(clippy::excessive_precision)] // the published digits
 const ROBER_1E11: [f64; 3] = [
     0.2083340149701255e-7,
     0.8333360770334713e-13,

@@ -355,7 +355,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             err[i] = co.error_const[order] * dd[i];
         }
         let error_norm = rms(&err, &scale);
-        if !(error_norm <= 1.0) {
+        if error_norm.is_nan() || error_norm > 1.0 {
             out.stats.rejected += 1;
             out.stiff.error_test_failures += 1;
             err_fails += 1;

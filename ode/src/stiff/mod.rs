@@ -9,6 +9,9 @@
 //! is chosen) and whose backward/tangent passes are products with it. The guide:
 //! `docs/stiff.md`.
 
+// The kernels index several arrays in step; iterator chains would hide the formulas.
+#![allow(clippy::needless_range_loop)]
+
 pub(crate) mod bdf;
 pub(crate) mod jacobian;
 pub(crate) mod linalg;

@@ -34,7 +34,7 @@ const A: [[f64; 4]; 4] = [
         1.221224509226641,
         6.019134481288629,
         12.53708332932087,
-        -0.6878860361058950,
+        -0.687_886_036_105_895,
     ],
 ];
 /// `C_ij` (rows 2..6).
@@ -52,7 +52,7 @@ const CC: [[f64; 5]; 5] = [
         7.496443313967647,
         -10.24680431464352,
         -33.99990352819905,
-        11.70890893206160,
+        11.708_908_932_061_6,
         0.0,
     ],
     [
@@ -214,7 +214,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             scale[i] = opts.atol_at(i) + opts.rtol * y[i].abs().max(y1[i].abs());
         }
         let err = rms(&k[5], &scale);
-        if !(err <= 1.0) || y1.iter().any(|v| !v.is_finite()) {
+        if err.is_nan() || err > 1.0 || y1.iter().any(|v| !v.is_finite()) {
             out.stats.rejected += 1;
             out.stiff.error_test_failures += 1;
             let fac = if err.is_finite() {
