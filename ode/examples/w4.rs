@@ -81,19 +81,6 @@ fn main() {
             let s = solve(&Robertson, &Y0, &P, 0.0, &[1e5], &opts).unwrap();
             std::hint::black_box(s);
         });
-        if method == Method::Rodas4 {
-            let l = loss(&sol.y[0]);
-            println!(
-                "W4 wengert-{name} primal_ms={primal:.3} loss={l:.10} loss_rel_err={:.1e} \
-                 steps={} rejected={} jac={} lu={} (no sensitivities yet)",
-                (l - REF_LOSS).abs() / REF_LOSS,
-                sol.stats.steps,
-                sol.stats.rejected,
-                st.jac_evals,
-                st.factorisations,
-            );
-            continue;
-        }
         let grad = median_ms(20, || {
             std::hint::black_box(value_and_gradient(&opts));
         });

@@ -25,7 +25,8 @@ pub enum Method {
     /// Stiff, one-step: the L-stable Rosenbrock method Rodas4 of order 4(3) (Hairer & Wanner,
     /// Solving ODEs II, VI.4) with a fresh forward-mode Jacobian and one LU per step, its
     /// embedded error estimate and third-order dense output. Suits frequent restarts and
-    /// moderate tolerances. No sensitivities yet (use [`Method::Bdf`] to differentiate).
+    /// moderate tolerances. Differentiated by running the kernel on `Dual` numbers (exact
+    /// derivative of the numerical solution).
     Rodas4,
 }
 

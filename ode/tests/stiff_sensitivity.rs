@@ -49,6 +49,11 @@ fn w4_loss_and_gradient_bdf() {
     assert_w4(Method::Bdf);
 }
 
+#[test]
+fn w4_loss_and_gradient_rodas4() {
+    assert_w4(Method::Rodas4);
+}
+
 /// Robertson on `[0, T]` as a function of `x = (y0 offsets, log-rate offsets)`:
 /// `y0 = (x0, 1e-5 (1 + x1), x2)` (a negative `y2` would blow up) and `k_i = K_i e^{x_{3+i}}`, so a
 /// finite-difference step of 1e-3 is a relative change of the rates.
@@ -79,13 +84,18 @@ impl Function for RobertsonMap {
 #[test]
 fn robertson_sensitivities_match_finite_differences() {
     let x = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
-    for seed in 0..3 {
+    for (seed, method) in [
+        (0, Method::Bdf),
+        (1, Method::Bdf),
+        (2, Method::Rodas4),
+        (3, Method::Rodas4),
+    ] {
         let f = RobertsonMap {
-            method: Method::Bdf,
+            method,
             t_end: 40.0,
         };
         let c = check_function(&f, &x, seed);
-        eprintln!("{c:?}");
+        eprintln!("{method:?} {c:?}");
         c.assert_close(1e-5);
         // forward (Dual) and reverse (Var) are products with the same Jacobian
         assert!((c.forward - c.reverse).abs() <= 1e-12 * c.forward.abs().max(1.0));

@@ -3,11 +3,12 @@
 //! Jacobians of the user's generic right-hand side by forward mode and forward sensitivities
 //! carried through the same iteration matrices.
 //!
-//! The kernels run on `f64`; a solve on [`Var`](ad_core::Var) or [`Dual`](ad_core::Dual)
-//! inputs is one block whose forward pass computes the full Jacobian of the saved states with
-//! respect to `(y0, p)` (forward sensitivities, whatever [`Sensitivity`](crate::Sensitivity)
-//! is chosen) and whose backward/tangent passes are products with it. The guide:
-//! `docs/stiff.md`.
+//! A solve on [`Var`](ad_core::Var) or [`Dual`](ad_core::Dual) inputs is one block whose
+//! forward pass computes the full Jacobian of the saved states with respect to `(y0, p)`
+//! (forward sensitivities, whatever [`Sensitivity`](crate::Sensitivity) is chosen) and whose
+//! backward/tangent passes are products with it: BDF carries the sensitivities in its
+//! difference array (staggered direct corrector), Rodas4 runs its generic kernel on `Dual`
+//! numbers. The guide: `docs/stiff.md`.
 
 // The kernels index several arrays in step; iterator chains would hide the formulas.
 #![allow(clippy::needless_range_loop)]

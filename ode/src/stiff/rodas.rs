@@ -7,15 +7,22 @@
 //! `i = 1..6`, one LU per step; `y1 = y + Σ a_6j k_j + k_5 + k_6` (stiffly accurate: the last
 //! two stages are at `t + h`) and `k_6` is the embedded error estimate. Step control:
 //! `h_new = h clamp(0.9 err^{-1/4}, 0.2, 6)` (no growth right after a rejection).
+//!
+//! The kernel is generic over the scalar: on `Dual<W>` inputs the Jacobian carries its own
+//! tangents (second derivatives of `f` by nested forward mode) and the LU runs on `Dual`, so
+//! the tangents are the exact derivative of the numerical solution; the steps are chosen on the
+//! values, identical to the `f64` solve. Forward sensitivities run one such solve per chunk of
+//! up to 8 inputs.
+
+use ad_core::{Dual, Real};
 
 use crate::error::Error;
 use crate::options::Options;
-
-use super::jacobian::dense_jacobian;
-use super::linalg::Factor;
-use super::newton::rms;
-use super::{initial_step, StiffOutput};
+use crate::solution::Stats;
 use crate::system::OdeSystem;
+
+use super::newton::rms;
+use super::{initial_step, StiffOutput, StiffStats};
 
 const GAMMA: f64 = 0.25;
 const C: [f64; 4] = [0.0, 0.386, 0.21, 0.63];
@@ -81,8 +88,8 @@ const H: [[f64; 5]; 2] = [
     ],
 ];
 
-/// Integrates with Rodas4 from `t0` through the sorted `save_at` (no sensitivities: a solve
-/// on `Var`/`Dual` inputs with Rodas4 returns [`Error::InvalidInput`]).
+/// Integrates with Rodas4 from `t0` through the sorted `save_at`; with `sens` the forward
+/// sensitivities with respect to `(y0, p)` (one solve on `Dual<W>` per chunk of inputs).
 pub(crate) fn integrate<Sys: OdeSystem>(
     sys: &Sys,
     y0: &[f64],
@@ -92,32 +99,225 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     opts: &Options,
     sens: bool,
 ) -> Result<StiffOutput, Error> {
-    if sens {
-        return Err(Error::InvalidInput(
-            "Method::Rodas4 has no sensitivities yet: differentiate with Method::Bdf".into(),
-        ));
-    }
     let n = y0.len();
-    let mut out = StiffOutput::new(n, 0);
+    let m = if sens { n + p.len() } else { 0 };
+    let mut out = StiffOutput::new(n, m);
+    let (saved, stats, stiff) = run(sys, y0, p, t0, save_at, opts)?;
+    out.saved = saved;
+    out.stats = stats;
+    out.stiff = stiff;
+    if m > 0 {
+        out.jac = vec![0.0; save_at.len() * n * m];
+        let mut c0 = 0;
+        while c0 < m {
+            c0 += match m - c0 {
+                1 => chunk::<1, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut out)?,
+                2 => chunk::<2, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut out)?,
+                3 | 4 => chunk::<4, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut out)?,
+                5 | 6 => chunk::<6, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut out)?,
+                _ => chunk::<8, Sys>(sys, y0, p, t0, save_at, opts, c0, &mut out)?,
+            };
+        }
+    }
+    Ok(out)
+}
+
+/// One solve on `Dual<W>` seeded for inputs `c0..c0 + W`; writes their columns of `out.jac`.
+#[allow(clippy::too_many_arguments)]
+fn chunk<const W: usize, Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[f64],
+    p: &[f64],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    c0: usize,
+    out: &mut StiffOutput,
+) -> Result<usize, Error> {
+    let n = y0.len();
+    let m = n + p.len();
+    let seed = |i: usize, v: f64| {
+        let mut d = Dual::<W>::constant(v);
+        if (c0..c0 + W).contains(&i) {
+            d.d[i - c0] = 1.0;
+        }
+        d
+    };
+    let yd: Vec<Dual<W>> = y0.iter().enumerate().map(|(i, &v)| seed(i, v)).collect();
+    let pd: Vec<Dual<W>> = p.iter().enumerate().map(|(i, &v)| seed(n + i, v)).collect();
+    let (saved, _, st) = run(sys, &yd, &pd, t0, save_at, opts)?;
+    out.stiff.sens_rhs_evals += st.jac_rhs_evals;
+    for (k, row) in saved.iter().enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            for w in 0..W.min(m - c0) {
+                out.jac[(k * n + i) * m + c0 + w] = v.d[w];
+            }
+        }
+    }
+    Ok(W)
+}
+
+/// A dense LU with partial pivoting (by value) of `I - hγ J` on any scalar.
+struct Lu<S> {
+    n: usize,
+    a: Vec<S>,
+    perm: Vec<usize>,
+}
+
+impl<S: Real> Lu<S> {
+    fn new(n: usize, hg: f64, jac: &[S]) -> Option<Self> {
+        let mut a: Vec<S> = jac.iter().map(|&j| j * (-hg)).collect();
+        for i in 0..n {
+            a[i * n + i] += 1.0;
+        }
+        let mut perm = vec![0; n];
+        for k in 0..n {
+            let mut piv = k;
+            let mut best = a[k * n + k].value().abs();
+            for i in k + 1..n {
+                let v = a[i * n + k].value().abs();
+                if v > best {
+                    best = v;
+                    piv = i;
+                }
+            }
+            if best == 0.0 || !best.is_finite() {
+                return None;
+            }
+            perm[k] = piv;
+            if piv != k {
+                for j in 0..n {
+                    a.swap(k * n + j, piv * n + j);
+                }
+            }
+            let inv = S::one() / a[k * n + k];
+            for i in k + 1..n {
+                let l = a[i * n + k] * inv;
+                a[i * n + k] = l;
+                for j in k + 1..n {
+                    a[i * n + j] = a[i * n + j] - l * a[k * n + j];
+                }
+            }
+        }
+        Some(Lu { n, a, perm })
+    }
+
+    fn solve(&self, b: &mut [S]) {
+        let (n, a) = (self.n, &self.a);
+        for k in 0..n {
+            b.swap(k, self.perm[k]);
+        }
+        for i in 1..n {
+            let mut s = b[i];
+            for j in 0..i {
+                s -= a[i * n + j] * b[j];
+            }
+            b[i] = s;
+        }
+        for i in (0..n).rev() {
+            let mut s = b[i];
+            for j in i + 1..n {
+                s -= a[i * n + j] * b[j];
+            }
+            b[i] = s / a[i * n + i];
+        }
+    }
+}
+
+/// `∂f/∂y` (row-major) and `∂f/∂t` at `(t, y, p)` by forward mode over `S` (nested `Dual`
+/// when `S` is itself a `Dual`): `n + 1` directions in chunks of up to 8. Returns the number
+/// of evaluations.
+fn jacobian_and_ft<S: Real, Sys: OdeSystem>(
+    sys: &Sys,
+    t: f64,
+    y: &[S],
+    p: &[S],
+    jac: &mut [S],
+    ft: &mut [S],
+) -> usize {
+    let dirs = y.len() + 1;
+    let mut c0 = 0;
+    let mut evals = 0;
+    while c0 < dirs {
+        c0 += match dirs - c0 {
+            1 => jt_chunk::<1, S, Sys>(sys, t, y, p, c0, jac, ft),
+            2 => jt_chunk::<2, S, Sys>(sys, t, y, p, c0, jac, ft),
+            3 | 4 => jt_chunk::<4, S, Sys>(sys, t, y, p, c0, jac, ft),
+            _ => jt_chunk::<8, S, Sys>(sys, t, y, p, c0, jac, ft),
+        };
+        evals += 1;
+    }
+    evals
+}
+
+fn jt_chunk<const K: usize, S: Real, Sys: OdeSystem>(
+    sys: &Sys,
+    t: f64,
+    y: &[S],
+    p: &[S],
+    c0: usize,
+    jac: &mut [S],
+    ft: &mut [S],
+) -> usize {
+    let n = y.len();
+    let seeded = |i: usize, v: S| {
+        let mut d = Dual::<K, S>::constant(v);
+        if (c0..c0 + K).contains(&i) {
+            d.d[i - c0] = S::one();
+        }
+        d
+    };
+    let yd: Vec<Dual<K, S>> = y.iter().enumerate().map(|(i, &v)| seeded(i, v)).collect();
+    let pd: Vec<Dual<K, S>> = p.iter().map(|&v| Dual::constant(v)).collect();
+    let td = seeded(n, S::cst(t));
+    let mut f = vec![Dual::<K, S>::constant(S::zero()); n];
+    sys.rhs(td, &yd, &pd, &mut f);
+    for (i, fi) in f.iter().enumerate() {
+        for w in 0..K.min(n + 1 - c0) {
+            let col = c0 + w;
+            if col < n {
+                jac[i * n + col] = fi.d[w];
+            } else {
+                ft[i] = fi.d[w];
+            }
+        }
+    }
+    K
+}
+
+/// The Rodas4 integration loop on any scalar (steps chosen on the values).
+fn run<S: Real, Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[S],
+    p: &[S],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<(Vec<Vec<S>>, Stats, StiffStats), Error> {
+    let n = y0.len();
+    let mut saved: Vec<Vec<S>> = Vec::with_capacity(save_at.len());
+    let mut stats = Stats::default();
+    let mut stiff = StiffStats::default();
     let mut next = 0;
     while next < save_at.len() && save_at[next] <= t0 {
-        out.push(y0);
+        saved.push(y0.to_vec());
         next += 1;
     }
     if next == save_at.len() {
-        return Ok(out);
+        return Ok((saved, stats, stiff));
     }
-    if let Some(c) = y0.iter().position(|v| !v.is_finite()) {
+    if let Some(c) = y0.iter().position(|v| !v.value().is_finite()) {
         return Err(Error::NonFinite {
             t: t0,
             component: c,
         });
     }
     let t_end = save_at[save_at.len() - 1];
-    let mut f0 = vec![0.0; n];
-    sys.rhs(t0, y0, p, &mut f0);
-    out.stats.rhs_evals += 1;
-    if let Some(c) = f0.iter().position(|v| !v.is_finite()) {
+    let zero = S::zero();
+    let mut f0 = vec![zero; n];
+    sys.rhs(S::cst(t0), y0, p, &mut f0);
+    stats.rhs_evals += 1;
+    if let Some(c) = f0.iter().position(|v| !v.value().is_finite()) {
         return Err(Error::NonFinite {
             t: t0,
             component: c,
@@ -126,21 +326,25 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let mut h = match opts.h0 {
         Some(h0) => h0,
         None => {
-            out.stats.rhs_evals += 1;
-            initial_step(sys, t0, y0, &f0, p, 3.0, opts, t_end - t0)
+            stats.rhs_evals += 1;
+            let yv: Vec<f64> = y0.iter().map(|v| v.value()).collect();
+            let fv: Vec<f64> = f0.iter().map(|v| v.value()).collect();
+            let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
+            initial_step(sys, t0, &yv, &fv, &pv, 3.0, opts, t_end - t0)
         }
     }
     .min(opts.h_max);
 
     let mut y = y0.to_vec();
-    let mut y1 = vec![0.0; n];
-    let mut u = vec![0.0; n];
-    let mut fu = vec![0.0; n];
-    let mut ft = vec![0.0; n];
-    let mut jac = vec![0.0; n * n];
-    let mut k = vec![vec![0.0; n]; 6];
+    let mut y1 = vec![zero; n];
+    let mut u = vec![zero; n];
+    let mut fu = vec![zero; n];
+    let mut ft = vec![zero; n];
+    let mut jac = vec![zero; n * n];
+    let mut k = vec![vec![zero; n]; 6];
     let mut scale = vec![0.0; n];
-    let mut q = [vec![0.0; n], vec![0.0; n]];
+    let mut errv = vec![0.0; n];
+    let mut q = [vec![zero; n], vec![zero; n]];
     let mut t = t0;
     let mut attempts = 0usize;
     let mut rejected_last = false;
@@ -156,67 +360,62 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
         attempts += 1;
         if !jac_fresh {
-            out.stiff.jac_rhs_evals += dense_jacobian(sys, t, &y, p, &mut jac);
-            out.stiff.jac_evals += 1;
-            time_derivative(sys, t, &y, p, &mut ft);
-            out.stiff.jac_rhs_evals += 1;
+            stiff.jac_rhs_evals += jacobian_and_ft(sys, t, &y, p, &mut jac, &mut ft);
+            stiff.jac_evals += 1;
             jac_fresh = true;
         }
-        out.stiff.factorisations += 1;
-        let lu = match Factor::new(n, h * GAMMA, &jac) {
-            Ok(f) => f,
-            Err(_) => {
-                singular_fails += 1;
-                if singular_fails >= 10 {
-                    return Err(Error::SingularIterationMatrix { t, h });
-                }
-                h *= 0.25;
-                out.stats.rejected += 1;
-                continue;
-            }
-        };
-        // M = I - hγ J = hγ (I/(hγ) - J): k_i = hγ M^{-1} (rhs_i)
+        stiff.factorisations += 1;
         let hg = h * GAMMA;
+        let Some(lu) = Lu::new(n, hg, &jac) else {
+            singular_fails += 1;
+            if singular_fails >= 10 {
+                return Err(Error::SingularIterationMatrix { t, h });
+            }
+            h *= 0.25;
+            stats.rejected += 1;
+            continue;
+        };
+        // M = I - hγ J = hγ (I/(hγ) - J): k_i = hγ M^{-1} rhs_i
         for s in 0..6 {
             let ts = if s >= 4 { t + h } else { t + C[s] * h };
             if s == 0 {
                 fu.copy_from_slice(&f0);
             } else {
+                let row = s.min(4) - 1;
                 for i in 0..n {
                     let mut v = y[i];
                     for j in 0..s.min(4) {
-                        v += A[s.min(4) - 1][j] * k[j][i];
+                        v += k[j][i] * A[row][j];
                     }
                     if s == 5 {
                         v += k[4][i];
                     }
                     u[i] = v;
                 }
-                sys.rhs(ts, &u, p, &mut fu);
-                out.stats.rhs_evals += 1;
+                sys.rhs(S::cst(ts), &u, p, &mut fu);
+                stats.rhs_evals += 1;
             }
             for i in 0..n {
                 let mut v = fu[i];
                 if s < 4 {
-                    v += h * D[s] * ft[i];
+                    v += ft[i] * (h * D[s]);
                 }
-                if s >= 1 {
-                    for j in 0..s {
-                        v += CC[s - 1][j] / h * k[j][i];
-                    }
+                for j in 0..s {
+                    v += k[j][i] * (CC[s - 1][j] / h);
                 }
-                k[s][i] = hg * v;
+                k[s][i] = v * hg;
             }
             lu.solve(&mut k[s]);
         }
         for i in 0..n {
             y1[i] = u[i] + k[5][i];
-            scale[i] = opts.atol_at(i) + opts.rtol * y[i].abs().max(y1[i].abs());
+            scale[i] = opts.atol_at(i) + opts.rtol * y[i].value().abs().max(y1[i].value().abs());
+            errv[i] = k[5][i].value();
         }
-        let err = rms(&k[5], &scale);
-        if err.is_nan() || err > 1.0 || y1.iter().any(|v| !v.is_finite()) {
-            out.stats.rejected += 1;
-            out.stiff.error_test_failures += 1;
+        let err = rms(&errv, &scale);
+        if err.is_nan() || err > 1.0 || y1.iter().any(|v| !v.value().is_finite()) {
+            stats.rejected += 1;
+            stiff.error_test_failures += 1;
             let fac = if err.is_finite() {
                 (0.9 * err.powf(-0.25)).clamp(0.2, 1.0)
             } else {
@@ -226,33 +425,36 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             rejected_last = true;
             continue;
         }
-        // accepted
         let t_new = t + h;
         let last = t_new >= t_end;
         if next < save_at.len() && (last || save_at[next] <= t_new) {
             for (r, qr) in q.iter_mut().enumerate() {
                 for i in 0..n {
-                    qr[i] = (0..5).map(|j| H[r][j] * k[j][i]).sum();
+                    let mut v = zero;
+                    for j in 0..5 {
+                        v += k[j][i] * H[r][j];
+                    }
+                    qr[i] = v;
                 }
             }
         }
         while next < save_at.len() && (last || save_at[next] <= t_new) {
             let th = (save_at[next] - t) / h;
             let th1 = 1.0 - th;
-            let row: Vec<f64> = (0..n)
-                .map(|i| th1 * y[i] + th * (y1[i] + th1 * (q[0][i] + th * q[1][i])))
+            let row: Vec<S> = (0..n)
+                .map(|i| y[i] * th1 + (y1[i] + (q[0][i] + q[1][i] * th) * th1) * th)
                 .collect();
-            out.push(&row);
+            saved.push(row);
             next += 1;
         }
-        out.stats.steps += 1;
+        stats.steps += 1;
         std::mem::swap(&mut y, &mut y1);
         t = t_new;
         if last {
-            return Ok(out);
+            return Ok((saved, stats, stiff));
         }
-        sys.rhs(t, &y, p, &mut f0);
-        out.stats.rhs_evals += 1;
+        sys.rhs(S::cst(t), &y, p, &mut f0);
+        stats.rhs_evals += 1;
         jac_fresh = false;
         singular_fails = 0;
         let mut fac = (0.9 * err.max(1e-10).powf(-0.25)).clamp(0.2, 6.0);
@@ -261,17 +463,5 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
         rejected_last = false;
         h *= fac;
-    }
-}
-
-/// `∂f/∂t` at `(t, y, p)` by one evaluation on `Dual<1>`.
-fn time_derivative<Sys: OdeSystem>(sys: &Sys, t: f64, y: &[f64], p: &[f64], ft: &mut [f64]) {
-    use ad_core::Dual;
-    let yd: Vec<Dual<1>> = y.iter().map(|&v| Dual::constant(v)).collect();
-    let pd: Vec<Dual<1>> = p.iter().map(|&v| Dual::constant(v)).collect();
-    let mut out = vec![Dual::<1>::constant(0.0); y.len()];
-    sys.rhs(Dual::new(t, [1.0]), &yd, &pd, &mut out);
-    for (o, v) in ft.iter_mut().zip(&out) {
-        *o = v.d[0];
     }
 }
