@@ -16,14 +16,15 @@
 //!
 //! With sensitivities, the `n x m` matrix `S = ∂y/∂(y0, p)` is carried in the same difference
 //! array (columns `n..` of each row), follows the same steps and orders, and its corrector is
-//! the staggered linear iteration of [`super::newton::solve_sens`].
+//! solved once per accepted step with the Jacobian at the converged state
+//! ([`super::newton::sens_direct`]).
 
 use crate::error::Error;
 use crate::options::Options;
 
 use super::jacobian::{dense_jacobian, sens_rhs};
 use super::linalg::Factor;
-use super::newton::{rms, solve_corrector, solve_sens, NewtonScratch, SensScratch, NEWTON_MAXITER};
+use super::newton::{rms, sens_direct, solve_corrector, NewtonScratch, NEWTON_MAXITER};
 use super::{initial_step, StiffOutput};
 use crate::system::OdeSystem;
 
@@ -210,6 +211,11 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let mut n_equal = 0usize;
     let mut jac = vec![0.0; n * n];
     let mut jac_s = vec![0.0; if m > 0 { n * n } else { 0 }];
+    let mut jf = vec![0.0; n * m];
+    let mut seed_id = vec![0.0; n * m];
+    for i in 0..m.min(n) {
+        seed_id[i * m + i] = 1.0;
+    }
     let mut jac_age = usize::MAX; // no Jacobian yet
     let mut jac_current = false;
     let mut lu: Option<Factor> = None;
@@ -230,11 +236,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         f: vec![0.0; n],
         dy: vec![0.0; n],
     };
-    let mut ssc = SensScratch {
-        s: vec![0.0; n * m],
-        g: vec![0.0; n * m],
-        col: vec![0.0; n],
-    };
+    let mut col = vec![0.0; n];
 
     loop {
         if attempts >= opts.max_steps {
@@ -384,29 +386,26 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         // (the staggered direct method). The state's own Newton matrix is left alone, so the
         // steps are exactly those of the solve without sensitivities.
         if m > 0 {
-            out.stiff.jac_rhs_evals += dense_jacobian(sys, t_new, &y_new, p, &mut jac_s);
+            // [J | ∂f/∂p] at the converged state in one forward-mode pass (seeds [I | 0])
+            out.stiff.sens_rhs_evals += sens_rhs(sys, t_new, &y_new, p, &seed_id, &mut jf);
             out.stiff.jac_evals += 1;
             out.stiff.factorisations += 1;
+            for i in 0..n {
+                jac_s[i * n..(i + 1) * n].copy_from_slice(&jf[i * m..i * m + n]);
+            }
             let f = Factor::new(n, c, &jac_s)
                 .map_err(|_| Error::SingularIterationMatrix { t: t_new, h })?;
-            dd[n..].iter_mut().for_each(|v| *v = 0.0);
-            let (_, ev) = solve_sens(
-                sys,
-                t_new,
-                &y_new,
-                p,
+            sens_direct(
+                n,
+                m,
+                &jf,
                 &y_pred[n..],
                 c,
                 &psi[n..],
                 &f,
-                atol[0].max(1e-300),
-                rtol,
-                0.0,
-                1,
                 &mut dd[n..],
-                &mut ssc,
+                &mut col,
             );
-            out.stiff.sens_rhs_evals += ev;
         }
         out.stats.steps += 1;
         conv_fails = 0;

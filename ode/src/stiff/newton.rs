@@ -1,9 +1,8 @@
-//! The modified Newton iteration of an implicit step and the staggered corrector of the forward
-//! sensitivities, both with a factorised iteration matrix `M = I - c J` (`J` possibly stale).
+//! The modified Newton iteration of an implicit step (with a factorised iteration matrix
+//! `M = I - c J`, `J` possibly stale) and the direct corrector of the forward sensitivities.
 
 use crate::system::OdeSystem;
 
-use super::jacobian::sens_rhs;
 use super::linalg::Factor;
 
 /// Most Newton iterations per attempt (as in SciPy's BDF and CVODE's `NLS_MAXCOR = 3`, plus one).
@@ -95,69 +94,39 @@ pub(crate) fn solve_corrector<Sys: OdeSystem>(
     res
 }
 
-/// Scratch of the sensitivity corrector (`n x m` each).
-pub(crate) struct SensScratch {
-    pub(crate) s: Vec<f64>,
-    pub(crate) g: Vec<f64>,
-    pub(crate) col: Vec<f64>,
-}
-
-/// The staggered corrector of the forward sensitivities (Caracotsios & Stewart 1985; CVODES'
-/// staggered direct method with a stale matrix): the sensitivity equation of the step is
-/// linear, `d_s - c (J(y) (s_pred + d_s) + ∂f/∂p) + psi_s = 0`, and is iterated with the same
-/// factorised `M` as the state until the correction is below `tol` relative to `scale_s`
-/// (at most `max_iter` times). Returns `(converged, rhs_evals)`.
+/// The staggered direct corrector of the sensitivities in one pass: with `jf = [J | ∂f/∂p]`
+/// (`n x m`, `J` at the converged state, from one forward-mode evaluation) and `lu` the
+/// factorised `I - c J` with that same `J`, writes the exact solution
+/// `d_s = (I - c J)^{-1} (c (J s_pred + ∂f/∂p) - psi_s)` of the linear step equation.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn solve_sens<Sys: OdeSystem>(
-    sys: &Sys,
-    t: f64,
-    y: &[f64],
-    p: &[f64],
+pub(crate) fn sens_direct(
+    n: usize,
+    m: usize,
+    jf: &[f64],
     s_pred: &[f64],
     c: f64,
     psi_s: &[f64],
     lu: &Factor,
-    atol: f64,
-    rtol: f64,
-    tol: f64,
-    max_iter: usize,
     d_s: &mut [f64],
-    sc: &mut SensScratch,
-) -> (bool, usize) {
-    let n = y.len();
-    let m = n + p.len();
-    let mut evals = 0;
-    for _ in 0..max_iter {
-        for i in 0..n * m {
-            sc.s[i] = s_pred[i] + d_s[i];
-        }
-        evals += sens_rhs(sys, t, y, p, &sc.s, &mut sc.g);
-        for i in 0..n * m {
-            sc.g[i] = c * sc.g[i] - psi_s[i] - d_s[i];
-        }
+    col: &mut [f64],
+) {
+    for i in 0..n {
+        let jrow = &jf[i * m..i * m + n];
         for k in 0..m {
-            for i in 0..n {
-                sc.col[i] = sc.g[i * m + k];
+            let mut v = if k >= n { jf[i * m + k] } else { 0.0 };
+            for j in 0..n {
+                v += jrow[j] * s_pred[j * m + k];
             }
-            lu.solve(&mut sc.col);
-            for i in 0..n {
-                sc.g[i * m + k] = sc.col[i];
-            }
-        }
-        let mut sum = 0.0;
-        for i in 0..n * m {
-            d_s[i] += sc.g[i];
-            let w = atol + rtol * (s_pred[i] + d_s[i]).abs();
-            let r = sc.g[i] / w;
-            sum += r * r;
-        }
-        let norm = (sum / (n * m).max(1) as f64).sqrt();
-        if !norm.is_finite() {
-            return (false, evals);
-        }
-        if norm < tol {
-            return (true, evals);
+            d_s[i * m + k] = c * v - psi_s[i * m + k];
         }
     }
-    (false, evals)
+    for k in 0..m {
+        for i in 0..n {
+            col[i] = d_s[i * m + k];
+        }
+        lu.solve(col);
+        for i in 0..n {
+            d_s[i * m + k] = col[i];
+        }
+    }
 }
