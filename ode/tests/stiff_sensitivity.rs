@@ -145,3 +145,61 @@ fn vjp_agrees_with_the_tape() {
         assert!((g.y0_bar[i] - grad[3 + i]).abs() <= 1e-12 * grad[3 + i].abs());
     }
 }
+
+#[test]
+fn bdf_and_rodas4_gradients_agree() {
+    let opts = |method| Options {
+        method,
+        rtol: 1e-10,
+        atol: 1e-14,
+        ..Default::default()
+    };
+    let w = [vec![1.0, 2e4, 3.0], vec![0.5, -1e4, 1.0]];
+    let save = [1.0, 1e3];
+    let a = ode::vjp(
+        &Robertson,
+        &ROBER_Y0,
+        &ROBER_P,
+        0.0,
+        &save,
+        &opts(Method::Bdf),
+        &w,
+    )
+    .unwrap();
+    let b = ode::vjp(
+        &Robertson,
+        &ROBER_Y0,
+        &ROBER_P,
+        0.0,
+        &save,
+        &opts(Method::Rodas4),
+        &w,
+    )
+    .unwrap();
+    for (x, y) in a
+        .p_bar
+        .iter()
+        .chain(&a.y0_bar)
+        .zip(b.p_bar.iter().chain(&b.y0_bar))
+    {
+        assert!((x - y).abs() <= 1e-6 * x.abs().max(1e-12), "{x} vs {y}");
+    }
+}
+
+#[test]
+fn dual_inputs_give_the_forward_sensitivities() {
+    use ad_core::Dual;
+    // tangent along k1: compare with the Jacobian column from ode::stiff::sensitivities
+    let opts = w4_opts(Method::Bdf);
+    let (_, jac, _) =
+        ode::stiff::sensitivities(&Robertson, &ROBER_Y0, &ROBER_P, 0.0, &[10.0], &opts).unwrap();
+    let y0: Vec<Dual<1>> = ROBER_Y0.iter().map(|&v| Dual::constant(v)).collect();
+    let p: Vec<Dual<1>> = (0..3)
+        .map(|i| Dual::new(ROBER_P[i], [if i == 0 { 1.0 } else { 0.0 }]))
+        .collect();
+    let sol = solve(&Robertson, &y0, &p, 0.0, &[10.0], &opts).unwrap();
+    for i in 0..3 {
+        let col = jac[i * 6 + 3];
+        assert!((sol.y[0][i].d[0] - col).abs() <= 1e-14 * col.abs().max(1e-300));
+    }
+}
