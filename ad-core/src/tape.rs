@@ -8,7 +8,7 @@
 //! (`f64`) computed in the forward pass, packed in 12 bytes. Operands go to one flat
 //! stream in recording order, so a binary operation costs 24 bytes and a unary one 12.
 //! The first operand of each node carries a flag bit in its index; the reverse sweep walks the
-//! streams backwards and moves to the previous node when it passes a flag:
+//! stream backwards and moves to the previous node when it passes a flag:
 //!
 //! ```text
 //! for k in (0..n_operands).rev() {
@@ -19,10 +19,12 @@
 //!
 //! one loop of multiply-adds, no branches and no bounds checks.
 //!
-//! Nodes without operands — inputs created by [`Tape::var`] and the outputs of custom
-//! [blocks](crate::Block) — occupy adjoint slots but nothing in the operand streams. They are
-//! listed as *events* (runs of nodes); the sweep runs the tight loop between events and, at a
-//! block event, calls the block's vector-Jacobian product on slices of the adjoint vector.
+//! Nodes without operands — inputs created by [`Tape::var`], the outputs of custom
+//! [blocks](crate::Block) and of array operations ([`VarArray`](crate::VarArray)) — occupy
+//! adjoint slots but nothing in the operand stream. They are listed as *events* (runs of nodes);
+//! the sweep runs the tight loop between events and, at a block or array event, calls its
+//! reverse step on slices of the adjoint vector (array partials live in a separate arena of
+//! plain `f64` runs).
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
