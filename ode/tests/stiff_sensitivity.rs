@@ -203,3 +203,64 @@ fn dual_inputs_give_the_forward_sensitivities() {
         assert!((sol.y[0][i].d[0] - col).abs() <= 1e-14 * col.abs().max(1e-300));
     }
 }
+
+#[test]
+fn bdf_continuous_adjoint_agrees_with_forward_sensitivities() {
+    use ode::Sensitivity;
+    let base = Options {
+        method: Method::Bdf,
+        rtol: 1e-10,
+        atol: 1e-14,
+        ..Default::default()
+    };
+    let adj = Options {
+        sensitivity: Sensitivity::InterpolatingAdjoint { checkpoints: 64 },
+        ..base.clone()
+    };
+    let w = [
+        vec![1.0, 2e4, 3.0],
+        vec![0.5, -1e4, 1.0],
+        vec![1.0, 2e4, 3.0],
+    ];
+    let save = [1.0, 1e3, 1e5];
+    let f = ode::vjp(&Robertson, &ROBER_Y0, &ROBER_P, 0.0, &save, &base, &w).unwrap();
+    let a = ode::vjp(&Robertson, &ROBER_Y0, &ROBER_P, 0.0, &save, &adj, &w).unwrap();
+    eprintln!("forward {:?} {:?}", f.p_bar, f.y0_bar);
+    eprintln!("adjoint {:?} {:?} {:?}", a.p_bar, a.y0_bar, a.adjoint);
+    let norm = f
+        .p_bar
+        .iter()
+        .chain(&f.y0_bar)
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt();
+    for (x, y) in f
+        .p_bar
+        .iter()
+        .chain(&f.y0_bar)
+        .zip(a.p_bar.iter().chain(&a.y0_bar))
+    {
+        assert!((x - y).abs() <= 1e-6 * norm, "{x} vs {y}");
+    }
+}
+
+#[test]
+fn w4_with_the_stiff_adjoint_on_the_tape() {
+    use ode::Sensitivity;
+    let opts = Options {
+        sensitivity: Sensitivity::InterpolatingAdjoint { checkpoints: 64 },
+        ..w4_opts(Method::Bdf)
+    };
+    let tape = Tape::new();
+    let p = tape.vars(&ROBER_P);
+    let y0 = tape.vars(&ROBER_Y0);
+    let sol = solve(&Robertson, &y0, &p, 0.0, &[1e5], &opts).unwrap();
+    let loss = w4_loss(&sol.y[0]);
+    let g = tape.gradient(loss);
+    let grad: Vec<f64> = p.iter().chain(&y0).map(|v| g.wrt(*v)).collect();
+    eprintln!("adjoint W4 grad {grad:?}");
+    let norm = W4_GRAD.iter().map(|v| v * v).sum::<f64>().sqrt();
+    for (a, b) in grad.iter().zip(&W4_GRAD) {
+        assert!((a - b).abs() <= 1e-4 * norm, "{a} vs {b}");
+    }
+}

@@ -124,6 +124,27 @@ fn interpolate(d: &[f64], w: usize, order: usize, t: f64, h: f64, ts: f64, out: 
     }
 }
 
+/// The interpolating polynomial of one accepted step (values only): the dense output of the
+/// forward solve kept for the adjoint.
+#[derive(Clone, Debug)]
+pub(crate) struct StepPoly {
+    /// End of the step.
+    pub(crate) t: f64,
+    /// Its size.
+    pub(crate) h: f64,
+    /// Its order.
+    pub(crate) order: usize,
+    /// `D[0..=order]`, rows of width `n`.
+    pub(crate) d: Vec<f64>,
+}
+
+impl StepPoly {
+    /// The polynomial at `ts` into `out` (length `n`).
+    pub(crate) fn eval(&self, ts: f64, out: &mut [f64]) {
+        interpolate(&self.d, out.len(), self.order, self.t, self.h, ts, out);
+    }
+}
+
 /// Why the last attempt failed (for the error reported when the step size underflows).
 #[derive(Clone, Copy, PartialEq)]
 enum Failure {
@@ -134,7 +155,9 @@ enum Failure {
 }
 
 /// Integrates with BDF/NDF from `t0` through the sorted `save_at`; with `sens` the forward
-/// sensitivities with respect to `(y0, p)` are carried along.
+/// sensitivities with respect to `(y0, p)` are carried along; with `keep_trace` the
+/// polynomial of every accepted step is kept (for the adjoint).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn integrate<Sys: OdeSystem>(
     sys: &Sys,
     y0: &[f64],
@@ -143,6 +166,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     save_at: &[f64],
     opts: &Options,
     sens: bool,
+    keep_trace: bool,
 ) -> Result<StiffOutput, Error> {
     let n = y0.len();
     let m = if sens { n + p.len() } else { 0 };
@@ -283,7 +307,8 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         loop {
             if lu.is_none() {
                 if jac_age >= JAC_MAX_AGE {
-                    out.stiff.jac_rhs_evals += dense_jacobian(sys, t, &d[..n], p, &mut jac);
+                    out.stiff.jac_rhs_evals +=
+                        dense_jacobian(sys, t_new, &y_pred[..n], p, &mut jac);
                     out.stiff.jac_evals += 1;
                     jac_age = 0;
                     jac_current = true;
@@ -332,6 +357,11 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             out.stiff.newton_failures += 1;
             out.stats.rejected += 1;
             conv_fails += 1;
+            // the retry at the smaller step re-evaluates the Jacobian there (as CVODE does after
+            // a failure with a current Jacobian): it may depend strongly on t
+            if jac_current {
+                jac_age = usize::MAX;
+            }
             if conv_fails >= MAX_CONV_FAILS {
                 return Err(if last_failure == Failure::Singular {
                     Error::SingularIterationMatrix { t, h }
@@ -426,6 +456,18 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             }
         }
         let last = t_new >= t_end;
+        if keep_trace {
+            let mut rows = Vec::with_capacity((order + 1) * n);
+            for j in 0..=order {
+                rows.extend_from_slice(&d[j * w..j * w + n]);
+            }
+            out.trace.push(StepPoly {
+                t: t_new,
+                h,
+                order,
+                d: rows,
+            });
+        }
         while next < save_at.len() && (last || save_at[next] <= t_new) {
             interpolate(&d, w, order, t_new, h, save_at[next], &mut interp);
             out.push(&interp);

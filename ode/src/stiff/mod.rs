@@ -13,6 +13,7 @@
 // The kernels index several arrays in step; iterator chains would hide the formulas.
 #![allow(clippy::needless_range_loop)]
 
+pub(crate) mod adjoint;
 pub(crate) mod bdf;
 pub(crate) mod jacobian;
 pub(crate) mod linalg;
@@ -22,7 +23,7 @@ pub(crate) mod rodas;
 use ad_core::{Block, Real};
 
 use crate::error::Error;
-use crate::options::{Method, Options};
+use crate::options::{Method, Options, Sensitivity};
 use crate::solution::{Solution, Stats};
 use crate::system::OdeSystem;
 
@@ -55,6 +56,8 @@ pub(crate) struct StiffOutput {
     pub(crate) jac: Vec<f64>,
     pub(crate) stats: Stats,
     pub(crate) stiff: StiffStats,
+    /// BDF with `keep_trace`: the polynomial of every accepted step.
+    pub(crate) trace: Vec<bdf::StepPoly>,
 }
 
 impl StiffOutput {
@@ -66,6 +69,7 @@ impl StiffOutput {
             jac: Vec::new(),
             stats: Stats::default(),
             stiff: StiffStats::default(),
+            trace: Vec::new(),
         }
     }
 
@@ -95,7 +99,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
 ) -> Result<StiffOutput, Error> {
     match opts.method {
         Method::Rodas4 => rodas::integrate(sys, y0, p, t0, save_at, opts, sens),
-        _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens),
+        _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens, false),
     }
 }
 
@@ -156,8 +160,20 @@ pub fn sensitivities<Sys: OdeSystem>(
     ))
 }
 
+/// True if a differentiated solve with these options uses the continuous adjoint (BDF with
+/// [`Sensitivity::InterpolatingAdjoint`], or `Auto` with `dim + n_params > 16`); else forward
+/// sensitivities.
+pub(crate) fn uses_adjoint(opts: &Options, n: usize, n_params: usize) -> bool {
+    opts.method == Method::Bdf
+        && match opts.sensitivity {
+            Sensitivity::InterpolatingAdjoint { .. } => true,
+            Sensitivity::Auto => n + n_params > 16,
+            _ => false,
+        }
+}
+
 /// The stiff branch of [`solve`](crate::solve) (inputs already checked).
-pub(crate) fn solve<S: Real, Sys: OdeSystem>(
+pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     sys: &Sys,
     y0: &[S],
     p: &[S],
@@ -168,8 +184,37 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem>(
     let y0v: Vec<f64> = y0.iter().map(|v| v.value()).collect();
     let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     let constant = y0.iter().chain(p).all(|v| v.is_constant());
-    let o = integrate(sys, &y0v, &pv, t0, save_at, opts, !constant)?;
     let n = y0.len();
+    if !constant && uses_adjoint(opts, n, p.len()) {
+        let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, true)?;
+        let stats = o.stats;
+        let mut inputs = Vec::with_capacity(n + p.len());
+        inputs.extend_from_slice(y0);
+        inputs.extend_from_slice(p);
+        let mut outv = vec![S::zero(); save_at.len() * n];
+        let block = AdjointBlock {
+            sys: sys.clone(),
+            opts: opts.clone(),
+            t0,
+            save_at: save_at.to_vec(),
+            y0: y0v,
+            p: pv,
+            values: o.saved.concat(),
+            trace: o.trace,
+            forward: std::sync::OnceLock::new(),
+        };
+        S::apply_block(block, &inputs, &mut outv);
+        return Ok(Solution {
+            t: save_at.to_vec(),
+            y: if n == 0 {
+                vec![Vec::new(); save_at.len()]
+            } else {
+                outv.chunks_exact(n).map(|c| c.to_vec()).collect()
+            },
+            stats,
+        });
+    }
+    let o = integrate(sys, &y0v, &pv, t0, save_at, opts, !constant)?;
     if constant {
         return Ok(Solution {
             t: save_at.to_vec(),
@@ -234,6 +279,64 @@ impl Block for SensitivityBlock {
     }
 }
 
+/// A stiff solve as one tape node whose reverse step is the continuous adjoint
+/// ([`adjoint::backward`]) over the kept forward polynomials; its tangent step (for `Dual`
+/// inputs) computes the forward sensitivities once.
+struct AdjointBlock<Sys> {
+    sys: Sys,
+    opts: Options,
+    t0: f64,
+    save_at: Vec<f64>,
+    y0: Vec<f64>,
+    p: Vec<f64>,
+    values: Vec<f64>,
+    trace: Vec<bdf::StepPoly>,
+    forward: std::sync::OnceLock<Vec<f64>>,
+}
+
+impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
+    type Residuals = ();
+
+    fn forward(&self, _x: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.values);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        if let Err(e) = adjoint::backward(
+            &self.sys,
+            &self.p,
+            self.t0,
+            &self.save_at,
+            &self.opts,
+            &self.trace,
+            y_bar,
+            x_bar,
+        ) {
+            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
+            panic!("ode: the backward (adjoint) stiff solve failed: {e}");
+        }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        let jac = self.forward.get_or_init(|| {
+            integrate(
+                &self.sys,
+                &self.y0,
+                &self.p,
+                self.t0,
+                &self.save_at,
+                &self.opts,
+                true,
+            )
+            .expect("the forward sensitivities of a successful solve")
+            .jac
+        });
+        for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
+            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+        }
+    }
+}
+
 /// The initial step size (Hairer, Nørsett & Wanner I, II.4; SciPy's `select_initial_step`)
 /// for a method of error order `order`, at most `span`.
 #[allow(clippy::too_many_arguments)]
@@ -291,6 +394,28 @@ pub(crate) fn vjp<Sys: OdeSystem>(
     opts: &Options,
     y_bar: &[f64],
 ) -> Result<crate::Gradient, Error> {
+    if uses_adjoint(opts, y0.len(), p.len()) {
+        let o = bdf::integrate(sys, y0, p, t0, save_at, opts, false, true)?;
+        let mut x_bar = vec![0.0; y0.len() + p.len()];
+        let (steps, evals) =
+            adjoint::backward(sys, p, t0, save_at, opts, &o.trace, y_bar, &mut x_bar)?;
+        let p_bar = x_bar.split_off(y0.len());
+        return Ok(crate::Gradient {
+            solution: Solution {
+                t: save_at.to_vec(),
+                y: o.saved,
+                stats: o.stats,
+            },
+            y0_bar: x_bar,
+            p_bar,
+            adjoint: crate::AdjointStats {
+                adjoint_steps: steps,
+                taped_steps: evals,
+                forward_checkpoints: o.trace.len(),
+                ..Default::default()
+            },
+        });
+    }
     let o = integrate(sys, y0, p, t0, save_at, opts, true)?;
     let n_in = y0.len() + p.len();
     let mut x_bar = vec![0.0; n_in];
