@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use ad_core::Tape;
-use ode::{solve, Method, OdeSystem, Options, Real};
+use ode::{solve, Method, OdeSystem, Options, Real, Sensitivity};
 
 #[derive(Clone, Copy)]
 struct Robertson;
@@ -68,11 +68,17 @@ fn value_and_gradient(opts: &Options) -> (f64, Vec<f64>) {
 }
 
 fn main() {
-    for (name, method) in [("bdf", Method::Bdf), ("rodas4", Method::Rodas4)] {
+    let adjoint = Sensitivity::InterpolatingAdjoint { checkpoints: 64 };
+    for (name, method, sensitivity) in [
+        ("bdf-forward", Method::Bdf, Sensitivity::Forward),
+        ("bdf-adjoint", Method::Bdf, adjoint),
+        ("rodas4-forward", Method::Rodas4, Sensitivity::Forward),
+    ] {
         let opts = Options {
             method,
             rtol: 1e-8,
             atol: 1e-12,
+            sensitivity,
             ..Default::default()
         };
         let (sol, st) =
@@ -97,7 +103,7 @@ fn main() {
             .fold(0.0, f64::max)
             / ref_norm;
         println!(
-            "W4 wengert-{name}-forward primal_ms={primal:.3} grad_ms={grad:.3} ratio={:.2} \
+            "W4 wengert-{name} primal_ms={primal:.3} grad_ms={grad:.3} ratio={:.2} \
              loss={l:.10} gradnorm={gnorm:.8} loss_rel_err={:.1e} grad_rel_err={gerr:.1e} \
              steps={} rejected={} jac={} lu={}",
             grad / primal,
