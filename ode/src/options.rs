@@ -62,6 +62,8 @@ pub enum Sensitivity {
     /// states. Approximates the exact derivative of the ODE to about the tolerance (not the
     /// derivative of the numerical solution). Its backward solve can fail like any solve:
     /// [`vjp`](crate::vjp) returns the error; inside a tape's reverse sweep it panics.
+    /// With [`Method::Bdf`] the backward solve is BDF too and the forward solution comes from
+    /// the kept polynomials of all forward steps (no checkpoint bound yet); see `docs/stiff.md`.
     InterpolatingAdjoint {
         /// The most forward states stored (>= 2).
         checkpoints: usize,

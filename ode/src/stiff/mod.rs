@@ -1,14 +1,16 @@
-//! Stiff integrators: variable-order BDF/NDF ([`Method::Bdf`](crate::Method::Bdf)) and the
-//! L-stable Rosenbrock method Rodas4 ([`Method::Rodas4`](crate::Method::Rodas4)), with dense
+//! Stiff integrators: variable-order BDF/NDF ([`Method::Bdf`]) and the
+//! L-stable Rosenbrock method Rodas4 ([`Method::Rodas4`]), with dense
 //! Jacobians of the user's generic right-hand side by forward mode and forward sensitivities
 //! carried through the same iteration matrices.
 //!
-//! A solve on [`Var`](ad_core::Var) or [`Dual`](ad_core::Dual) inputs is one block whose
-//! forward pass computes the full Jacobian of the saved states with respect to `(y0, p)`
-//! (forward sensitivities, whatever [`Sensitivity`](crate::Sensitivity) is chosen) and whose
-//! backward/tangent passes are products with it: BDF carries the sensitivities in its
+//! A solve on [`Var`](ad_core::Var) or [`Dual`](ad_core::Dual) inputs is one block. With
+//! forward sensitivities (the default for `dim + n_params <= 16`, and always for Rodas4) its
+//! forward pass computes the full Jacobian of the saved states with respect to `(y0, p)` and
+//! its backward/tangent passes are products with it: BDF carries the sensitivities in its
 //! difference array (staggered direct corrector), Rodas4 runs its generic kernel on `Dual`
-//! numbers. The guide: `docs/stiff.md`.
+//! numbers. With BDF and [`Sensitivity::InterpolatingAdjoint`](crate::Sensitivity) (or `Auto`
+//! for larger systems) the backward pass is the continuous adjoint solved backward with BDF
+//! (`stiff/adjoint.rs`). The guide: `docs/stiff.md`.
 
 // The kernels index several arrays in step; iterator chains would hide the formulas.
 #![allow(clippy::needless_range_loop)]
