@@ -25,6 +25,7 @@ use crate::options::Options;
 use super::jacobian::{dense_jacobian, sens_rhs};
 use super::linalg::Factor;
 use super::newton::{rms, sens_direct, solve_corrector, NewtonScratch, NEWTON_MAXITER};
+use super::sparse::{SparseJacobian, MIN_SPARSE_DIM};
 use super::{initial_step, StiffOutput};
 use crate::system::OdeSystem;
 
@@ -145,6 +146,22 @@ impl StepPoly {
     }
 }
 
+/// The Jacobian at `(t, y)`: on the sparse pattern if there is one, else dense; returns the
+/// number of evaluations.
+fn eval_jac<Sys: OdeSystem>(
+    sys: &Sys,
+    sparse: Option<&SparseJacobian>,
+    t: f64,
+    y: &[f64],
+    p: &[f64],
+    jac: &mut [f64],
+) -> usize {
+    match sparse {
+        Some(sj) => sj.values(sys, t, y, p, jac),
+        None => dense_jacobian(sys, t, y, p, jac),
+    }
+}
+
 /// Why the last attempt failed (for the error reported when the step size underflows).
 #[derive(Clone, Copy, PartialEq)]
 enum Failure {
@@ -233,7 +250,20 @@ pub(crate) fn integrate<Sys: OdeSystem>(
 
     let mut order = 1usize;
     let mut n_equal = 0usize;
-    let mut jac = vec![0.0; n * n];
+    // large sparse systems (no sensitivities): detected pattern, colouring, sparse LU
+    let sparse = if m == 0 {
+        SparseJacobian::detect(sys, t0, y0, p)
+    } else {
+        None
+    };
+    if n >= MIN_SPARSE_DIM && m == 0 {
+        out.stiff.jac_rhs_evals += n.div_ceil(8);
+    }
+    if let Some(sj) = &sparse {
+        out.stiff.jacobian_nnz = sj.nnz();
+        out.stiff.jacobian_colours = sj.n_colours();
+    }
+    let mut jac = vec![0.0; sparse.as_ref().map_or(n * n, |s| s.nnz())];
     let mut jac_s = vec![0.0; if m > 0 { n * n } else { 0 }];
     let mut jf = vec![0.0; n * m];
     let mut seed_id = vec![0.0; n * m];
@@ -308,13 +338,17 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             if lu.is_none() {
                 if jac_age >= JAC_MAX_AGE {
                     out.stiff.jac_rhs_evals +=
-                        dense_jacobian(sys, t_new, &y_pred[..n], p, &mut jac);
+                        eval_jac(sys, sparse.as_ref(), t_new, &y_pred[..n], p, &mut jac);
                     out.stiff.jac_evals += 1;
                     jac_age = 0;
                     jac_current = true;
                 }
                 out.stiff.factorisations += 1;
-                match Factor::new(n, c, &jac) {
+                let factor = match &sparse {
+                    Some(sj) => sj.factor(c, &jac),
+                    None => Factor::new(n, c, &jac),
+                };
+                match factor {
                     Ok(f) => lu = Some(f),
                     Err(_) => {
                         last_failure = Failure::Singular;
@@ -347,7 +381,8 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             if jac_current {
                 break;
             }
-            out.stiff.jac_rhs_evals += dense_jacobian(sys, t_new, &y_pred[..n], p, &mut jac);
+            out.stiff.jac_rhs_evals +=
+                eval_jac(sys, sparse.as_ref(), t_new, &y_pred[..n], p, &mut jac);
             out.stiff.jac_evals += 1;
             jac_age = 0;
             jac_current = true;

@@ -21,6 +21,8 @@ pub(crate) enum Factor {
     },
     /// faer's LU through the solvers crate.
     Large(solvers::Lu<f64>),
+    /// Sparse LU through the solvers crate (see [`super::sparse`]).
+    Sparse(solvers::sparse::SparseLu<f64>),
 }
 
 /// The matrix is singular (a zero or non-finite pivot).
@@ -93,6 +95,7 @@ impl Factor {
                     b[i] = (b[i] - s) / lu[i * n + i];
                 }
             }
+            Factor::Sparse(lu) => lu.solve_values_in_place(b, false),
             Factor::Large(lu) => {
                 let x = lu
                     .solve(ndarray::ArrayView1::from(&*b))

@@ -21,6 +21,7 @@ pub(crate) mod jacobian;
 pub(crate) mod linalg;
 pub(crate) mod newton;
 pub(crate) mod rodas;
+pub(crate) mod sparse;
 
 use ad_core::{Block, Real};
 
@@ -46,6 +47,11 @@ pub struct StiffStats {
     pub error_test_failures: usize,
     /// Right-hand-side evaluations on `Dual` numbers for the sensitivities.
     pub sens_rhs_evals: usize,
+    /// Sparse Jacobian (BDF, detected automatically for large sparse systems): stored
+    /// entries of the pattern; 0 when the Jacobian is dense.
+    pub jacobian_nnz: usize,
+    /// Sparse Jacobian: colours of the column colouring (tangent directions per Jacobian).
+    pub jacobian_colours: usize,
 }
 
 /// The saved states (and sensitivities) of a stiff solve.
