@@ -12,7 +12,7 @@
 //! The solution between steps is the interpolating polynomial `D` (dense output), so steps are
 //! never shortened to hit save times. The Jacobian is reused across steps and refreshed only
 //! after a Newton failure (or when older than [`JAC_MAX_AGE`] steps); the iteration matrix is
-//! refactorised when the step size changes.
+//! refactorised when `c = h / α_k` changes (large systems: by more than 30%, CVODE's rule).
 //!
 //! With sensitivities, the `n x m` matrix `S = ∂y/∂(y0, p)` is carried in the same difference
 //! array (columns `n..` of each row), follows the same steps and orders, and its corrector is
@@ -34,6 +34,9 @@ const MIN_FACTOR: f64 = 0.2;
 const MAX_FACTOR: f64 = 10.0;
 /// The Jacobian is re-evaluated at the next factorisation once it is this many steps old.
 pub(crate) const JAC_MAX_AGE: usize = 50;
+/// The iteration matrix of a large system is refactorised when `c = h / α_k` moved more than
+/// this fraction.
+const MAX_C_CHANGE: f64 = 0.3;
 /// Most convergence failures and error-test failures on one step.
 const MAX_CONV_FAILS: usize = 10;
 const MAX_ERR_FAILS: usize = 12;
@@ -273,6 +276,14 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let mut jac_age = usize::MAX; // no Jacobian yet
     let mut jac_current = false;
     let mut lu: Option<Factor> = None;
+    let mut lu_c = f64::NAN;
+    // small dense systems refactorise on every change of c (an LU is cheaper than the extra
+    // Newton iterations of a stale one)
+    let max_c_change = if sparse.is_some() || n > 24 {
+        MAX_C_CHANGE
+    } else {
+        0.0
+    };
     let mut t = t0;
     let mut attempts = 0usize;
     let mut conv_fails = 0usize;
@@ -301,7 +312,6 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             change_d(&mut d, w, order, opts.h_max / h, &mut tmp);
             h = opts.h_max;
             n_equal = 0;
-            lu = None;
         }
         if h < min_step || !h.is_finite() {
             return Err(match last_failure {
@@ -331,6 +341,12 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
         let c = h / co.alpha[order];
 
+        // The factorisation is kept while c stays within 30% of the c it was built with (as in
+        // CVODE): modified Newton with a slightly different c still converges, and the LU is
+        // the dominant cost of large (sparse) systems.
+        if lu.is_some() && (c / lu_c - 1.0).abs() > max_c_change {
+            lu = None;
+        }
         // Newton, refreshing the Jacobian once if it fails with a stale one.
         let mut converged = false;
         let mut iters = 0;
@@ -349,7 +365,10 @@ pub(crate) fn integrate<Sys: OdeSystem>(
                     None => Factor::new(n, c, &jac),
                 };
                 match factor {
-                    Ok(f) => lu = Some(f),
+                    Ok(f) => {
+                        lu = Some(f);
+                        lu_c = c;
+                    }
                     Err(_) => {
                         last_failure = Failure::Singular;
                         break;
@@ -378,6 +397,11 @@ pub(crate) fn integrate<Sys: OdeSystem>(
                 break;
             }
             last_failure = Failure::Convergence;
+            if lu_c != c {
+                // first refactorise with the current c (same Jacobian)
+                lu = None;
+                continue;
+            }
             if jac_current {
                 break;
             }
@@ -442,7 +466,6 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             h *= factor;
             change_d(&mut d, w, order, factor, &mut tmp);
             n_equal = 0;
-            lu = None;
             continue;
         }
 
@@ -548,6 +571,5 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         h *= factor;
         change_d(&mut d, w, order, factor, &mut tmp);
         n_equal = 0;
-        lu = None;
     }
 }
