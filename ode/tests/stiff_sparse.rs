@@ -90,6 +90,34 @@ fn sparse_bdf_agrees_with_dense_rodas4() {
     }
 }
 
+#[test]
+fn group_testing_detection_finds_the_exact_pattern() {
+    // 1000 states: above the size where detection switches to group testing
+    let n = 500;
+    let sys = Bruss { n };
+    let opts = Options {
+        method: Method::Bdf,
+        rtol: 1e-6,
+        atol: 1e-6,
+        ..Default::default()
+    };
+    let (sol, st) = solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &[2.0], &opts).unwrap();
+    eprintln!("{:?} {st:?}", sol.stats);
+    // rows of u_i: u_{i-1}, u_i, v_i, u_{i+1}; of v_i: v_{i-1}, u_i, v_i, v_{i+1}
+    assert_eq!(st.jacobian_nnz, 4 * 2 * n - 4, "{st:?}");
+    assert!(st.jacobian_colours <= 8, "{st:?}");
+    assert!(st.jac_rhs_evals < 150, "{st:?}");
+    let tight = Options {
+        rtol: 1e-10,
+        atol: 1e-10,
+        ..opts
+    };
+    let (r, _) = solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &[2.0], &tight).unwrap();
+    for (a, b) in sol.y[0].iter().zip(&r.y[0]) {
+        assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()));
+    }
+}
+
 /// 2D Brusselator on an m x m periodic grid (2 m^2 states), the reaction-diffusion problem of
 /// the issue: u' = 1 + u^2 v - 4.4 u + α Δu, v' = 3.4 u - u^2 v + α Δv.
 #[derive(Clone)]

@@ -25,7 +25,7 @@ use crate::options::Options;
 use super::jacobian::{dense_jacobian, sens_rhs};
 use super::linalg::Factor;
 use super::newton::{rms, sens_direct, solve_corrector, NewtonScratch, NEWTON_MAXITER};
-use super::sparse::{SparseJacobian, MIN_SPARSE_DIM};
+use super::sparse::SparseJacobian;
 use super::{initial_step, StiffOutput};
 use crate::system::OdeSystem;
 
@@ -259,10 +259,8 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     } else {
         None
     };
-    if n >= MIN_SPARSE_DIM && m == 0 {
-        out.stiff.jac_rhs_evals += n.div_ceil(8);
-    }
     if let Some(sj) = &sparse {
+        out.stiff.jac_rhs_evals += sj.detect_evals;
         out.stiff.jacobian_nnz = sj.nnz();
         out.stiff.jacobian_colours = sj.n_colours();
     }
