@@ -264,3 +264,48 @@ fn w4_with_the_stiff_adjoint_on_the_tape() {
         assert!((a - b).abs() <= 1e-4 * norm, "{a} vs {b}");
     }
 }
+
+/// The linear stiff problem as a function of `(y0, log-rates)` for a given method and stiffness.
+struct LinearMapOf {
+    method: Method,
+    lam: f64,
+}
+
+impl Function for LinearMapOf {
+    fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+        let opts = Options {
+            method: self.method,
+            rtol: 1e-10,
+            atol: 1e-12,
+            ..Default::default()
+        };
+        let p = [S::cst(self.lam) * x[2].exp(), S::cst(5.0) * x[3].exp()];
+        let sol = solve(&LinearStiff, &x[..2], &p, 0.0, &[0.3, 1.0], &opts).unwrap();
+        sol.y.concat()
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Random stiffness, initial state, tangent and cotangent: forward (Dual) and reverse
+        /// (Var) derivatives of both stiff methods agree with finite differences.
+        #[test]
+        fn stiff_sensitivities_match_finite_differences(
+            lam_exp in 0.0f64..4.0,
+            a in -1.0f64..1.0,
+            b in -1.0f64..1.0,
+            seed in any::<u64>(),
+            rodas in any::<bool>(),
+        ) {
+            let method = if rodas { Method::Rodas4 } else { Method::Bdf };
+            let f = LinearMapOf { method, lam: 10f64.powf(lam_exp) };
+            let c = check_function(&f, &[a, b, 0.0, 0.0], seed);
+            prop_assert!(c.error(1e-3) < 1e-5, "{:?} {:?}", method, c);
+        }
+    }
+}
