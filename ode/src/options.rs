@@ -40,7 +40,10 @@ pub enum Sensitivity {
     /// [`Sensitivity::DiscreteAdjoint`] with 64 checkpoints. Both give the exact derivative
     /// of the numerical solution; forward sensitivities cost one solve on `Dual<W>` per chunk
     /// of up to 8 inputs and win for few inputs, the adjoint costs a few primal solves
-    /// whatever the number of inputs.
+    /// whatever the number of inputs. With the stiff methods: forward sensitivities, or for
+    /// `dim + n_params > 16` with [`Method::Bdf`] the continuous adjoint
+    /// ([`Sensitivity::InterpolatingAdjoint`]); `DiscreteAdjoint` with a stiff method gives the
+    /// forward sensitivities (the exact derivative of the numerical solution).
     Auto,
     /// Forward sensitivities: the solver runs on `Dual` numbers (the step sizes chosen on the
     /// values), giving the full Jacobian of the saved states with respect to `y0` and `p`
