@@ -309,3 +309,30 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn gradient_ensemble_with_bdf() {
+    let params: Vec<Vec<f64>> = (0..4)
+        .map(|j| ROBER_P.iter().map(|k| k * (1.0 + 0.1 * j as f64)).collect())
+        .collect();
+    let opts = w4_opts(Method::Bdf);
+    let out = ode::gradient_ensemble(&Robertson, &ROBER_Y0, &params, 0.0, &[1e5], &opts, |s| {
+        w4_loss(&s.y[0])
+    });
+    for (p, g) in params.iter().zip(&out) {
+        let g = g.as_ref().unwrap();
+        let one = ode::vjp(
+            &Robertson,
+            &ROBER_Y0,
+            p,
+            0.0,
+            &[1e5],
+            &opts,
+            &[vec![1.0, 2e4, 3.0]],
+        )
+        .unwrap();
+        for (a, b) in g.p_bar.iter().zip(&one.p_bar) {
+            assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-300), "{a} vs {b}");
+        }
+    }
+}
