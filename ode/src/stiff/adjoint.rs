@@ -18,7 +18,8 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::system::OdeSystem;
 
-use super::bdf::{self, StepPoly};
+use super::bdf;
+use super::differences::StepPoly;
 use super::jacobian::sens_rhs;
 
 /// The backward system `d(λ, μ)/ds = [J | ∂f/∂p]^T λ` at `t = -s`.

@@ -17,13 +17,17 @@
 
 pub(crate) mod adjoint;
 pub(crate) mod bdf;
+mod blocks;
+pub(crate) mod differences;
 pub(crate) mod jacobian;
 pub(crate) mod linalg;
 pub(crate) mod newton;
 pub(crate) mod rodas;
 pub(crate) mod sparse;
 
-use ad_core::{Block, Real};
+use ad_core::Real;
+
+use blocks::{AdjointBlock, SensitivityBlock};
 
 use crate::error::Error;
 use crate::options::{Method, Options, Sensitivity};
@@ -65,7 +69,7 @@ pub(crate) struct StiffOutput {
     pub(crate) stats: Stats,
     pub(crate) stiff: StiffStats,
     /// BDF with `keep_trace`: the polynomial of every accepted step.
-    pub(crate) trace: Vec<bdf::StepPoly>,
+    pub(crate) trace: Vec<differences::StepPoly>,
 }
 
 impl StiffOutput {
@@ -253,96 +257,6 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         },
         stats,
     })
-}
-
-/// A stiff solve as one tape node: inputs `(y0, p)`, outputs the saved states (row-major),
-/// with the full forward-sensitivity Jacobian computed in the forward pass.
-struct SensitivityBlock {
-    n_in: usize,
-    values: Vec<f64>,
-    jac: Vec<f64>,
-}
-
-impl Block for SensitivityBlock {
-    type Residuals = ();
-
-    fn forward(&self, _x: &[f64], y: &mut [f64]) {
-        y.copy_from_slice(&self.values);
-    }
-
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-        for (row, &yb) in self.jac.chunks_exact(self.n_in).zip(y_bar) {
-            if yb != 0.0 {
-                for (xb, &j) in x_bar.iter_mut().zip(row) {
-                    *xb += j * yb;
-                }
-            }
-        }
-    }
-
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
-        for (yd, row) in y_dot.iter_mut().zip(self.jac.chunks_exact(self.n_in)) {
-            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
-        }
-    }
-}
-
-/// A stiff solve as one tape node whose reverse step is the continuous adjoint
-/// ([`adjoint::backward`]) over the kept forward polynomials; its tangent step (for `Dual`
-/// inputs) computes the forward sensitivities once.
-struct AdjointBlock<Sys> {
-    sys: Sys,
-    opts: Options,
-    t0: f64,
-    save_at: Vec<f64>,
-    y0: Vec<f64>,
-    p: Vec<f64>,
-    values: Vec<f64>,
-    trace: Vec<bdf::StepPoly>,
-    forward: std::sync::OnceLock<Vec<f64>>,
-}
-
-impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
-    type Residuals = ();
-
-    fn forward(&self, _x: &[f64], y: &mut [f64]) {
-        y.copy_from_slice(&self.values);
-    }
-
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-        if let Err(e) = adjoint::backward(
-            &self.sys,
-            &self.p,
-            self.t0,
-            &self.save_at,
-            &self.opts,
-            &self.trace,
-            y_bar,
-            x_bar,
-        ) {
-            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
-            panic!("ode: the backward (adjoint) stiff solve failed: {e}");
-        }
-    }
-
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
-        let jac = self.forward.get_or_init(|| {
-            integrate(
-                &self.sys,
-                &self.y0,
-                &self.p,
-                self.t0,
-                &self.save_at,
-                &self.opts,
-                true,
-            )
-            .expect("the forward sensitivities of a successful solve")
-            .jac
-        });
-        for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
-            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
-        }
-    }
 }
 
 /// The initial step size (Hairer, Nørsett & Wanner I, II.4; SciPy's `select_initial_step`)

@@ -1,0 +1,99 @@
+//! The tape blocks of a differentiated stiff solve: forward sensitivities (a stored Jacobian
+//! of the saved states) and the continuous adjoint (a backward solve in the reverse step).
+
+use ad_core::Block;
+
+use crate::options::Options;
+use crate::system::OdeSystem;
+
+use super::differences::StepPoly;
+
+/// A stiff solve as one tape node: inputs `(y0, p)`, outputs the saved states (row-major),
+/// with the full forward-sensitivity Jacobian computed in the forward pass.
+pub(crate) struct SensitivityBlock {
+    pub(crate) n_in: usize,
+    pub(crate) values: Vec<f64>,
+    pub(crate) jac: Vec<f64>,
+}
+
+impl Block for SensitivityBlock {
+    type Residuals = ();
+
+    fn forward(&self, _x: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.values);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        for (row, &yb) in self.jac.chunks_exact(self.n_in).zip(y_bar) {
+            if yb != 0.0 {
+                for (xb, &j) in x_bar.iter_mut().zip(row) {
+                    *xb += j * yb;
+                }
+            }
+        }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        for (yd, row) in y_dot.iter_mut().zip(self.jac.chunks_exact(self.n_in)) {
+            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+        }
+    }
+}
+
+/// A stiff solve as one tape node whose reverse step is the continuous adjoint
+/// ([`super::adjoint::backward`]) over the kept forward polynomials; its tangent step (for `Dual`
+/// inputs) computes the forward sensitivities once.
+pub(crate) struct AdjointBlock<Sys> {
+    pub(crate) sys: Sys,
+    pub(crate) opts: Options,
+    pub(crate) t0: f64,
+    pub(crate) save_at: Vec<f64>,
+    pub(crate) y0: Vec<f64>,
+    pub(crate) p: Vec<f64>,
+    pub(crate) values: Vec<f64>,
+    pub(crate) trace: Vec<StepPoly>,
+    pub(crate) forward: std::sync::OnceLock<Vec<f64>>,
+}
+
+impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
+    type Residuals = ();
+
+    fn forward(&self, _x: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.values);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        if let Err(e) = super::adjoint::backward(
+            &self.sys,
+            &self.p,
+            self.t0,
+            &self.save_at,
+            &self.opts,
+            &self.trace,
+            y_bar,
+            x_bar,
+        ) {
+            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
+            panic!("ode: the backward (adjoint) stiff solve failed: {e}");
+        }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        let jac = self.forward.get_or_init(|| {
+            super::integrate(
+                &self.sys,
+                &self.y0,
+                &self.p,
+                self.t0,
+                &self.save_at,
+                &self.opts,
+                true,
+            )
+            .expect("the forward sensitivities of a successful solve")
+            .jac
+        });
+        for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
+            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+        }
+    }
+}
