@@ -19,6 +19,7 @@ pub(crate) mod adjoint;
 pub(crate) mod bdf;
 mod blocks;
 pub(crate) mod differences;
+pub(crate) mod generic;
 pub(crate) mod jacobian;
 pub(crate) mod linalg;
 pub(crate) mod newton;
