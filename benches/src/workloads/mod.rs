@@ -5,6 +5,7 @@ mod lv;
 pub mod w1;
 pub mod w2;
 pub mod w3;
+pub mod w4;
 pub mod w6;
 pub mod w7;
 
@@ -17,6 +18,7 @@ pub fn all() -> Vec<Workload> {
         w2::workload(),
         w2::workload_sparse(),
         w3::workload(),
+        w4::workload(),
         w6::workload(),
         w7::workload(),
     ]

@@ -1,0 +1,124 @@
+//! W4: Robertson's stiff chemical kinetics to t = 1e5 (rtol 1e-8, atol 1e-12); gradient of
+//! `y1 + 2e4 y2 + 3 y3` at `T` w.r.t. the rate constants (3) and `y0` (3). Methods: BDF with
+//! forward sensitivities, BDF with the continuous adjoint, Rodas4 with forward sensitivities.
+
+use ad_core::{Real, Tape};
+use ode::{solve, Method as OdeMethod, OdeSystem, Options, Sensitivity};
+
+use super::lv::norm;
+use crate::measure::{peak_rss_mb, time_default};
+use crate::{check_reference, Method, ResultLine, Value, Workload};
+
+/// `y1' = -k1 y1 + k3 y2 y3`, `y2' = k1 y1 - k2 y2^2 - k3 y2 y3`, `y3' = k2 y2^2`.
+#[derive(Clone, Copy, Debug)]
+pub struct Robertson;
+
+impl OdeSystem for Robertson {
+    fn dim(&self) -> usize {
+        3
+    }
+    fn n_params(&self) -> usize {
+        3
+    }
+    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
+        let r1 = p[0] * y[0];
+        let r2 = p[1] * y[1] * y[1];
+        let r3 = p[2] * y[1] * y[2];
+        dy[0] = r3 - r1;
+        dy[1] = r1 - r2 - r3;
+        dy[2] = r2;
+    }
+}
+
+/// Rate constants.
+pub const K: [f64; 3] = [0.04, 3e7, 1e4];
+/// Initial state.
+pub const Y0: [f64; 3] = [1.0, 0.0, 0.0];
+/// Reference loss (BENCHMARKS.md).
+pub const LOSS: f64 = 2.965722883;
+/// Reference gradient, `k` then `y0` (BENCHMARKS.md, "about").
+pub const GRAD: [f64; 6] = [1.55672, 1.0126e-9, -6.2209e-6, 2.93389, 2.93390, 2.93390];
+
+/// `y1 + 2e4 y2 + 3 y3`.
+pub fn loss<S: Real>(y: &[S]) -> S {
+    y[0] + y[1] * 2e4 + y[2] * 3.0
+}
+
+/// The workload and its methods.
+pub fn workload() -> Workload {
+    Workload {
+        name: "W4",
+        methods: vec![
+            Method {
+                name: "wengert-bdf-forward",
+                run: || run("wengert-bdf-forward", OdeMethod::Bdf, Sensitivity::Forward),
+            },
+            Method {
+                name: "wengert-bdf-adjoint",
+                run: || {
+                    let s = Sensitivity::InterpolatingAdjoint { checkpoints: 64 };
+                    run("wengert-bdf-adjoint", OdeMethod::Bdf, s)
+                },
+            },
+            Method {
+                name: "wengert-rodas4-forward",
+                run: || {
+                    run(
+                        "wengert-rodas4-forward",
+                        OdeMethod::Rodas4,
+                        Sensitivity::Forward,
+                    )
+                },
+            },
+        ],
+    }
+}
+
+fn run(name: &str, method: OdeMethod, sensitivity: Sensitivity) -> ResultLine {
+    let opts = Options {
+        method,
+        rtol: 1e-8,
+        atol: 1e-12,
+        sensitivity,
+        ..Default::default()
+    };
+    let (tp, primal_loss) = time_default(|| {
+        let sol = solve(&Robertson, &Y0, &K, 0.0, &[1e5], &opts).expect("W4 solve");
+        loss(&sol.y[0])
+    });
+    let (tg, (l, g)) = time_default(|| {
+        let tape = Tape::new();
+        let k = tape.vars(&K);
+        let y0 = tape.vars(&Y0);
+        let sol = solve(&Robertson, &y0, &k, 0.0, &[1e5], &opts).expect("W4 solve");
+        let l = loss(&sol.y[0]);
+        let adj = tape.gradient(l);
+        let mut g = adj.wrt_all(&k);
+        g.extend(adj.wrt_all(&y0));
+        (l.value(), g)
+    });
+    // components relative to the gradient's norm (two of them are ~1e-9 and ~1e-6)
+    let max_err = g
+        .iter()
+        .zip(&GRAD)
+        .map(|(a, b)| (a - b).abs() / norm(&GRAD))
+        .fold(0.0, f64::max);
+    let mut line = ResultLine::new("W4", name)
+        .num("primal_ms", tp.median, 4)
+        .num("grad_ms", tg.median, 4)
+        .num("ratio", tg.median / tp.median, 2)
+        .num("peak_rss_mb", peak_rss_mb(), 1)
+        .num("loss", l, 9)
+        .num("gradnorm", norm(&g), 6)
+        .num("max_grad_err", max_err, 9);
+    line.extra.extend(tp.extras("primal_ms"));
+    line.extra.extend(tg.extras("grad_ms"));
+    check_reference(&mut line, primal_loss, LOSS, norm(&g), norm(&GRAD), 1e-5);
+    if max_err > 1e-4 {
+        line.set(
+            "MISMATCH",
+            Value::Text(format!("gradient:err={max_err:.1e}")),
+        );
+    }
+    line
+}
