@@ -8,28 +8,9 @@
 
 use std::path::PathBuf;
 
-use ode::{Method, OdeSystem, Options, Real};
+use ode::problems::Robertson;
+use ode::{Method, Options};
 use plotters::prelude::*;
-
-#[derive(Clone, Copy)]
-struct Robertson;
-
-impl OdeSystem for Robertson {
-    fn dim(&self) -> usize {
-        3
-    }
-    fn n_params(&self) -> usize {
-        3
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        let r1 = p[0] * y[0];
-        let r2 = p[1] * y[1] * y[1];
-        let r3 = p[2] * y[1] * y[2];
-        dy[0] = r3 - r1;
-        dy[1] = r1 - r2 - r3;
-        dy[2] = r2;
-    }
-}
 
 fn out_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

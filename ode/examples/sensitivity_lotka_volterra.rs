@@ -8,24 +8,9 @@
 use std::path::PathBuf;
 
 use ad_core::Dual;
-use ode::{solve, OdeSystem, Options, Real};
+use ode::problems::LotkaVolterra;
+use ode::{solve, Options};
 use plotters::prelude::*;
-
-#[derive(Clone, Copy)]
-struct LotkaVolterra;
-
-impl OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
 
 fn out_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

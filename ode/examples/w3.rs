@@ -7,23 +7,8 @@
 use std::time::Instant;
 
 use ad_core::{Tape, Var};
-use ode::{gradient_ensemble, solve, Method, OdeSystem, Options, Real, Sensitivity};
-
-#[derive(Clone, Copy)]
-struct LotkaVolterra;
-
-impl OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
+use ode::problems::LotkaVolterra;
+use ode::{gradient_ensemble, solve, Method, Options, Real, Sensitivity};
 
 const P: [f64; 4] = [1.5, 1.0, 1.0, 3.0];
 const Y0: [f64; 2] = [1.0, 1.0];

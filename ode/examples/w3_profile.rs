@@ -3,23 +3,8 @@
 //! `cargo run --release -p ode --example w3_profile -- [primal|grad] [reps] [forward|discrete|interpolating]`
 
 use ad_core::{Tape, Var};
-use ode::{solve, OdeSystem, Options, Real, Sensitivity};
-
-#[derive(Clone, Copy)]
-struct LotkaVolterra;
-
-impl OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
+use ode::problems::LotkaVolterra;
+use ode::{solve, Options, Sensitivity};
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "primal".into());

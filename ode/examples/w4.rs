@@ -8,27 +8,8 @@
 use std::time::Instant;
 
 use ad_core::Tape;
-use ode::{solve, Method, OdeSystem, Options, Real, Sensitivity};
-
-#[derive(Clone, Copy)]
-struct Robertson;
-
-impl OdeSystem for Robertson {
-    fn dim(&self) -> usize {
-        3
-    }
-    fn n_params(&self) -> usize {
-        3
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        let r1 = p[0] * y[0];
-        let r2 = p[1] * y[1] * y[1];
-        let r3 = p[2] * y[1] * y[2];
-        dy[0] = r3 - r1;
-        dy[1] = r1 - r2 - r3;
-        dy[2] = r2;
-    }
-}
+use ode::problems::Robertson;
+use ode::{solve, Method, Options, Real, Sensitivity};
 
 const P: [f64; 3] = [0.04, 3e7, 1e4];
 const Y0: [f64; 3] = [1.0, 0.0, 0.0];

@@ -52,6 +52,7 @@ pub mod ensemble;
 pub mod error;
 mod explicit;
 pub mod options;
+pub mod problems;
 mod sensitivity;
 pub mod solution;
 mod solve;

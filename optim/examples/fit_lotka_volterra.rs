@@ -5,24 +5,9 @@
 //!
 //! Run: `cargo run --release -p optim --example fit_lotka_volterra`
 
-use optim::{FitMethod, FitProblem, LeastSquaresOptions, Observations, Options, Progress, Real};
+use ode::problems::LotkaVolterra;
+use optim::{FitMethod, FitProblem, LeastSquaresOptions, Observations, Options, Progress};
 use plotters::prelude::*;
-
-#[derive(Clone)]
-struct LotkaVolterra;
-
-impl ode::OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
 
 const TRUE_P: [f64; 4] = [1.5, 1.0, 1.0, 3.0];
 

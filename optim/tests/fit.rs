@@ -3,26 +3,11 @@
 //! state), W6 reaches the true basin, and bad problems are errors.
 #![cfg(feature = "fit")]
 
+use ode::problems::LotkaVolterra;
 use optim::{
-    Error, FitMethod, FitProblem, LeastSquaresOptions, Observations, Options, Real, Termination,
+    Error, FitMethod, FitProblem, LeastSquaresOptions, Observations, Options, Termination,
     Transform,
 };
-
-#[derive(Clone, Debug)]
-struct LotkaVolterra;
-
-impl ode::OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
 
 const P: [f64; 4] = [1.5, 1.0, 1.0, 3.0];
 

@@ -1,24 +1,7 @@
 //! The Lotka-Volterra problem shared by W3, W6 and W7 (BENCHMARKS.md).
 
 use ad_core::Real;
-use ode::OdeSystem;
-
-/// `x' = a x - b x z`, `z' = d x z - g z`; `p = (a, b, d, g)`.
-#[derive(Clone, Copy, Debug)]
-pub struct LotkaVolterra;
-
-impl OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
+pub use ode::problems::LotkaVolterra;
 
 /// The true parameters.
 pub const P: [f64; 4] = [1.5, 1.0, 1.0, 3.0];

@@ -3,32 +3,12 @@
 //! forward sensitivities, BDF with the continuous adjoint, Rodas4 with forward sensitivities.
 
 use ad_core::{Real, Tape};
-use ode::{solve, Method as OdeMethod, OdeSystem, Options, Sensitivity};
+use ode::{solve, Method as OdeMethod, Options, Sensitivity};
 
 use super::lv::norm;
 use crate::measure::{peak_rss_mb, time_default};
 use crate::{check_reference, Method, ResultLine, Value, Workload};
-
-/// `y1' = -k1 y1 + k3 y2 y3`, `y2' = k1 y1 - k2 y2^2 - k3 y2 y3`, `y3' = k2 y2^2`.
-#[derive(Clone, Copy, Debug)]
-pub struct Robertson;
-
-impl OdeSystem for Robertson {
-    fn dim(&self) -> usize {
-        3
-    }
-    fn n_params(&self) -> usize {
-        3
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        let r1 = p[0] * y[0];
-        let r2 = p[1] * y[1] * y[1];
-        let r3 = p[2] * y[1] * y[2];
-        dy[0] = r3 - r1;
-        dy[1] = r1 - r2 - r3;
-        dy[2] = r2;
-    }
-}
+pub use ode::problems::Robertson;
 
 /// Rate constants.
 pub const K: [f64; 3] = [0.04, 3e7, 1e4];

@@ -1,24 +1,9 @@
 //! The problem zoo shared by the tests: systems with known answers.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // not every test binary uses it
+pub use ode::problems::LotkaVolterra;
 use ode::{OdeSystem, Real};
-
-/// W3 of BENCHMARKS.md: x' = a x - b x z, z' = d x z - g z.
-#[derive(Clone, Copy, Debug)]
-pub struct LotkaVolterra;
-
-impl OdeSystem for LotkaVolterra {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn n_params(&self) -> usize {
-        4
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
-        dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
-    }
-}
 
 pub const W3_P: [f64; 4] = [1.5, 1.0, 1.0, 3.0];
 pub const W3_Y0: [f64; 2] = [1.0, 1.0];

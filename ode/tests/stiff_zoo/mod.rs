@@ -1,29 +1,8 @@
 //! Problems shared by the stiff tests (not a test target of its own: included with `mod`).
 #![allow(dead_code)]
 
+pub use ode::problems::Robertson;
 use ode::{OdeSystem, Real};
-
-/// Robertson's chemical kinetics (W4 of BENCHMARKS.md), rates `p = (k1, k2, k3)`:
-/// y1' = -k1 y1 + k3 y2 y3, y2' = k1 y1 - k2 y2^2 - k3 y2 y3, y3' = k2 y2^2.
-#[derive(Clone, Copy, Debug)]
-pub struct Robertson;
-
-impl OdeSystem for Robertson {
-    fn dim(&self) -> usize {
-        3
-    }
-    fn n_params(&self) -> usize {
-        3
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        let r1 = p[0] * y[0];
-        let r2 = p[1] * y[1] * y[1];
-        let r3 = p[2] * y[1] * y[2];
-        dy[0] = r3 - r1;
-        dy[1] = r1 - r2 - r3;
-        dy[2] = r2;
-    }
-}
 
 pub const ROBER_P: [f64; 3] = [0.04, 3e7, 1e4];
 pub const ROBER_Y0: [f64; 3] = [1.0, 0.0, 0.0];
