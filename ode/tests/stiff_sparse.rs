@@ -152,6 +152,9 @@ impl OdeSystem for Bruss2d {
     }
 }
 
+// A timing report, not a check: it prints how long the 2D Brusselator takes (seconds) and
+// asserts nothing about time, so it stays out of the default run; the sparse-vs-dense checks
+// above cover its correctness.
 #[test]
 #[ignore = "timing report: cargo test --release -p ode --test stiff_sparse -- --ignored --nocapture"]
 fn brusselator_2d_timing() {

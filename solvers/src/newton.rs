@@ -182,29 +182,7 @@ impl SparseJacobian {
     fn new(pattern: &Arc<Pattern>, n: usize) -> Result<Self> {
         check_dim("Jacobian pattern rows", n, pattern.nrows())?;
         check_dim("Jacobian pattern columns", n, pattern.ncols())?;
-        // Greedy distance-2 colouring: columns that share a row get different colours.
-        let (rp, ci) = (pattern.row_ptr(), pattern.col_idx());
-        let mut rows_of_col: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for i in 0..n {
-            for &j in &ci[rp[i]..rp[i + 1]] {
-                rows_of_col[j].push(i);
-            }
-        }
-        let mut colour = vec![usize::MAX; n];
-        let mut mark = vec![usize::MAX; n + 1];
-        let mut n_colours = 0;
-        for j in 0..n {
-            for &i in &rows_of_col[j] {
-                for &k in &ci[rp[i]..rp[i + 1]] {
-                    if colour[k] != usize::MAX {
-                        mark[colour[k]] = j;
-                    }
-                }
-            }
-            let c = (0..).find(|&c| mark[c] != j).expect("a free colour");
-            colour[j] = c;
-            n_colours = n_colours.max(c + 1);
-        }
+        let (colour, n_colours) = pattern.column_colouring();
         Ok(SparseJacobian {
             pattern: Arc::clone(pattern),
             symbolic: SymbolicLu::new(pattern)?,

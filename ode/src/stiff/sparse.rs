@@ -188,28 +188,12 @@ impl SparseJacobian {
         let symbolic = SymbolicLu::new(&pattern).ok()?;
         let (rp, ci) = (pattern.row_ptr(), pattern.col_idx());
         let mut diag = vec![false; pattern.nnz()];
-        let mut rows_of_col: Vec<Vec<usize>> = vec![Vec::new(); n];
         for i in 0..n {
             for k in rp[i]..rp[i + 1] {
                 diag[k] = ci[k] == i;
-                rows_of_col[ci[k]].push(i);
             }
         }
-        let mut colour = vec![usize::MAX; n];
-        let mut mark = vec![usize::MAX; n + 1];
-        let mut n_colours = 0;
-        for j in 0..n {
-            for &i in &rows_of_col[j] {
-                for &k in &ci[rp[i]..rp[i + 1]] {
-                    if colour[k] != usize::MAX {
-                        mark[colour[k]] = j;
-                    }
-                }
-            }
-            let c = (0..).find(|&c| mark[c] != j).expect("a free colour");
-            colour[j] = c;
-            n_colours = n_colours.max(c + 1);
-        }
+        let (colour, n_colours) = pattern.column_colouring();
         Some(SparseJacobian {
             pattern,
             symbolic,

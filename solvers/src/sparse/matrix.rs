@@ -141,6 +141,36 @@ impl Pattern {
         &self.col_idx
     }
 
+    /// A greedy distance-2 colouring of the columns (columns that share a row get different
+    /// colours), for computing a sparse Jacobian with one directional derivative per colour:
+    /// returns each column's colour and the number of colours.
+    pub fn column_colouring(&self) -> (Vec<usize>, usize) {
+        let n = self.ncols;
+        let (rp, ci) = (&self.row_ptr, &self.col_idx);
+        let mut rows_of_col: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for i in 0..self.nrows {
+            for &j in &ci[rp[i]..rp[i + 1]] {
+                rows_of_col[j].push(i);
+            }
+        }
+        let mut colour = vec![usize::MAX; n];
+        let mut mark = vec![usize::MAX; n + 1];
+        let mut n_colours = 0;
+        for j in 0..n {
+            for &i in &rows_of_col[j] {
+                for &k in &ci[rp[i]..rp[i + 1]] {
+                    if colour[k] != usize::MAX {
+                        mark[colour[k]] = j;
+                    }
+                }
+            }
+            let c = (0..).find(|&c| mark[c] != j).expect("a free colour");
+            colour[j] = c;
+            n_colours = n_colours.max(c + 1);
+        }
+        (colour, n_colours)
+    }
+
     /// The row of each stored entry.
     pub fn row_of_entries(&self) -> Vec<usize> {
         let mut r = Vec::with_capacity(self.nnz());
