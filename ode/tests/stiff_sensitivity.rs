@@ -305,7 +305,13 @@ mod properties {
             let method = if rodas { Method::Rodas4 } else { Method::Bdf };
             let f = LinearMapOf { method, lam: 10f64.powf(lam_exp) };
             let c = check_function(&f, &[a, b, 0.0, 0.0], seed);
-            prop_assert!(c.error(1e-3) < 1e-5, "{:?} {:?}", method, c);
+            // Forward and reverse mode both give the exact derivative of the numerical solution:
+            // they agree to rounding. The finite difference goes through the step-size
+            // decisions of an adaptive solve at rtol 1e-10, so it carries noise of about 1e-8
+            // absolute (one run found 1.8e-8 with Rodas4): 1e-4 relative to a floor of 1e-3.
+            let modes = (c.forward - c.reverse).abs() / c.reverse.abs().max(1e-6);
+            prop_assert!(modes < 1e-9, "{:?} forward vs reverse {:?}", method, c);
+            prop_assert!(c.error(1e-3) < 1e-4, "{:?} {:?}", method, c);
         }
     }
 }
