@@ -58,17 +58,7 @@ pub fn jacobian<F: Function>(f: &F, x: &[f64]) -> (Vec<f64>, Vec<Vec<f64>>) {
     if n <= m {
         const W: usize = 8;
         for c0 in (0..n).step_by(W) {
-            let xs: Vec<Dual<W>> = x
-                .iter()
-                .enumerate()
-                .map(|(j, &v)| {
-                    let mut d = Dual::<W>::constant(v);
-                    if (c0..c0 + W).contains(&j) {
-                        d.d[j - c0] = 1.0;
-                    }
-                    d
-                })
-                .collect();
+            let xs = Dual::<W>::seeded(x, 0, c0);
             let ys = f.eval(&xs);
             for (row, yi) in jac.iter_mut().zip(&ys) {
                 for (k, j) in (c0..(c0 + W).min(n)).enumerate() {

@@ -96,6 +96,25 @@ impl<T: Real> Dual<1, T> {
     }
 }
 
+impl<const N: usize> Dual<N> {
+    /// One chunk of a forward-mode Jacobian: element `i` of `x` is input number `offset + i`,
+    /// and inputs `first..first + N` get unit tangents in directions `0..N` (the others none).
+    /// Call it on consecutive pieces of the inputs (`y0` at offset 0, `p` at `y0.len()`, ...)
+    /// with the same `first`.
+    pub fn seeded(x: &[f64], offset: usize, first: usize) -> Vec<Self> {
+        x.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let mut d = Dual::constant(v);
+                if let Some(k) = (offset + i).checked_sub(first).filter(|&k| k < N) {
+                    d.d[k] = 1.0;
+                }
+                d
+            })
+            .collect()
+    }
+}
+
 impl<const N: usize, T: Real> From<f64> for Dual<N, T> {
     /// A constant.
     fn from(x: f64) -> Self {

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::explicit::integrate;
 use crate::options::Options;
 use crate::sensitivity::Recording;
-use crate::solution::Solution;
+use crate::solution::{Solution, Stats};
 use crate::system::OdeSystem;
 
 /// Checks lengths, save times and options.
@@ -114,11 +114,6 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     let rec = Recording::record(sys, &y0v, &pv, t0, save_at, opts)?;
     let stats = rec.stats();
-    let n = y0.len();
-    let mut inputs = Vec::with_capacity(n + p.len());
-    inputs.extend_from_slice(y0);
-    inputs.extend_from_slice(p);
-    let mut out = vec![S::zero(); save_at.len() * n];
     let block = OdeBlock {
         sys: sys.clone(),
         opts: opts.clone(),
@@ -128,8 +123,25 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         p: pv,
         rec,
     };
+    Ok(solution_from_block(block, y0, p, save_at, stats))
+}
+
+/// Applies a solve's block to the inputs `(y0, p)` and returns its outputs (the saved states,
+/// row-major) as a [`Solution`]: the one way every differentiated solve reaches the tape.
+pub(crate) fn solution_from_block<S: Real, B: Block>(
+    block: B,
+    y0: &[S],
+    p: &[S],
+    save_at: &[f64],
+    stats: Stats,
+) -> Solution<S> {
+    let n = y0.len();
+    let mut inputs = Vec::with_capacity(n + p.len());
+    inputs.extend_from_slice(y0);
+    inputs.extend_from_slice(p);
+    let mut out = vec![S::zero(); save_at.len() * n];
     S::apply_block(block, &inputs, &mut out);
-    Ok(Solution {
+    Solution {
         t: save_at.to_vec(),
         y: if n == 0 {
             vec![Vec::new(); save_at.len()]
@@ -137,7 +149,7 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             out.chunks_exact(n).map(|c| c.to_vec()).collect()
         },
         stats,
-    })
+    }
 }
 
 /// A differentiated solve as one tape node: inputs `(y0, p)`, outputs the saved states

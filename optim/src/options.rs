@@ -85,7 +85,7 @@ fn positive(name: &'static str, value: f64) -> Result<(), Error> {
     }
 }
 
-fn non_negative(name: &'static str, value: f64) -> Result<(), Error> {
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), Error> {
     if value >= 0.0 && value.is_finite() {
         Ok(())
     } else {

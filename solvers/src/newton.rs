@@ -193,34 +193,15 @@ impl SparseJacobian {
 
     /// The Jacobian values on the pattern, by `Dual<8>` evaluations over the colours.
     fn values<R: Residual>(&self, f: &R, x: &[f64], theta: &[f64]) -> Vec<f64> {
-        const W: usize = 8;
-        let n = x.len();
-        let th: Vec<Dual<W>> = theta.iter().map(|&t| Dual::constant(t)).collect();
-        let (rp, ci) = (self.pattern.row_ptr(), self.pattern.col_idx());
+        let th: Vec<Dual<8>> = theta.iter().map(|&t| Dual::constant(t)).collect();
         let mut vals = vec![0.0; self.pattern.nnz()];
-        let mut out = vec![Dual::<W>::constant(0.0); n];
-        for c0 in (0..self.n_colours).step_by(W) {
-            let xs: Vec<Dual<W>> = x
-                .iter()
-                .zip(&self.colour)
-                .map(|(&v, &c)| {
-                    let mut d = Dual::<W>::constant(v);
-                    if (c0..c0 + W).contains(&c) {
-                        d.d[c - c0] = 1.0;
-                    }
-                    d
-                })
-                .collect();
-            f.residual(&xs, &th, &mut out);
-            for i in 0..n {
-                for k in rp[i]..rp[i + 1] {
-                    let c = self.colour[ci[k]];
-                    if (c0..c0 + W).contains(&c) {
-                        vals[k] = out[i].d[c - c0];
-                    }
-                }
-            }
-        }
+        self.pattern.jacobian_values(
+            &self.colour,
+            self.n_colours,
+            x,
+            |xs, out| f.residual(xs, &th, out),
+            &mut vals,
+        );
         vals
     }
 }

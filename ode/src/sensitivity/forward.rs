@@ -66,15 +66,8 @@ fn chunk<const W: usize, Sys: OdeSystem>(
 ) -> Result<usize, Error> {
     let n = y0.len();
     let n_in = n + p.len();
-    let seed = |i: usize, v: f64| {
-        let mut d = Dual::<W>::constant(v);
-        if (c0..c0 + W).contains(&i) {
-            d.d[i - c0] = 1.0;
-        }
-        d
-    };
-    let yd: Vec<Dual<W>> = y0.iter().enumerate().map(|(i, &v)| seed(i, v)).collect();
-    let pd: Vec<Dual<W>> = p.iter().enumerate().map(|(i, &v)| seed(n + i, v)).collect();
+    let yd = Dual::<W>::seeded(y0, 0, c0);
+    let pd = Dual::<W>::seeded(p, n, c0);
     let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
     for (kk, yk) in saved.iter().enumerate() {
         for (m, v) in yk.iter().enumerate() {

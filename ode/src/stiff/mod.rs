@@ -33,6 +33,7 @@ use blocks::{AdjointBlock, SensitivityBlock};
 use crate::error::Error;
 use crate::options::{Method, Options, Sensitivity};
 use crate::solution::{Solution, Stats};
+use crate::solve::solution_from_block;
 use crate::system::OdeSystem;
 
 /// Counters of a stiff solve beyond [`Stats`].
@@ -201,10 +202,6 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     if !constant && uses_adjoint(opts, n, p.len()) {
         let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, true)?;
         let stats = o.stats;
-        let mut inputs = Vec::with_capacity(n + p.len());
-        inputs.extend_from_slice(y0);
-        inputs.extend_from_slice(p);
-        let mut outv = vec![S::zero(); save_at.len() * n];
         let block = AdjointBlock {
             sys: sys.clone(),
             opts: opts.clone(),
@@ -216,16 +213,7 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             trace: o.trace,
             forward: std::sync::OnceLock::new(),
         };
-        S::apply_block(block, &inputs, &mut outv);
-        return Ok(Solution {
-            t: save_at.to_vec(),
-            y: if n == 0 {
-                vec![Vec::new(); save_at.len()]
-            } else {
-                outv.chunks_exact(n).map(|c| c.to_vec()).collect()
-            },
-            stats,
-        });
+        return Ok(solution_from_block(block, y0, p, save_at, stats));
     }
     let o = integrate(sys, &y0v, &pv, t0, save_at, opts, !constant)?;
     if constant {
@@ -238,26 +226,13 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             stats: o.stats,
         });
     }
-    let mut inputs = Vec::with_capacity(n + p.len());
-    inputs.extend_from_slice(y0);
-    inputs.extend_from_slice(p);
-    let mut outv = vec![S::zero(); save_at.len() * n];
     let stats = o.stats;
     let block = SensitivityBlock {
         n_in: n + p.len(),
         values: o.saved.concat(),
         jac: o.jac,
     };
-    S::apply_block(block, &inputs, &mut outv);
-    Ok(Solution {
-        t: save_at.to_vec(),
-        y: if n == 0 {
-            vec![Vec::new(); save_at.len()]
-        } else {
-            outv.chunks_exact(n).map(|c| c.to_vec()).collect()
-        },
-        stats,
-    })
+    Ok(solution_from_block(block, y0, p, save_at, stats))
 }
 
 /// The initial step size (Hairer, Nørsett & Wanner I, II.4; SciPy's `select_initial_step`)

@@ -223,36 +223,14 @@ impl SparseJacobian {
         p: &[f64],
         vals: &mut [f64],
     ) -> usize {
-        const W: usize = 8;
-        let n = y.len();
-        let pd: Vec<Dual<W>> = p.iter().map(|&v| Dual::constant(v)).collect();
-        let (rp, ci) = (self.pattern.row_ptr(), self.pattern.col_idx());
-        let mut out = vec![Dual::<W>::constant(0.0); n];
-        let mut evals = 0;
-        for c0 in (0..self.n_colours).step_by(W) {
-            let yd: Vec<Dual<W>> = y
-                .iter()
-                .zip(&self.colour)
-                .map(|(&v, &c)| {
-                    let mut d = Dual::<W>::constant(v);
-                    if (c0..c0 + W).contains(&c) {
-                        d.d[c - c0] = 1.0;
-                    }
-                    d
-                })
-                .collect();
-            sys.rhs(Dual::constant(t), &yd, &pd, &mut out);
-            evals += 1;
-            for i in 0..n {
-                for k in rp[i]..rp[i + 1] {
-                    let c = self.colour[ci[k]];
-                    if (c0..c0 + W).contains(&c) {
-                        vals[k] = out[i].d[c - c0];
-                    }
-                }
-            }
-        }
-        evals
+        let pd: Vec<Dual<8>> = p.iter().map(|&v| Dual::constant(v)).collect();
+        self.pattern.jacobian_values(
+            &self.colour,
+            self.n_colours,
+            y,
+            |yd, out| sys.rhs(Dual::constant(t), yd, &pd, out),
+            vals,
+        )
     }
 
     /// Factorises `I - c J` (`vals` on the pattern) with the reused symbolic analysis.

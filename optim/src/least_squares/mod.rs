@@ -17,6 +17,7 @@ use ad_core::Function;
 use crate::bounds::projected_grad_norm;
 use crate::objective::{check_bounds, check_start};
 use crate::observer::{Observer, Silent};
+use crate::options::non_negative;
 use crate::{Bounds, Error, Termination};
 use qr::Qr;
 
@@ -65,18 +66,6 @@ impl Default for LeastSquaresOptions {
     }
 }
 
-fn check_tol(name: &'static str, v: f64) -> Result<(), Error> {
-    if v >= 0.0 && v.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::InvalidOption {
-            name,
-            value: v,
-            reason: "must be >= 0 and finite (0 disables the test)",
-        })
-    }
-}
-
 impl LeastSquaresOptions {
     /// The method.
     pub fn with_method(mut self, method: LeastSquaresMethod) -> Self {
@@ -85,19 +74,19 @@ impl LeastSquaresOptions {
     }
     /// Stop when the max-norm of the projected gradient `2 J^T r` is `<= tol`.
     pub fn with_grad_tol(mut self, tol: f64) -> Result<Self, Error> {
-        check_tol("grad_tol", tol)?;
+        non_negative("grad_tol", tol)?;
         self.grad_tol = tol;
         Ok(self)
     }
     /// Stop when both the actual and the predicted relative reduction of `|r|^2` are `<= tol`.
     pub fn with_f_tol(mut self, tol: f64) -> Result<Self, Error> {
-        check_tol("f_tol", tol)?;
+        non_negative("f_tol", tol)?;
         self.f_tol = tol;
         Ok(self)
     }
     /// Stop when the trust radius (LM) or the step (GN) is `<= tol` relative to the scaled `x`.
     pub fn with_x_tol(mut self, tol: f64) -> Result<Self, Error> {
-        check_tol("x_tol", tol)?;
+        non_negative("x_tol", tol)?;
         self.x_tol = tol;
         Ok(self)
     }
