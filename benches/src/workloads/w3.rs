@@ -6,9 +6,10 @@
 use ad_core::{Tape, Var};
 use ode::{solve, Method as OdeMethod, Options, Sensitivity};
 
-use super::lv::{loss, norm, save_times, LotkaVolterra, P, Y0};
-use crate::measure::{peak_rss_mb, time_default};
-use crate::{check_reference, Method, ResultLine, Workload};
+use super::lv::{loss, save_times, LotkaVolterra, P, Y0};
+use super::ode_line;
+use crate::measure::time_default;
+use crate::{Method, ResultLine, Workload};
 
 /// Reference loss (DOP853 forward sensitivities, rtol 1e-12).
 pub const LOSS: f64 = 1717.358726548;
@@ -83,27 +84,6 @@ fn run(name: &str, method: OdeMethod, sensitivity: Sensitivity) -> ResultLine {
         loss(&sol.y)
     });
     let (tg, (l, g)) = time_default(|| value_and_gradient(&opts, &save_at));
-    let max_err = g
-        .iter()
-        .zip(&GRAD)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-        .fold(0.0, f64::max);
-    let mut line = ResultLine::new("W3", name)
-        .num("primal_ms", tp.median, 4)
-        .num("grad_ms", tg.median, 4)
-        .num("ratio", tg.median / tp.median, 2)
-        .num("peak_rss_mb", peak_rss_mb(), 1)
-        .num("loss", l, 9)
-        .num("gradnorm", norm(&g), 7)
-        .num("max_grad_relerr", max_err, 9);
-    line.extra.extend(tp.extras("primal_ms"));
-    line.extra.extend(tg.extras("grad_ms"));
-    check_reference(&mut line, primal_loss, LOSS, norm(&g), norm(&GRAD), 1e-5);
-    if max_err > 1e-4 {
-        line.set(
-            "MISMATCH",
-            crate::Value::Text(format!("gradient:relerr={max_err:.1e}")),
-        );
-    }
-    line
+    // components relative to their own size (floor 1)
+    ode_line("W3", name, &tp, &tg, primal_loss, l, &g, (LOSS, &GRAD), 1.0)
 }

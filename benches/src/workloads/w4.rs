@@ -5,9 +5,9 @@
 use ad_core::{Real, Tape};
 use ode::{solve, Method as OdeMethod, Options, Sensitivity};
 
-use super::lv::norm;
-use crate::measure::{peak_rss_mb, time_default};
-use crate::{check_reference, Method, ResultLine, Value, Workload};
+use super::ode_line;
+use crate::measure::time_default;
+use crate::{Method, ResultLine, Workload};
 pub use ode::problems::Robertson;
 
 /// Rate constants.
@@ -78,27 +78,16 @@ fn run(name: &str, method: OdeMethod, sensitivity: Sensitivity) -> ResultLine {
         (l.value(), g)
     });
     // components relative to the gradient's norm (two of them are ~1e-9 and ~1e-6)
-    let max_err = g
-        .iter()
-        .zip(&GRAD)
-        .map(|(a, b)| (a - b).abs() / norm(&GRAD))
-        .fold(0.0, f64::max);
-    let mut line = ResultLine::new("W4", name)
-        .num("primal_ms", tp.median, 4)
-        .num("grad_ms", tg.median, 4)
-        .num("ratio", tg.median / tp.median, 2)
-        .num("peak_rss_mb", peak_rss_mb(), 1)
-        .num("loss", l, 9)
-        .num("gradnorm", norm(&g), 6)
-        .num("max_grad_err", max_err, 9);
-    line.extra.extend(tp.extras("primal_ms"));
-    line.extra.extend(tg.extras("grad_ms"));
-    check_reference(&mut line, primal_loss, LOSS, norm(&g), norm(&GRAD), 1e-5);
-    if max_err > 1e-4 {
-        line.set(
-            "MISMATCH",
-            Value::Text(format!("gradient:err={max_err:.1e}")),
-        );
-    }
-    line
+    let floor = super::lv::norm(&GRAD);
+    ode_line(
+        "W4",
+        name,
+        &tp,
+        &tg,
+        primal_loss,
+        l,
+        &g,
+        (LOSS, &GRAD),
+        floor,
+    )
 }
