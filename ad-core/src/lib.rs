@@ -49,6 +49,7 @@ mod dual;
 mod function;
 mod pool;
 mod real;
+pub mod sparsity;
 mod table;
 pub mod tape;
 pub mod testing;
