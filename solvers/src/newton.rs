@@ -332,6 +332,11 @@ struct Implicit<R> {
 impl<R: Residual + 'static> Block for Implicit<R> {
     type Residuals = ();
 
+    /// Built at its point: the outputs are known, the inputs' values are not needed.
+    fn reads_inputs(&self) -> bool {
+        false
+    }
+
     fn forward(&self, _: &[f64], y: &mut [f64]) {
         y.copy_from_slice(&self.x);
     }

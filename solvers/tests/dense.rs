@@ -438,3 +438,33 @@ fn in_place_value_solves_agree_with_the_generic_ones() {
     let xc = ch.solve(Array1::from_vec(b[..n].to_vec()).view()).unwrap();
     assert!(x.iter().zip(&xc).all(|(p, q)| (p - q).abs() <= 1e-13));
 }
+
+#[test]
+fn repeated_reverse_sweeps_of_one_solve_give_the_exact_jacobian() {
+    // ad_core::jacobian sweeps the same tape once per output (reverse mode: more inputs than
+    // outputs): the two blocks of a solve share one adjoint solve per sweep, and every sweep
+    // must still see its own. Exact Jacobian: dx/db = A^{-1}, dx_i/dA_jk = -A^{-1}_ij x_k.
+    let mut rng = Rng::new(31);
+    for (n, transpose) in [(1, false), (4, false), (9, false), (6, true)] {
+        let mut p = well_conditioned(&mut rng, n);
+        p.extend(rng.vec(n, -1.0, 1.0));
+        let (x, jac) = ad_core::jacobian(&SolveF { n, transpose }, &p);
+        let a = Array2::from_shape_vec((n, n), p[..n * n].to_vec()).unwrap();
+        let a = if transpose { a.t().to_owned() } else { a };
+        let inv = Lu::new(a.view())
+            .unwrap()
+            .solve_many(Array2::eye(n).view())
+            .unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let db = jac[i][n * n + j];
+                assert!((db - inv[[i, j]]).abs() <= 1e-12, "dx{i}/db{j}");
+                for k in 0..n {
+                    let (r, c) = if transpose { (k, j) } else { (j, k) };
+                    let want = -inv[[i, j]] * x[k];
+                    assert!((jac[i][r * n + c] - want).abs() <= 1e-12, "dx{i}/dA{r}{c}");
+                }
+            }
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! The machinery shared by the dense factorisations: the solve and log-determinant blocks.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use ad_core::{Block, Real};
@@ -49,6 +51,10 @@ pub(crate) fn solve_with<S: Real, F: Factors>(
     f.solve_in_place(MatMut::from_column_major_slice_mut(&mut x, n, k), transpose);
     check_finite("solution", &x)?;
     let mut out = vec![S::zero(); n * k];
+    // Both blocks receive the same adjoint `X_bar` (`X = Y + Z`): the one whose reverse step
+    // runs first (`Z`, recorded last) keeps `Lambda` for the other, so the backward pass costs
+    // one transposed solve, not two.
+    let shared = (a.is_some() && !all_constant(b)).then(|| Rc::new(SharedLambda::default()));
     if all_constant(b) {
         for i in 0..n {
             for c in 0..k {
@@ -61,6 +67,7 @@ pub(crate) fn solve_with<S: Real, F: Factors>(
             x: x.clone(),
             k,
             transpose,
+            shared: shared.clone(),
         };
         S::apply_block(block, b, &mut out);
     }
@@ -71,6 +78,7 @@ pub(crate) fn solve_with<S: Real, F: Factors>(
             x,
             k,
             transpose,
+            shared,
         };
         S::apply_block(block, a, &mut z);
         for (o, zi) in out.iter_mut().zip(z) {
@@ -130,10 +138,17 @@ struct SolveRhs<F: Factors> {
     x: Vec<f64>,
     k: usize,
     transpose: bool,
+    /// `Lambda` left by the matrix block of the same solve, if there is one.
+    shared: Option<Rc<SharedLambda>>,
 }
 
 impl<F: Factors> Block for SolveRhs<F> {
     type Residuals = ();
+
+    /// Built at its point: the outputs are known, the inputs' values are not needed.
+    fn reads_inputs(&self) -> bool {
+        false
+    }
 
     fn forward(&self, _: &[f64], y: &mut [f64]) {
         to_row_major(&self.x, self.f.n(), self.k, y);
@@ -141,11 +156,10 @@ impl<F: Factors> Block for SolveRhs<F> {
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
         let (n, k) = (self.f.n(), self.k);
-        let mut lam = to_col_major(y_bar, n, k);
-        self.f.solve_in_place(
-            MatMut::from_column_major_slice_mut(&mut lam, n, k),
-            !self.transpose,
-        );
+        let lam = match self.shared.as_deref().and_then(|s| s.take(y_bar)) {
+            Some(lam) => lam,
+            None => adjoint_solve(&*self.f, y_bar, k, self.transpose),
+        };
         for i in 0..n {
             for c in 0..k {
                 x_bar[i * k + c] += lam[c * n + i];
@@ -175,10 +189,17 @@ struct SolveMatrix<F: Factors> {
     x: Vec<f64>,
     k: usize,
     transpose: bool,
+    /// Where `Lambda` is left for the right-hand side block of the same solve, if there is one.
+    shared: Option<Rc<SharedLambda>>,
 }
 
 impl<F: Factors> Block for SolveMatrix<F> {
     type Residuals = ();
+
+    /// Built at its point: the outputs are known, the inputs' values are not needed.
+    fn reads_inputs(&self) -> bool {
+        false
+    }
 
     fn forward(&self, _: &[f64], y: &mut [f64]) {
         y.fill(0.0);
@@ -186,11 +207,7 @@ impl<F: Factors> Block for SolveMatrix<F> {
 
     fn vjp(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) {
         let (n, k) = (self.f.n(), self.k);
-        let mut lam = to_col_major(y_bar, n, k);
-        self.f.solve_in_place(
-            MatMut::from_column_major_slice_mut(&mut lam, n, k),
-            !self.transpose,
-        );
+        let lam = adjoint_solve(&*self.f, y_bar, k, self.transpose);
         if F::SYMMETRIC {
             rank_update(a_bar, n, k, &lam, &self.x, -0.5);
             rank_update(a_bar, n, k, &self.x, &lam, -0.5);
@@ -198,6 +215,9 @@ impl<F: Factors> Block for SolveMatrix<F> {
             rank_update(a_bar, n, k, &self.x, &lam, -1.0);
         } else {
             rank_update(a_bar, n, k, &lam, &self.x, -1.0);
+        }
+        if let Some(shared) = &self.shared {
+            shared.keep(y_bar, lam);
         }
     }
 
@@ -215,6 +235,37 @@ impl<F: Factors> Block for SolveMatrix<F> {
             self.transpose,
         );
         to_row_major(&r, n, k, y_dot);
+    }
+}
+
+/// `Lambda = A^{-T} Y_bar` (`A^{-1} Y_bar` for a transposed solve), column-major, for a
+/// row-major `n x k` adjoint `y_bar`.
+fn adjoint_solve<F: Factors>(f: &F, y_bar: &[f64], k: usize, transpose: bool) -> Vec<f64> {
+    let n = f.n();
+    let mut lam = to_col_major(y_bar, n, k);
+    f.solve_in_place(
+        MatMut::from_column_major_slice_mut(&mut lam, n, k),
+        !transpose,
+    );
+    lam
+}
+
+/// `Lambda` of the reverse step that ran first, with the adjoint it was computed from.
+#[derive(Default)]
+struct SharedLambda(RefCell<Option<(Vec<f64>, Vec<f64>)>>);
+
+impl SharedLambda {
+    fn keep(&self, y_bar: &[f64], lam: Vec<f64>) {
+        *self.0.borrow_mut() = Some((y_bar.to_vec(), lam));
+    }
+
+    /// The kept `Lambda` if it was computed from this same `y_bar` (checked, so a block
+    /// reached alone, or in another order, still gets its own solve).
+    fn take(&self, y_bar: &[f64]) -> Option<Vec<f64>> {
+        match self.0.borrow_mut().take() {
+            Some((yb, lam)) if yb == y_bar => Some(lam),
+            _ => None,
+        }
     }
 }
 
@@ -276,6 +327,11 @@ struct DenseLogDet<F: Factors> {
 impl<F: Factors> Block for DenseLogDet<F> {
     /// `A^{-T}`, row-major.
     type Residuals = Vec<f64>;
+
+    /// Built at its point: the outputs are known, the inputs' values are not needed.
+    fn reads_inputs(&self) -> bool {
+        false
+    }
 
     fn forward(&self, _: &[f64], y: &mut [f64]) -> Vec<f64> {
         y[0] = self.value;

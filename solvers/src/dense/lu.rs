@@ -29,19 +29,19 @@ impl LuFactors {
     /// into the columns of `M = A^T`.
     pub(crate) fn new<S: Real>(a: ArrayView2<S>) -> Result<Self> {
         let n = a.nrows();
+        // Finiteness and the largest magnitude (the pivot tolerance's scale) are taken in the
+        // same pass as the copy: one read of `A`.
+        let (mut finite, mut scale) = (true, 0.0f64);
+        let mut read = |v: f64| {
+            finite &= v.is_finite();
+            scale = scale.max(v.abs());
+            v
+        };
         let lu = match a.as_slice() {
             // Row-major: row j of A is column j of M; faer fills column by column.
-            Some(entries) => Mat::from_fn(n, n, |i, j| entries[j * n + i].value()),
-            None => Mat::from_fn(n, n, |i, j| a[[j, i]].value()),
+            Some(entries) => Mat::from_fn(n, n, |i, j| read(entries[j * n + i].value())),
+            None => Mat::from_fn(n, n, |i, j| read(a[[j, i]].value())),
         };
-        let (mut finite, mut scale) = (true, 0.0f64);
-        for j in 0..n {
-            let col = lu.col(j).try_as_col_major().expect("contiguous column");
-            for &m in col.as_slice() {
-                finite &= m.is_finite();
-                scale = scale.max(m.abs());
-            }
-        }
         if !finite {
             return Err(Error::NonFinite { what: "matrix" });
         }
