@@ -273,3 +273,81 @@ fn transpose_matches_dense_transpose() {
     let r = CsrMatrix::from_triplets(2, 3, &[(0, 2, 1.0), (1, 0, 2.0)]).unwrap();
     assert_eq!(r.transpose().to_dense(), r.to_dense().t().to_owned());
 }
+
+/// The stored values of `poisson2d(m, k)` as a function of `k` (the assembly block).
+struct AssemblyF {
+    m: usize,
+}
+impl Function for AssemblyF {
+    fn eval<S: Real>(&self, k: &[S]) -> Vec<S> {
+        poisson2d(self.m, k).values().to_vec()
+    }
+}
+
+/// The W2s assembly written scalar by scalar (every operation on the tape): the reference for
+/// the assembly block's rules.
+fn poisson2d_scalar<S: Real>(m: usize, k: &[S]) -> Vec<S> {
+    let inv_h2 = ((m + 1) * (m + 1)) as f64;
+    let link = |a: S, b: S| a * b * 2.0 / (a + b) * inv_h2;
+    let mut v = Vec::new();
+    for r in 0..m {
+        for s in 0..m {
+            let c = r * m + s;
+            let nbs = [
+                (r > 0).then(|| c - m),
+                (s > 0).then(|| c - 1),
+                (s + 1 < m).then(|| c + 1),
+                (r + 1 < m).then(|| c + m),
+            ];
+            let mut diag = S::zero();
+            for nb in nbs {
+                diag += match nb {
+                    Some(nb) => link(k[c], k[nb]),
+                    None => k[c] * inv_h2,
+                };
+            }
+            for (q, nb) in nbs.iter().enumerate() {
+                if q == 2 {
+                    v.push(diag);
+                }
+                if let Some(nb) = nb {
+                    v.push(-link(k[c], k[*nb]));
+                }
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn assembly_block_matches_the_scalar_assembly_and_passes_the_shared_checker() {
+    let mut rng = Rng::new(21);
+    for m in [1, 2, 3, 6] {
+        let k = rng.vec(m * m, 0.5, 2.0);
+        let kv: Vec<f64> = k.clone();
+        let block = poisson2d(m, &kv);
+        let scalar = poisson2d_scalar(m, &kv);
+        assert_eq!(block.nnz(), scalar.len());
+        for (a, b) in block.values().iter().zip(&scalar) {
+            assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        // Reverse mode of the block against reverse mode of the scalar recording, for a
+        // random cotangent.
+        let c = rng.vec(scalar.len(), -1.0, 1.0);
+        let (_, g_block) = ad_core::vjp(&AssemblyF { m }, &k, &c);
+        struct ScalarF(usize);
+        impl Function for ScalarF {
+            fn eval<S: Real>(&self, k: &[S]) -> Vec<S> {
+                poisson2d_scalar(self.0, k)
+            }
+        }
+        let (_, g_scalar) = ad_core::vjp(&ScalarF(m), &k, &c);
+        let scale = g_scalar.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+        for (a, b) in g_block.iter().zip(&g_scalar) {
+            assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");
+        }
+        for seed in 0..2 {
+            check_function(&AssemblyF { m }, &k, seed).assert_close(1e-7);
+        }
+    }
+}
