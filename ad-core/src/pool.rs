@@ -68,6 +68,21 @@ pub(crate) fn take_f64(usage: Use, min: usize) -> Vec<f64> {
         .unwrap_or_default()
 }
 
+/// A `Vec<f64>` for `usage` as [`take_f64`], but with the contents it had when it was given
+/// back (initialised memory the caller overwrites as it needs: an adjoint vector is not zeroed
+/// where the reverse sweep writes before it reads).
+pub(crate) fn take_f64_dirty(usage: Use, min: usize) -> Vec<f64> {
+    POOL.try_with(|p| {
+        let list = &mut p.borrow_mut().f64s[usage as usize];
+        let i = list.iter().position(|b| b.capacity() >= min);
+        match i {
+            Some(i) => list.remove(i),
+            None => list.pop().unwrap_or_default(),
+        }
+    })
+    .unwrap_or_default()
+}
+
 /// An empty `Vec<u32>`, with capacity from an earlier use on this thread if there is one.
 pub(crate) fn take_u32() -> Vec<u32> {
     POOL.try_with(|p| take(&mut p.borrow_mut().u32s, usize::MAX))

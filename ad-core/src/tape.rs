@@ -25,6 +25,18 @@
 //! the sweep runs the tight loop between events and, at a block or array event, calls its
 //! reverse step on slices of the adjoint vector (array partials live in a separate arena of
 //! plain `f64` runs).
+//!
+//! # Lazily initialised adjoints of array outputs
+//!
+//! The output run of an array operation is only ever reached by the reverse steps of other array
+//! operations, unless a scalar `Var` was taken from it ([`VarArray::get`](crate::VarArray::get),
+//! which marks the run as *escaped*). Such a run is *lazy*: the sweep does not zero it up front.
+//! The first reverse step that reaches it *claims* it: if that step covers its part of the run
+//! once per element (the common case: an element-wise consumer) it writes its contribution
+//! instead of adding it and the rest of the run is zeroed, else the run is zeroed first. A lazy
+//! run that no reverse step reached has adjoint zero: its own reverse step is skipped, and the
+//! run is zeroed at the end, so the adjoint vector a sweep returns is the same as with eager
+//! zeroing.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -78,6 +90,12 @@ struct Inner {
     items: Vec<Item>,
     /// Storage for the partials of array operations.
     arena: Vec<f64>,
+    /// Per item: its output run is lazy (see the module docs).
+    lazy: Vec<bool>,
+    /// Number of `true` entries of `lazy`.
+    n_lazy: usize,
+    /// Per item, during a sweep: lazy and not yet claimed.
+    pending: Vec<bool>,
 }
 
 /// A reverse-mode tape: records the operations on [`Var`]s and computes adjoints.
@@ -127,6 +145,9 @@ impl Tape {
                 events: Vec::new(),
                 items: Vec::new(),
                 arena: pool::take_f64(Use::Arena, 0),
+                lazy: Vec::new(),
+                n_lazy: 0,
+                pending: Vec::new(),
             }),
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
         }
@@ -191,6 +212,8 @@ impl Tape {
         i.events.clear();
         i.items.clear();
         i.arena.clear();
+        i.lazy.clear();
+        i.n_lazy = 0;
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -312,6 +335,13 @@ impl Tape {
 
     /// Records an item with `n_out` new output nodes; returns the first output index.
     pub(crate) fn push_item(&self, item: Item, n_out: usize) -> u32 {
+        self.push_item_lazy(item, n_out, false).0
+    }
+
+    /// Records an item with `n_out` new output nodes whose adjoints are initialised lazily if
+    /// `lazy` (see the module docs: only array operations' reverse steps may reach them until
+    /// [`Tape::mark_escaped`]); returns the first output index and the item's index.
+    pub(crate) fn push_item_lazy(&self, item: Item, n_out: usize, lazy: bool) -> (u32, u32) {
         let inner = self.inner();
         let start = inner.n_nodes;
         let end = start as u64 + n_out as u64;
@@ -320,6 +350,8 @@ impl Tape {
         }
         let index = u32::try_from(inner.items.len()).expect("too many items on one tape");
         inner.items.push(item);
+        inner.lazy.push(lazy);
+        inner.n_lazy += lazy as usize;
         inner.events.push(Event {
             node_start: start,
             node_end: end as u32,
@@ -327,7 +359,19 @@ impl Tape {
             item: index,
         });
         inner.n_nodes = end as u32;
-        start
+        (start, index)
+    }
+
+    /// The outputs of item `item` may be reached by scalar code: their adjoints are zeroed
+    /// before every sweep.
+    pub(crate) fn mark_escaped(&self, item: u32) {
+        let inner = self.inner();
+        if let Some(l) = inner.lazy.get_mut(item as usize) {
+            if *l {
+                *l = false;
+                inner.n_lazy -= 1;
+            }
+        }
     }
 
     /// Appends `len` elements to the arena for an array operation: `write` must initialise all
@@ -357,7 +401,7 @@ impl Tape {
     /// If `outputs` and `cotangent` differ in length, or an output lives on another tape.
     pub fn vjp(&self, outputs: &[Var<'_>], cotangent: &[f64]) -> Adjoints {
         let mut adj = Adjoints {
-            adj: pool::take_f64(Use::Adjoints, self.len()),
+            adj: pool::take_f64_dirty(Use::Adjoints, self.len()),
             tape_id: self.id,
         };
         self.vjp_into(outputs, cotangent, &mut adj);
@@ -375,30 +419,65 @@ impl Tape {
         );
         let n = self.len();
         adj.tape_id = self.id;
-        adj.adj.clear();
+        // The old contents are kept (initialised memory): lazy runs are not zeroed here.
+        adj.adj.truncate(n);
         adj.adj.resize(n, 0.0);
+        let inner = self.inner();
+        inner.pending.clear();
+        inner.pending.extend_from_slice(&inner.lazy);
+        // zero everything but the lazy runs
+        let mut z = 0;
+        if inner.n_lazy > 0 {
+            for ev in &inner.events {
+                if ev.item != LEAVES && inner.pending[ev.item as usize] {
+                    adj.adj[z..ev.node_start as usize].fill(0.0);
+                    z = ev.node_end as usize;
+                }
+            }
+        }
+        adj.adj[z..].fill(0.0);
+        let mut claims = Claims {
+            events: &inner.events,
+            pending: &mut inner.pending,
+        };
+        // outputs taken from array runs escaped them (not lazy); a claim settles anyway
+        let mut settled = 0..0;
         for (y, &c) in outputs.iter().zip(cotangent) {
             if let Some(i) = y.index_on(self) {
-                adj.adj[i as usize] += c;
+                let i = i as usize;
+                if inner.n_lazy > 0 && !settled.contains(&i) {
+                    if claims.claim(&mut adj.adj, i, i + 1) {
+                        adj.adj[i] = c;
+                        continue;
+                    }
+                    settled = claims.run_at(i);
+                }
+                adj.adj[i] += c;
             }
         }
         self.sweep(&mut adj.adj);
     }
 
-    /// The reverse sweep over all nodes; `adj` has one entry per node, seeded.
+    /// The reverse sweep over all nodes; `adj` has one entry per node, seeded, and zero except
+    /// in the pending lazy runs.
     fn sweep(&self, adj: &mut [f64]) {
         let inner = self.inner();
         assert_eq!(adj.len(), inner.n_nodes as usize);
         let mut node_hi = inner.n_nodes;
         let mut op_hi = inner.ops.len();
+        let mut claims = Claims {
+            events: &inner.events,
+            pending: &mut inner.pending,
+        };
         for ev in inner.events.iter().rev() {
             sweep_segment(adj, &inner.ops[ev.op_offset..op_hi], node_hi, ev.node_end);
-            if ev.item != LEAVES {
+            // a pending lazy run was reached by nothing: its adjoints are zero
+            if ev.item != LEAVES && !claims.pending[ev.item as usize] {
                 let (below, hi) = adj.split_at_mut(ev.node_start as usize);
                 let y_bar = &hi[..(ev.node_end - ev.node_start) as usize];
                 match &inner.items[ev.item as usize] {
                     Item::Block(b) => b.vjp(y_bar, below),
-                    Item::Array(op) => op.reverse(&inner.arena, y_bar, below),
+                    Item::Array(op) => op.reverse(&inner.arena, y_bar, below, &mut claims),
                 }
             }
             node_hi = ev.node_start;
@@ -406,6 +485,75 @@ impl Tape {
         }
         debug_assert_eq!(op_hi, 0);
         debug_assert_eq!(node_hi, 0);
+        if inner.n_lazy > 0 {
+            for ev in &inner.events {
+                if ev.item != LEAVES && inner.pending[ev.item as usize] {
+                    adj[ev.node_start as usize..ev.node_end as usize].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// The lazy runs of a sweep that are not claimed yet (see the module docs).
+pub(crate) struct Claims<'a> {
+    events: &'a [Event],
+    pending: &'a mut [bool],
+}
+
+impl Claims<'_> {
+    /// Prepares `adj[lo..hi]` to receive a reverse step's contribution. Returns true if the
+    /// step must WRITE every element of the range once (it lies in one lazy run reached for the
+    /// first time: the rest of that run is zeroed here, the range still holds stale values),
+    /// false if it must ADD (the range is initialised).
+    pub(crate) fn claim(&mut self, adj: &mut [f64], lo: usize, hi: usize) -> bool {
+        if lo >= hi {
+            return false;
+        }
+        let mut k = self.events.partition_point(|e| (e.node_end as usize) <= lo);
+        let Some(e) = self.events.get(k) else {
+            return false;
+        };
+        let (s, t) = (e.node_start as usize, e.node_end as usize);
+        if s <= lo && hi <= t {
+            if e.item == LEAVES || !self.pending[e.item as usize] {
+                return false;
+            }
+            self.pending[e.item as usize] = false;
+            adj[s..lo].fill(0.0);
+            adj[hi..t].fill(0.0);
+            return true;
+        }
+        // several runs (or nodes between runs): zero the pending runs
+        while let Some(e) = self.events.get(k) {
+            if e.node_start as usize >= hi {
+                break;
+            }
+            if e.item != LEAVES && self.pending[e.item as usize] {
+                self.pending[e.item as usize] = false;
+                adj[e.node_start as usize..e.node_end as usize].fill(0.0);
+            }
+            k += 1;
+        }
+        false
+    }
+
+    /// The run (event) holding node `i`, or `i..i + 1` if none.
+    fn run_at(&self, i: usize) -> std::ops::Range<usize> {
+        let k = self.events.partition_point(|e| (e.node_end as usize) <= i);
+        match self.events.get(k) {
+            Some(e) if e.node_start as usize <= i => e.node_start as usize..e.node_end as usize,
+            _ => i..i + 1,
+        }
+    }
+
+    /// As [`Claims::claim`], but the range is always initialised (zeroed if it was stale): for
+    /// reverse steps that add into their input more than once per element, or not into all of
+    /// it.
+    pub(crate) fn claim_zeroed(&mut self, adj: &mut [f64], lo: usize, hi: usize) {
+        if self.claim(adj, lo, hi) {
+            adj[lo..hi].fill(0.0);
+        }
     }
 }
 

@@ -26,13 +26,16 @@
 
 mod generic;
 mod ops;
+#[cfg(test)]
+mod tests;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::pool::{self, Use};
-use crate::tape::{Adjoints, Item, Tape};
+use crate::tape::{Adjoints, Claims, Item, Tape};
 use crate::var::Var;
 
 pub use generic::RealArray;
@@ -50,49 +53,100 @@ pub const CHUNK: usize = 1 << 13;
 pub struct VarArray<'t> {
     tape: Option<&'t Tape>,
     start: u32,
-    values: Vec<f64>,
+    /// The tape item whose output run holds these slots, or [`NO_ITEM`].
+    item: u32,
+    /// The values are `buf[off..off + len]` (a buffer shared with views and with recorded
+    /// operations that need the values in their reverse step).
+    buf: Rc<Buf>,
+    off: usize,
+    len: usize,
+}
+
+/// No tape item: input slots, slots of scalar nodes, or a constant array.
+const NO_ITEM: u32 = u32::MAX;
+
+/// A pooled buffer of array values, shared by `Rc` between arrays, views of them and the
+/// recorded operations whose reverse step reads them (a product's partials are its operands'
+/// values: nothing is copied). Goes back to the pool when the last user drops it.
+pub(crate) struct Buf(Vec<f64>);
+
+impl Buf {
+    /// Shares `v`.
+    pub(crate) fn new(v: Vec<f64>) -> Rc<Buf> {
+        Rc::new(Buf(v))
+    }
+
+    /// A shared copy of `xs` in a pooled buffer.
+    pub(crate) fn copy(xs: &[f64]) -> Rc<Buf> {
+        let mut v = pool::take_f64(Use::Values, xs.len());
+        v.extend_from_slice(xs);
+        Buf::new(v)
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.0
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        pool::give_f64(Use::Values, std::mem::take(&mut self.0));
+    }
 }
 
 impl Tape {
     /// New input variables forming one array.
     pub fn var_array(&self, xs: &[f64]) -> VarArray<'_> {
         let start = self.push_leaves(xs.len());
-        let mut values = pool::take_f64(Use::Values, xs.len());
-        values.extend_from_slice(xs);
-        VarArray {
-            tape: Some(self),
-            start,
-            values,
-        }
+        VarArray::from_buf(Some(self), start, NO_ITEM, Buf::copy(xs))
     }
 }
 
 impl<'t> VarArray<'t> {
+    /// An array over all of `buf`.
+    fn from_buf(tape: Option<&'t Tape>, start: u32, item: u32, buf: Rc<Buf>) -> Self {
+        let len = buf.len();
+        VarArray {
+            tape,
+            start,
+            item,
+            buf,
+            off: 0,
+            len,
+        }
+    }
+
     /// A constant array: on no tape, its adjoints are 0 and operations on it alone record
     /// nothing.
     pub fn constant(xs: &[f64]) -> Self {
-        let mut values = pool::take_f64(Use::Values, xs.len());
-        values.extend_from_slice(xs);
-        VarArray {
-            tape: None,
-            start: 0,
-            values,
-        }
+        VarArray::from_buf(None, 0, NO_ITEM, Buf::copy(xs))
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.len
     }
 
     /// True if the array has no elements.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len == 0
     }
 
     /// The values.
     pub fn values(&self) -> &[f64] {
-        &self.values
+        &self.buf[self.off..self.off + self.len]
+    }
+
+    /// The values as a partial derivative `scale * values[i]` (shared, not copied).
+    fn as_partial(&self, scale: f64) -> Partial {
+        Partial::Values {
+            buf: self.buf.clone(),
+            off: self.off,
+            scale,
+        }
     }
 
     /// The tape the array lives on (`None` for a constant array).
@@ -105,15 +159,37 @@ impl<'t> VarArray<'t> {
     /// # Panics
     /// If `i` is out of range.
     pub fn get(&self, i: usize) -> Var<'t> {
+        let v = self.values()[i];
         match self.tape {
-            Some(t) => Var::on_tape(self.values[i], self.start + i as u32, t),
-            None => Var::constant(self.values[i]),
+            Some(t) => {
+                self.escape(t);
+                Var::on_tape(v, self.start + i as u32, t)
+            }
+            None => Var::constant(v),
         }
     }
 
     /// The elements as scalar `Var`s (no recording).
     pub fn to_vars(&self) -> Vec<Var<'t>> {
-        (0..self.len()).map(|i| self.get(i)).collect()
+        match self.tape {
+            Some(t) => {
+                self.escape(t);
+                let start = self.start;
+                self.values()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| Var::on_tape(v, start + i as u32, t))
+                    .collect()
+            }
+            None => self.values().iter().map(|&v| Var::constant(v)).collect(),
+        }
+    }
+
+    /// Scalar code may now reach the slots: the tape must zero their adjoints before a sweep.
+    fn escape(&self, t: &Tape) {
+        if self.item != NO_ITEM {
+            t.mark_escaped(self.item);
+        }
     }
 
     /// An array of the given scalars. If they already form a contiguous run on their tape it
@@ -125,12 +201,9 @@ impl<'t> VarArray<'t> {
     pub fn from_vars(vars: &[Var<'t>]) -> Self {
         let mut values = pool::take_f64(Use::Values, vars.len());
         values.extend(vars.iter().map(|v| v.value()));
+        let values = Buf::new(values);
         let Some(tape) = vars.iter().find_map(|v| v.tape()) else {
-            return VarArray {
-                tape: None,
-                start: 0,
-                values,
-            };
+            return VarArray::from_buf(None, 0, NO_ITEM, values);
         };
         let first = vars[0].index_on(tape);
         let contiguous = first.is_some()
@@ -153,11 +226,7 @@ impl<'t> VarArray<'t> {
             }
             start
         };
-        VarArray {
-            tape: Some(tape),
-            start,
-            values,
-        }
+        VarArray::from_buf(Some(tape), start, NO_ITEM, values)
     }
 
     /// The adjoints of the elements (zeros for a constant array).
@@ -193,15 +262,16 @@ impl<'t> VarArray<'t> {
 
     /// Records `op` on `tape` with `values` as its outputs (a constant array if no tape).
     fn record(tape: Option<&'t Tape>, op: ArrayOp, values: Vec<f64>) -> VarArray<'t> {
-        let start = match tape {
-            Some(t) => t.push_item(Item::Array(op), values.len()),
-            None => 0,
+        Self::record_shared(tape, op, Buf::new(values))
+    }
+
+    /// As [`VarArray::record`] with the output values already shared.
+    fn record_shared(tape: Option<&'t Tape>, op: ArrayOp, values: Rc<Buf>) -> VarArray<'t> {
+        let (start, item) = match tape {
+            Some(t) => t.push_item_lazy(Item::Array(op), values.len(), true),
+            None => (0, NO_ITEM),
         };
-        VarArray {
-            tape,
-            start,
-            values,
-        }
+        VarArray::from_buf(tape, start, item, values)
     }
 
     /// Records `op` on `tape` with one scalar output (a constant if no tape).
@@ -224,27 +294,22 @@ impl<'t> VarArray<'t> {
 }
 
 impl Clone for VarArray<'_> {
-    /// Another handle to the same tape slots (nothing is recorded).
+    /// Another handle to the same tape slots (nothing is recorded, the values are shared).
     fn clone(&self) -> Self {
-        let mut values = pool::take_f64(Use::Values, self.len());
-        values.extend_from_slice(&self.values);
         VarArray {
             tape: self.tape,
             start: self.start,
-            values,
+            item: self.item,
+            buf: self.buf.clone(),
+            off: self.off,
+            len: self.len,
         }
-    }
-}
-
-impl Drop for VarArray<'_> {
-    fn drop(&mut self) {
-        pool::give_f64(Use::Values, std::mem::take(&mut self.values));
     }
 }
 
 impl std::fmt::Debug for VarArray<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "VarArray(@{}, {:?})", self.start, self.values)
+        write!(f, "VarArray(@{}, {:?})", self.start, self.values())
     }
 }
 
@@ -260,16 +325,35 @@ pub(crate) enum Input {
 }
 
 /// The partial derivative of an output element with respect to an argument.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub(crate) enum Partial {
     /// The same for every element.
     Const(f64),
     /// Element `i` at `arena[offset + i]`.
     Stored(usize),
+    /// Element `i` is `scale * buf[off + i]`: values of an array (an operand of a product, the
+    /// output of `exp`), shared rather than copied.
+    Values {
+        buf: Rc<Buf>,
+        off: usize,
+        scale: f64,
+    },
+}
+
+impl Partial {
+    /// The partials of `n` elements as `scale * run[i]`, or `None` for a constant.
+    #[inline]
+    fn run<'a>(&'a self, arena: &'a [f64], n: usize) -> Option<(&'a [f64], f64)> {
+        match self {
+            Partial::Const(_) => None,
+            Partial::Stored(o) => Some((&arena[*o..*o + n], 1.0)),
+            Partial::Values { buf, off, scale } => Some((&buf[*off..*off + n], *scale)),
+        }
+    }
 }
 
 /// One argument of an element-wise or reduction operation.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub(crate) struct Arg {
     pub input: Input,
     pub partial: Partial,
@@ -357,8 +441,12 @@ pub(crate) enum ArrayOp {
     Elementwise { n: usize, args: [Option<Arg>; 3] },
     /// `out[0] = reduction(args)`: each array argument gets `partial_i * out_bar[0]`.
     Reduce { n: usize, args: [Option<Arg>; 2] },
-    /// `out[i] = src[map(i)]`.
-    Gather { src: u32, map: IndexMap },
+    /// `out[i] = src[map(i)]`; the source has `src_len` elements.
+    Gather {
+        src: u32,
+        src_len: usize,
+        map: IndexMap,
+    },
     /// `out[idx[i]] += src[i]`.
     ScatterAdd { src: u32, idx: Arc<[u32]> },
     /// `out = M x` with a constant matrix.
@@ -376,30 +464,194 @@ pub(crate) enum ArrayOp {
     Nothing,
 }
 
-/// `dst[i] += w[i] * src[i]` (vectorised; parallel above `PAR_MIN`).
-fn axpy_mul(dst: &mut [f64], w: &[f64], src: &[f64]) {
+/// `dst[i] += (c w[i]) src[i]`, or `=` if `WRITE` (vectorised; parallel above `PAR_MIN`).
+fn axpy_mul<const WRITE: bool>(dst: &mut [f64], c: f64, w: &[f64], src: &[f64]) {
     if dst.len() >= PAR_MIN {
         dst.par_chunks_mut(CHUNK)
             .zip(w.par_chunks(CHUNK))
             .zip(src.par_chunks(CHUNK))
-            .for_each(|((d, w), s)| axpy_mul(d, w, s));
+            .for_each(|((d, w), s)| axpy_mul::<WRITE>(d, c, w, s));
     } else {
-        for ((d, &w), &s) in dst.iter_mut().zip(w).zip(src) {
-            *d += w * s;
+        let n = dst.len();
+        let (w, src) = (&w[..n], &src[..n]);
+        for i in 0..n {
+            let v = (c * w[i]) * src[i];
+            dst[i] = if WRITE { v } else { dst[i] + v };
         }
     }
 }
 
-/// `dst[i] += c * src[i]`.
-fn axpy(dst: &mut [f64], c: f64, src: &[f64]) {
+/// `dst[i] += c src[i]`, or `=` if `WRITE`.
+fn axpy<const WRITE: bool>(dst: &mut [f64], c: f64, src: &[f64]) {
     if dst.len() >= PAR_MIN {
         dst.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))
-            .for_each(|(d, s)| axpy(d, c, s));
+            .for_each(|(d, s)| axpy::<WRITE>(d, c, s));
     } else {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d += c * s;
+        let n = dst.len();
+        let src = &src[..n];
+        for i in 0..n {
+            let v = c * src[i];
+            dst[i] = if WRITE { v } else { dst[i] + v };
         }
+    }
+}
+
+/// `dst[i] += c`, or `=` if `WRITE`.
+fn add_const<const WRITE: bool>(dst: &mut [f64], c: f64) {
+    for d in dst {
+        *d = if WRITE { c } else { *d + c };
+    }
+}
+
+/// A partial derivative in a fused reverse loop: `at(i)` is the partial of element `i`.
+trait Part: Copy + Send + Sync {
+    fn at(self, i: usize) -> f64;
+    /// Elements `lo..hi`.
+    fn range(self, lo: usize, hi: usize) -> Self;
+    /// Asserts that `n` elements exist (so the loop has no bounds checks).
+    fn check(self, n: usize);
+}
+
+/// The same partial for every element.
+#[derive(Clone, Copy)]
+struct ConstPart(f64);
+
+impl Part for ConstPart {
+    #[inline(always)]
+    fn at(self, _: usize) -> f64 {
+        self.0
+    }
+    #[inline(always)]
+    fn range(self, _: usize, _: usize) -> Self {
+        self
+    }
+    #[inline(always)]
+    fn check(self, _: usize) {}
+}
+
+/// Partials `scale * run[i]`.
+#[derive(Clone, Copy)]
+struct RunPart<'a>(&'a [f64], f64);
+
+impl Part for RunPart<'_> {
+    #[inline(always)]
+    fn at(self, i: usize) -> f64 {
+        self.1 * self.0[i]
+    }
+    #[inline(always)]
+    fn range(self, lo: usize, hi: usize) -> Self {
+        RunPart(&self.0[lo..hi], self.1)
+    }
+    #[inline(always)]
+    fn check(self, n: usize) {
+        assert!(self.0.len() >= n);
+    }
+}
+
+/// `d0[i] (+)= p0(i) out[i]` and `d1[i] (+)= p1(i) out[i]` in one pass over `out` (`=` where
+/// `W0` / `W1`): the reverse step of a binary element-wise operation.
+fn reverse2<P0: Part, P1: Part, const W0: bool, const W1: bool>(
+    d0: &mut [f64],
+    d1: &mut [f64],
+    p0: P0,
+    p1: P1,
+    out: &[f64],
+) {
+    let n = out.len();
+    if n >= PAR_MIN {
+        d0.par_chunks_mut(CHUNK)
+            .zip(d1.par_chunks_mut(CHUNK))
+            .zip(out.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(c, ((d0, d1), o))| {
+                let (lo, hi) = (c * CHUNK, c * CHUNK + o.len());
+                reverse2::<P0, P1, W0, W1>(d0, d1, p0.range(lo, hi), p1.range(lo, hi), o)
+            });
+        return;
+    }
+    let (d0, d1) = (&mut d0[..n], &mut d1[..n]);
+    p0.check(n);
+    p1.check(n);
+    for i in 0..n {
+        let o = out[i];
+        let (v0, v1) = (p0.at(i) * o, p1.at(i) * o);
+        d0[i] = if W0 { v0 } else { d0[i] + v0 };
+        d1[i] = if W1 { v1 } else { d1[i] + v1 };
+    }
+}
+
+/// [`reverse2`] with the write modes chosen at run time.
+fn reverse2_modes<P0: Part, P1: Part>(
+    d0: &mut [f64],
+    d1: &mut [f64],
+    p0: P0,
+    p1: P1,
+    w: (bool, bool),
+    out: &[f64],
+) {
+    match w {
+        (true, true) => reverse2::<P0, P1, true, true>(d0, d1, p0, p1, out),
+        (true, false) => reverse2::<P0, P1, true, false>(d0, d1, p0, p1, out),
+        (false, true) => reverse2::<P0, P1, false, true>(d0, d1, p0, p1, out),
+        (false, false) => reverse2::<P0, P1, false, false>(d0, d1, p0, p1, out),
+    }
+}
+
+/// The reverse step of a binary element-wise operation whose two array arguments occupy the
+/// disjoint ranges `s0..s0 + n` and `s1..s1 + n` of `below`: one pass.
+fn reverse_binary(
+    claims: &mut Claims<'_>,
+    below: &mut [f64],
+    (s0, p0): (usize, &Partial),
+    (s1, p1): (usize, &Partial),
+    arena: &[f64],
+    out: &[f64],
+) {
+    let n = out.len();
+    let w = (
+        claims.claim(below, s0, s0 + n),
+        claims.claim(below, s1, s1 + n),
+    );
+    let (d0, d1) = if s0 < s1 {
+        let (lo, hi) = below.split_at_mut(s1);
+        (&mut lo[s0..s0 + n], &mut hi[..n])
+    } else {
+        let (lo, hi) = below.split_at_mut(s0);
+        (&mut hi[..n], &mut lo[s1..s1 + n])
+    };
+    let c = |p: &Partial| match p {
+        Partial::Const(c) => *c,
+        _ => 1.0,
+    };
+    match (p0.run(arena, n), p1.run(arena, n)) {
+        (None, None) => reverse2_modes(d0, d1, ConstPart(c(p0)), ConstPart(c(p1)), w, out),
+        (Some((r, k)), None) => reverse2_modes(d0, d1, RunPart(r, k), ConstPart(c(p1)), w, out),
+        (None, Some((r, k))) => reverse2_modes(d0, d1, ConstPart(c(p0)), RunPart(r, k), w, out),
+        (Some((r0, k0)), Some((r1, k1))) => {
+            reverse2_modes(d0, d1, RunPart(r0, k0), RunPart(r1, k1), w, out)
+        }
+    }
+}
+
+/// Adds `scale * c * src` (`part = Some((c, scale))`) or `c0 * src` into `adj[lo..lo + n]`,
+/// claiming the range first (see [`Claims`]).
+fn accumulate(
+    claims: &mut Claims<'_>,
+    adj: &mut [f64],
+    lo: usize,
+    part: Option<(&[f64], f64)>,
+    c0: f64,
+    src: &[f64],
+) {
+    let n = src.len();
+    let write = claims.claim(adj, lo, lo + n);
+    let dst = &mut adj[lo..lo + n];
+    match (part, write) {
+        (Some((w, c)), true) => axpy_mul::<true>(dst, c, w, src),
+        (Some((w, c)), false) => axpy_mul::<false>(dst, c, w, src),
+        (None, true) => axpy::<true>(dst, c0, src),
+        (None, false) => axpy::<false>(dst, c0, src),
     }
 }
 
@@ -444,63 +696,104 @@ pub(crate) fn sum(a: &[f64]) -> f64 {
 
 impl ArrayOp {
     /// Adds this operation's contribution to the adjoints of its inputs (`below`), given the
-    /// adjoints of its outputs (`out`).
-    pub(crate) fn reverse(&self, arena: &[f64], out: &[f64], below: &mut [f64]) {
+    /// adjoints of its outputs (`out`); every input range is claimed first (see [`Claims`]:
+    /// the first contribution to a lazy run is written, not added).
+    pub(crate) fn reverse(
+        &self,
+        arena: &[f64],
+        out: &[f64],
+        below: &mut [f64],
+        claims: &mut Claims<'_>,
+    ) {
         match self {
             ArrayOp::Elementwise { n, args } => {
-                for arg in args.iter().flatten() {
-                    match (arg.input, arg.partial) {
-                        (Input::Array(s), Partial::Const(c)) => {
-                            axpy(&mut below[s as usize..s as usize + n], c, out)
+                let n = *n;
+                if let [Some(a0), Some(a1), None] = args {
+                    if let (Input::Array(s0), Input::Array(s1)) = (a0.input, a1.input) {
+                        let (s0, s1) = (s0 as usize, s1 as usize);
+                        if s0 + n <= s1 || s1 + n <= s0 {
+                            let (p0, p1) = ((s0, &a0.partial), (s1, &a1.partial));
+                            reverse_binary(claims, below, p0, p1, arena, out);
+                            return;
                         }
-                        (Input::Array(s), Partial::Stored(o)) => axpy_mul(
-                            &mut below[s as usize..s as usize + n],
-                            &arena[o..o + n],
-                            out,
-                        ),
-                        (Input::Scalar(j), Partial::Const(c)) => below[j as usize] += c * sum(out),
-                        (Input::Scalar(j), Partial::Stored(o)) => {
-                            below[j as usize] += dot(&arena[o..o + n], out)
+                    }
+                }
+                for arg in args.iter().flatten() {
+                    let run = arg.partial.run(arena, n);
+                    let c = match arg.partial {
+                        Partial::Const(c) => c,
+                        _ => 1.0,
+                    };
+                    match arg.input {
+                        Input::Array(s) => accumulate(claims, below, s as usize, run, c, out),
+                        Input::Scalar(j) => {
+                            below[j as usize] += match run {
+                                None => c * sum(out),
+                                Some((w, 1.0)) => dot(w, out),
+                                Some((w, k)) => k * dot(w, out),
+                            }
                         }
                     }
                 }
             }
             ArrayOp::Reduce { n, args } => {
-                let w = out[0];
+                let (n, w) = (*n, out[0]);
                 for arg in args.iter().flatten() {
-                    match (arg.input, arg.partial) {
-                        (Input::Array(s), Partial::Const(c)) => {
-                            for b in &mut below[s as usize..s as usize + n] {
-                                *b += c * w;
+                    let run = arg.partial.run(arena, n);
+                    match (arg.input, run, &arg.partial) {
+                        (Input::Array(s), None, Partial::Const(c)) => {
+                            let s = s as usize;
+                            if claims.claim(below, s, s + n) {
+                                add_const::<true>(&mut below[s..s + n], c * w);
+                            } else {
+                                add_const::<false>(&mut below[s..s + n], c * w);
                             }
                         }
-                        (Input::Array(s), Partial::Stored(o)) => {
-                            axpy(&mut below[s as usize..s as usize + n], w, &arena[o..o + n])
+                        (Input::Array(s), Some((p, k)), _) => {
+                            accumulate(claims, below, s as usize, None, w * k, p)
                         }
-                        (Input::Scalar(j), Partial::Const(c)) => below[j as usize] += c * w,
-                        (Input::Scalar(j), Partial::Stored(o)) => {
-                            below[j as usize] += w * sum(&arena[o..o + n])
-                        }
+                        (Input::Scalar(j), None, Partial::Const(c)) => below[j as usize] += c * w,
+                        (Input::Scalar(j), Some((p, k)), _) => below[j as usize] += w * k * sum(p),
+                        (_, None, _) => unreachable!("a constant partial has no run"),
                     }
                 }
             }
-            ArrayOp::Gather { src, map } => {
+            ArrayOp::Gather { src, src_len, map } => {
                 let src = *src as usize;
-                map.for_runs(out.len(), |o, s, len| {
-                    let dst = &mut below[src + s..src + s + len];
-                    for (b, &w) in dst.iter_mut().zip(&out[o..o + len]) {
-                        *b += w;
+                let bijective = matches!(map, IndexMap::Roll { .. } | IndexMap::Roll2 { .. });
+                if bijective && claims.claim(below, src, src + src_len) {
+                    // a permutation of the whole source: every element written once
+                    map.for_runs(out.len(), |o, s, len| {
+                        below[src + s..src + s + len].copy_from_slice(&out[o..o + len]);
+                    });
+                } else {
+                    if !bijective {
+                        claims.claim_zeroed(below, src, src + src_len);
                     }
-                });
+                    map.for_runs(out.len(), |o, s, len| {
+                        let dst = &mut below[src + s..src + s + len];
+                        for (b, &w) in dst.iter_mut().zip(&out[o..o + len]) {
+                            *b += w;
+                        }
+                    });
+                }
             }
             ArrayOp::ScatterAdd { src, idx } => {
                 let src = *src as usize;
-                for (i, &k) in idx.iter().enumerate() {
-                    below[src + i] += out[k as usize];
+                // every source element is read once: a write if the range is claimed
+                if claims.claim(below, src, src + idx.len()) {
+                    for (i, &k) in idx.iter().enumerate() {
+                        below[src + i] = out[k as usize];
+                    }
+                } else {
+                    for (i, &k) in idx.iter().enumerate() {
+                        below[src + i] += out[k as usize];
+                    }
                 }
             }
             ArrayOp::MatVec { x, matrix } => {
                 let x = *x as usize;
+                claims.claim_zeroed(below, x, x + matrix.cols());
                 matrix.apply_transpose_add(out, &mut below[x..x + matrix.cols()]);
             }
             ArrayOp::VarMatVec { a, x, m, n, off } => {
@@ -510,15 +803,17 @@ impl ArrayOp {
                 if let Some(Input::Array(a)) = *a {
                     // A_bar[i, j] += out[i] x[j]
                     let a = a as usize;
+                    claims.claim_zeroed(below, a, a + m * n);
                     for (i, &o) in out.iter().enumerate() {
-                        axpy(&mut below[a + i * n..a + (i + 1) * n], o, xv);
+                        axpy::<false>(&mut below[a + i * n..a + (i + 1) * n], o, xv);
                     }
                 }
                 if let Some(Input::Array(x)) = *x {
                     // x_bar += A^T out
                     let x = x as usize;
+                    claims.claim_zeroed(below, x, x + n);
                     for (i, &o) in out.iter().enumerate() {
-                        axpy(&mut below[x..x + n], o, &av[i * n..(i + 1) * n]);
+                        axpy::<false>(&mut below[x..x + n], o, &av[i * n..(i + 1) * n]);
                     }
                 }
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{dot, sum, Arg, ArrayOp, IndexMap, Input, Partial, VarArray, CHUNK, PAR_MIN};
+use super::{dot, sum, Arg, ArrayOp, Buf, IndexMap, Input, Partial, VarArray, CHUNK, PAR_MIN};
 use crate::pool::{self, Use};
 use crate::table;
 use crate::tape::Tape;
@@ -160,7 +160,7 @@ impl<'t> VarArray<'t> {
             return Self::record(None, ArrayOp::Nothing, map_values(inputs, |x| f(x).0));
         };
         let (off, values) = values_and_partials(t, inputs, f);
-        let mut recorded = [None; 3];
+        let mut recorded = [None, None, None];
         for (k, input) in args.into_iter().enumerate() {
             recorded[k] = input.map(|input| Arg {
                 input,
@@ -205,7 +205,7 @@ impl<'t> VarArray<'t> {
 
     /// Element-wise unary function from the derivative table.
     pub(crate) fn map(&self, f: impl Fn(f64) -> (f64, f64) + Sync) -> VarArray<'t> {
-        self.elementwise(self.tape, [self.input()], [&self.values], |[x]| {
+        self.elementwise(self.tape, [self.input()], [self.values()], |[x]| {
             let (v, d) = f(x);
             (v, [d])
         })
@@ -220,7 +220,7 @@ impl<'t> VarArray<'t> {
     ) -> VarArray<'t> {
         let tape = self.tape_with(other.tape);
         self.same_len(other.len(), what);
-        let (a, b) = (&self.values[..], &other.values[..]);
+        let (a, b) = (self.values(), other.values());
         self.elementwise(tape, [self.input(), other.input()], [a, b], |[x, y]| {
             let (v, da, db) = f(x, y);
             (v, [da, db])
@@ -236,7 +236,7 @@ impl<'t> VarArray<'t> {
         let tape = self.tape_with(s.tape());
         let sv = s.value();
         let s_input = s.tape().map(|_| Input::Scalar(s.index()));
-        self.elementwise(tape, [self.input(), s_input], [&self.values], |[x]| {
+        self.elementwise(tape, [self.input(), s_input], [self.values()], |[x]| {
             let (v, da, ds) = f(x, sv);
             (v, [da, ds])
         })
@@ -248,7 +248,7 @@ impl<'t> VarArray<'t> {
     fn add_signed(&self, other: &VarArray<'t>, c: f64, what: &str) -> VarArray<'t> {
         let tape = self.tape_with(other.tape);
         self.same_len(other.len(), what);
-        let (a, b) = (&self.values[..], &other.values[..]);
+        let (a, b) = (self.values(), other.values());
         let args = [
             Self::arg(self.input(), 1.0),
             Self::arg(other.input(), c),
@@ -267,9 +267,24 @@ impl<'t> VarArray<'t> {
         self.add_signed(other, -1.0, "sub")
     }
 
-    /// `self * other`, element-wise.
+    /// `self * other`, element-wise. The partials are the operands' values, shared with
+    /// them (nothing stored).
     pub fn mul(&self, other: &VarArray<'t>) -> VarArray<'t> {
-        self.zip_map(other, "mul", table::mul)
+        let tape = self.tape_with(other.tape);
+        self.same_len(other.len(), "mul");
+        let args = [
+            self.input().map(|input| Arg {
+                input,
+                partial: other.as_partial(1.0),
+            }),
+            other.input().map(|input| Arg {
+                input,
+                partial: self.as_partial(1.0),
+            }),
+            None,
+        ];
+        let inputs = [self.values(), other.values()];
+        self.linear(tape, args, inputs, |[x, y]| table::mul(x, y).0)
     }
 
     /// `self / other`, element-wise.
@@ -298,7 +313,7 @@ impl<'t> VarArray<'t> {
         let tape = VarArray::tape_with(b, tape);
         self.same_len(a.len(), "mul_add");
         self.same_len(b.len(), "mul_add");
-        let inputs = [&self.values[..], &a.values[..], &b.values[..]];
+        let inputs = [self.values(), a.values(), b.values()];
         let args = [self.input(), a.input(), b.input()];
         self.elementwise(tape, args, inputs, |[x, y, z]| {
             let (v, dx, da, db) = table::mul_add(x, y, z);
@@ -315,12 +330,23 @@ impl<'t> VarArray<'t> {
             Self::arg(s.tape().map(|_| Input::Scalar(s.index())), 1.0),
             None,
         ];
-        self.linear(tape, args, [&self.values], |[x]| x + sv)
+        self.linear(tape, args, [self.values()], |[x]| x + sv)
     }
 
-    /// `self * s` with a broadcast scalar.
+    /// `self * s` with a broadcast scalar (the scalar's partials are the array's values,
+    /// shared).
     pub fn mul_scalar(&self, s: Var<'t>) -> VarArray<'t> {
-        self.scalar_map(s, table::mul)
+        let tape = self.tape_with(s.tape());
+        let sv = s.value();
+        let args = [
+            Self::arg(self.input(), sv),
+            s.tape().map(|_| Arg {
+                input: Input::Scalar(s.index()),
+                partial: self.as_partial(1.0),
+            }),
+            None,
+        ];
+        self.linear(tape, args, [self.values()], |[x]| table::mul(x, sv).0)
     }
 
     /// `self / s` with a broadcast scalar.
@@ -331,25 +357,25 @@ impl<'t> VarArray<'t> {
     /// `self + c`.
     pub fn add_f64(&self, c: f64) -> VarArray<'t> {
         let args = [Self::arg(self.input(), 1.0), None, None];
-        self.linear(self.tape, args, [&self.values], |[x]| x + c)
+        self.linear(self.tape, args, [self.values()], |[x]| x + c)
     }
 
     /// `self * c`.
     pub fn mul_f64(&self, c: f64) -> VarArray<'t> {
         let args = [Self::arg(self.input(), c), None, None];
-        self.linear(self.tape, args, [&self.values], |[x]| x * c)
+        self.linear(self.tape, args, [self.values()], |[x]| x * c)
     }
 
     /// `c - self`.
     pub fn rsub_f64(&self, c: f64) -> VarArray<'t> {
         let args = [Self::arg(self.input(), -1.0), None, None];
-        self.linear(self.tape, args, [&self.values], |[x]| c - x)
+        self.linear(self.tape, args, [self.values()], |[x]| c - x)
     }
 
     /// `self * w` with a constant array `w` (element-wise).
     pub fn mul_f64s(&self, w: &[f64]) -> VarArray<'t> {
         self.same_len(w.len(), "mul_f64s");
-        let inputs = [&self.values[..], w];
+        let inputs = [self.values(), w];
         self.elementwise(self.tape, [self.input()], inputs, |[x, w]| (x * w, [w]))
     }
 
@@ -357,7 +383,7 @@ impl<'t> VarArray<'t> {
     pub fn add_f64s(&self, w: &[f64]) -> VarArray<'t> {
         self.same_len(w.len(), "add_f64s");
         let args = [Self::arg(self.input(), 1.0), None, None];
-        self.linear(self.tape, args, [&self.values[..], w], |[x, w]| x + w)
+        self.linear(self.tape, args, [self.values(), w], |[x, w]| x + w)
     }
 
     /// `-self`.
@@ -368,10 +394,42 @@ impl<'t> VarArray<'t> {
     /// `self^n` element-wise.
     pub fn powi(&self, n: i32) -> VarArray<'t> {
         match n {
-            // the common square gets a loop without the exponent's match (it vectorises)
-            2 => self.map(|x| table::powi(x, 2)),
+            // the common square: partial 2 x from the operand's shared values (`x + x` in the
+            // derivative table, the same number)
+            2 => {
+                let args = [
+                    self.input().map(|input| Arg {
+                        input,
+                        partial: self.as_partial(2.0),
+                    }),
+                    None,
+                    None,
+                ];
+                self.linear(self.tape, args, [self.values()], |[x]| table::powi(x, 2).0)
+            }
             _ => self.map(|x| table::powi(x, n)),
         }
+    }
+
+    /// `exp` element-wise: the partials are the output values, shared (nothing stored).
+    pub fn exp(&self) -> VarArray<'t> {
+        let values = Buf::new(map_values([self.values()], |[x]| table::exp(x).0));
+        let Some(input) = self.input() else {
+            return Self::record_shared(None, ArrayOp::Nothing, values);
+        };
+        let arg = Arg {
+            input,
+            partial: Partial::Values {
+                buf: values.clone(),
+                off: 0,
+                scale: 1.0,
+            },
+        };
+        let op = ArrayOp::Elementwise {
+            n: self.len(),
+            args: [Some(arg), None, None],
+        };
+        Self::record_shared(self.tape, op, values)
     }
 
     /// `self^p` element-wise with a constant exponent.
@@ -388,14 +446,14 @@ impl<'t> VarArray<'t> {
     pub fn sum(&self) -> Var<'t> {
         let n = self.len();
         let args = [Self::arg(self.input(), 1.0), None];
-        Self::record_scalar(self.tape, ArrayOp::Reduce { n, args }, sum(&self.values))
+        Self::record_scalar(self.tape, ArrayOp::Reduce { n, args }, sum(self.values()))
     }
 
     /// `sum_i self[i] / n` (one node).
     pub fn mean(&self) -> Var<'t> {
         let n = self.len();
         let args = [Self::arg(self.input(), 1.0 / n as f64), None];
-        let value = sum(&self.values) / n as f64;
+        let value = sum(self.values()) / n as f64;
         Self::record_scalar(self.tape, ArrayOp::Reduce { n, args }, value)
     }
 
@@ -403,18 +461,20 @@ impl<'t> VarArray<'t> {
     pub fn dot(&self, other: &VarArray<'t>) -> Var<'t> {
         let tape = self.tape_with(other.tape);
         self.same_len(other.len(), "dot");
-        let value = dot(&self.values, &other.values);
-        let Some(t) = tape else {
+        let value = dot(self.values(), other.values());
+        if tape.is_none() {
             return Var::constant(value);
-        };
+        }
         let n = self.len();
-        let (off, ()) = t.arena_extend(2 * n, |store| {
-            init_from(&mut store[..n], &other.values);
-            init_from(&mut store[n..], &self.values);
-        });
         let args = [
-            Self::stored(self.input(), off),
-            Self::stored(other.input(), off + n),
+            self.input().map(|input| Arg {
+                input,
+                partial: other.as_partial(1.0),
+            }),
+            other.input().map(|input| Arg {
+                input,
+                partial: self.as_partial(1.0),
+            }),
         ];
         Self::record_scalar(tape, ArrayOp::Reduce { n, args }, value)
     }
@@ -422,7 +482,7 @@ impl<'t> VarArray<'t> {
     /// `sum_i self[i] w[i]` with constant weights `w` (one node).
     pub fn dot_f64s(&self, w: &[f64]) -> Var<'t> {
         self.same_len(w.len(), "dot_f64s");
-        let value = dot(&self.values, w);
+        let value = dot(self.values(), w);
         let Some(t) = self.tape else {
             return Var::constant(value);
         };
@@ -440,23 +500,29 @@ impl<'t> VarArray<'t> {
     // ---- re-indexing (stencils, meshes) ----
 
     fn gather_map(&self, n_out: usize, map: IndexMap) -> VarArray<'t> {
-        let a = &self.values;
+        let a = self.values();
         if let IndexMap::Strided { offset, step: 1 } = map {
-            // A contiguous sub-run is the same tape slots: nothing to record.
-            let mut values = pool::take_f64(Use::Values, n_out);
-            values.extend_from_slice(&a[offset..offset + n_out]);
-            return VarArray {
-                tape: self.tape,
-                start: self.start + offset as u32,
-                values,
-            };
+            // A contiguous sub-run is the same tape slots and the same values: nothing to
+            // record, nothing to copy.
+            let mut view = self.clone();
+            view.start += offset as u32;
+            view.off += offset;
+            view.len = n_out;
+            return view;
         }
-        let mut values = new_values(n_out, |_| 0.0);
+        let mut values = pool::take_f64(Use::Values, n_out);
+        values.reserve(n_out);
+        let spare = &mut values.spare_capacity_mut()[..n_out];
+        let mut covered = 0;
         map.for_runs(n_out, |o, s, len| {
-            values[o..o + len].copy_from_slice(&a[s..s + len]);
+            init_from(&mut spare[o..o + len], &a[s..s + len]);
+            covered += len;
         });
-        let src = self.start;
-        Self::record(self.tape, ArrayOp::Gather { src, map }, values)
+        assert_eq!(covered, n_out, "a re-indexing covers every output once");
+        // SAFETY: the runs cover `0..n_out` (each output once), so every element was written.
+        unsafe { values.set_len(n_out) };
+        let (src, src_len) = (self.start, self.len());
+        Self::record(self.tape, ArrayOp::Gather { src, src_len, map }, values)
     }
 
     /// Periodic shift: `out[i] = self[(i - k) mod n]` (as `numpy.roll`).
@@ -520,7 +586,7 @@ impl<'t> VarArray<'t> {
             panic!("ad_core: scatter_add index {bad} out of range for {m} slots");
         }
         let mut values = new_values(m, |_| 0.0);
-        for (&k, &v) in idx.iter().zip(self.values.iter()) {
+        for (&k, &v) in idx.iter().zip(self.values().iter()) {
             values[k as usize] += v;
         }
         let op = ArrayOp::ScatterAdd {
@@ -540,7 +606,7 @@ impl<'t> VarArray<'t> {
     pub fn matvec(&self, m: &Arc<Matrix>) -> VarArray<'t> {
         self.same_len(m.cols(), "matvec (matrix columns)");
         let mut values = new_values(m.rows(), |_| 0.0);
-        m.apply(&self.values, &mut values);
+        m.apply(self.values(), &mut values);
         let op = ArrayOp::MatVec {
             x: self.start,
             matrix: m.clone(),
@@ -558,7 +624,7 @@ impl<'t> VarArray<'t> {
             "ad_core: var_matvec: matrix has {} elements, expected {m} x {n}",
             a.len()
         );
-        let (av, xv) = (&a.values, &self.values);
+        let (av, xv) = (a.values(), self.values());
         let values = new_values(m, |i| dot(&av[i * n..(i + 1) * n], xv));
         let Some(t) = tape else {
             return Self::record(None, ArrayOp::Nothing, values);
@@ -586,8 +652,6 @@ macro_rules! unary_methods {
     };
 }
 unary_methods! {
-    /// `exp` element-wise.
-    exp => table::exp;
     /// `exp2` element-wise.
     exp2 => table::exp2;
     /// `exp(x) - 1` element-wise.
