@@ -641,6 +641,9 @@ pub struct CompressedJacobian {
     sparsity: Sparsity,
     colour: Vec<u32>,
     n_colours: usize,
+    /// The pattern by columns: the rows of column `j` are `rows_of[col_start[j]..col_start[j + 1]]`.
+    col_start: Vec<usize>,
+    rows_of: Vec<u32>,
     /// Per evaluation: seeded inputs and outputs.
     buffers: Vec<(Vec<Dual<LANES>>, Vec<Dual<LANES>>)>,
 }
@@ -648,11 +651,14 @@ pub struct CompressedJacobian {
 impl CompressedJacobian {
     /// Colours the columns of `sparsity`.
     pub fn new(sparsity: Sparsity) -> Self {
-        let (colour, n_colours) = column_colouring(&sparsity);
+        let (col_start, rows_of) = by_columns(&sparsity);
+        let (colour, n_colours) = column_colouring(&sparsity, &col_start, &rows_of);
         CompressedJacobian {
             sparsity,
             colour,
             n_colours,
+            col_start,
+            rows_of,
             buffers: Vec::new(),
         }
     }
@@ -674,7 +680,8 @@ impl CompressedJacobian {
 
     /// Writes the Jacobian of `f` at `x` into `vals`, one value per stored entry in the
     /// compressed-row order of [`CompressedJacobian::sparsity`]; `f` maps `n_cols` inputs to
-    /// `n_rows` outputs and must have the detected pattern. Returns the number of evaluations.
+    /// `n_rows` outputs, must write every output and must have the detected pattern. Returns
+    /// the number of evaluations.
     ///
     /// # Panics
     /// If `x` or `vals` have the wrong length.
@@ -682,48 +689,15 @@ impl CompressedJacobian {
     where
         F: Fn(&[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
     {
-        let s = &self.sparsity;
-        assert_eq!(
-            x.len(),
-            s.n_cols(),
-            "CompressedJacobian::values: input length"
-        );
         assert_eq!(
             vals.len(),
-            s.nnz(),
+            self.sparsity.nnz(),
             "CompressedJacobian::values: one value per entry"
         );
-        let evals = self.evaluations();
-        self.buffers.resize_with(evals, Default::default);
-        let colour = &self.colour;
-        let n_rows = s.n_rows();
-        let seed_and_eval = |e: usize, (xs, out): &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>)| {
-            let c0 = (e * LANES) as u32;
-            xs.clear();
-            xs.extend(x.iter().zip(colour).map(|(&v, &c)| {
-                let mut d = Dual::<LANES>::constant(v);
-                if (c0..c0 + LANES as u32).contains(&c) {
-                    d.d[(c - c0) as usize] = 1.0;
-                }
-                d
-            }));
-            out.clear();
-            out.resize(n_rows, Dual::constant(0.0));
-            f(xs, out);
-        };
-        if evals > 1 && x.len() * evals >= PAR_MIN {
-            use rayon::prelude::*;
-            self.buffers
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(e, b)| seed_and_eval(e, b));
-        } else {
-            for (e, b) in self.buffers.iter_mut().enumerate() {
-                seed_and_eval(e, b);
-            }
-        }
-        let (rs, ci) = (s.row_start(), s.col_index());
-        for i in 0..n_rows {
+        let evals = self.evaluate(x, f);
+        let s = &self.sparsity;
+        let (rs, ci, colour) = (s.row_start(), s.col_index(), &self.colour);
+        for i in 0..s.n_rows() {
             for k in rs[i]..rs[i + 1] {
                 let c = colour[ci[k]] as usize;
                 vals[k] = self.buffers[c / LANES].1[i].d[c % LANES];
@@ -731,18 +705,111 @@ impl CompressedJacobian {
         }
         evals
     }
+
+    /// ADDS `J^T w` to `x_bar`, `J` the Jacobian of `f` at `x` by compressed forward mode: a
+    /// vector-Jacobian product without a tape. Column `j` of colour `c` gathers
+    /// `sum_i J_ij w_i` with `J_ij` the tangent `c` of output `i` (columns in parallel for
+    /// large patterns). Returns the number of evaluations.
+    ///
+    /// # Panics
+    /// If `x`, `w` or `x_bar` have the wrong length.
+    pub fn vjp<F>(&mut self, x: &[f64], f: F, w: &[f64], x_bar: &mut [f64]) -> usize
+    where
+        F: Fn(&[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
+    {
+        assert_eq!(
+            w.len(),
+            self.sparsity.n_rows(),
+            "CompressedJacobian::vjp: cotangent length"
+        );
+        assert_eq!(
+            x_bar.len(),
+            self.sparsity.n_cols(),
+            "CompressedJacobian::vjp: x_bar length"
+        );
+        let evals = self.evaluate(x, f);
+        let (col_start, rows_of, colour, buffers) =
+            (&self.col_start, &self.rows_of, &self.colour, &self.buffers);
+        let gather = |j0: usize, xb: &mut [f64]| {
+            for (dj, b) in xb.iter_mut().enumerate() {
+                let j = j0 + dj;
+                let c = colour[j] as usize;
+                let (out, lane) = (&buffers[c / LANES].1[..w.len()], c % LANES);
+                let mut acc = 0.0;
+                for &i in &rows_of[col_start[j]..col_start[j + 1]] {
+                    let i = i as usize;
+                    acc += out[i].d[lane] * w[i];
+                }
+                *b += acc;
+            }
+        };
+        if self.rows_of.len() >= PAR_MIN {
+            use rayon::prelude::*;
+            const CHUNK: usize = 4096;
+            x_bar
+                .par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(k, xb)| gather(k * CHUNK, xb));
+        } else {
+            gather(0, x_bar);
+        }
+        evals
+    }
+
+    /// Runs `f` on the seeded inputs at `x`: afterwards tangent `c` of output `i` of buffer
+    /// `c / 8` holds `sum_{j of colour c} J_ij`. Returns the number of evaluations.
+    fn evaluate<F>(&mut self, x: &[f64], f: F) -> usize
+    where
+        F: Fn(&[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
+    {
+        assert_eq!(
+            x.len(),
+            self.sparsity.n_cols(),
+            "CompressedJacobian: input length"
+        );
+        let evals = self.evaluations();
+        let n_rows = self.sparsity.n_rows();
+        if self.buffers.len() != evals {
+            // seed once: evaluation e carries colours 8e..8e+8, one per lane
+            let colour = &self.colour;
+            self.buffers = (0..evals)
+                .map(|e| {
+                    let c0 = (e * LANES) as u32;
+                    let xs = colour
+                        .iter()
+                        .map(|&c| {
+                            let mut d = Dual::<LANES>::constant(0.0);
+                            if (c0..c0 + LANES as u32).contains(&c) {
+                                d.d[(c - c0) as usize] = 1.0;
+                            }
+                            d
+                        })
+                        .collect();
+                    (xs, vec![Dual::constant(0.0); n_rows])
+                })
+                .collect();
+        }
+        // `f` writes every output (a function, not an accumulation): no clearing needed
+        let eval = |(xs, out): &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>)| {
+            for (d, &v) in xs.iter_mut().zip(x) {
+                d.v = v;
+            }
+            f(xs, out);
+        };
+        if evals > 1 && x.len() * evals >= PAR_MIN {
+            use rayon::prelude::*;
+            self.buffers.par_iter_mut().for_each(eval);
+        } else {
+            self.buffers.iter_mut().for_each(eval);
+        }
+        evals
+    }
 }
 
-/// Inputs times evaluations above which [`CompressedJacobian::values`] runs its evaluations
-/// in parallel.
-const PAR_MIN: usize = 1 << 14;
-
-/// Greedy distance-2 colouring of the columns: columns sharing a row get different colours.
-/// Returns each column's colour and the number of colours.
-fn column_colouring(s: &Sparsity) -> (Vec<u32>, usize) {
+/// The pattern by columns: `(col_start, rows_of)`, rows ascending.
+fn by_columns(s: &Sparsity) -> (Vec<usize>, Vec<u32>) {
     let n = s.n_cols();
     let (rs, ci) = (s.row_start(), s.col_index());
-    // rows of each column, compressed
     let mut col_start = vec![0usize; n + 1];
     for &j in ci {
         col_start[j + 1] += 1;
@@ -751,18 +818,42 @@ fn column_colouring(s: &Sparsity) -> (Vec<u32>, usize) {
         col_start[j + 1] += col_start[j];
     }
     let mut fill = col_start.clone();
-    let mut rows_of = vec![0usize; ci.len()];
+    let mut rows_of = vec![0u32; ci.len()];
     for i in 0..s.n_rows() {
         for &j in &ci[rs[i]..rs[i + 1]] {
-            rows_of[fill[j]] = i;
+            rows_of[fill[j]] = i as u32;
             fill[j] += 1;
         }
     }
+    (col_start, rows_of)
+}
+
+/// Inputs times evaluations above which [`CompressedJacobian::values`] runs its evaluations
+/// in parallel.
+const PAR_MIN: usize = 1 << 14;
+
+/// Distance-2 colouring of the columns (columns sharing a row get different colours): the
+/// better of the greedy colouring in natural order and DSatur. Returns each column's colour
+/// and the number of colours.
+fn column_colouring(s: &Sparsity, col_start: &[usize], rows_of: &[u32]) -> (Vec<u32>, usize) {
+    let greedy = greedy_colouring(s, col_start, rows_of);
+    match dsatur_colouring(s, col_start, rows_of) {
+        Some(d) if d.1 < greedy.1 => d,
+        _ => greedy,
+    }
+}
+
+/// Greedy colouring in natural column order: each column takes the smallest colour no column
+/// sharing a row has.
+fn greedy_colouring(s: &Sparsity, col_start: &[usize], rows_of: &[u32]) -> (Vec<u32>, usize) {
+    let n = s.n_cols();
+    let (rs, ci) = (s.row_start(), s.col_index());
     let mut colour = vec![u32::MAX; n];
     let mut mark: Vec<usize> = Vec::new();
     let mut n_colours = 0;
     for j in 0..n {
         for &i in &rows_of[col_start[j]..col_start[j + 1]] {
+            let i = i as usize;
             for &k in &ci[rs[i]..rs[i + 1]] {
                 let c = colour[k];
                 if c != u32::MAX {
@@ -780,4 +871,45 @@ fn column_colouring(s: &Sparsity) -> (Vec<u32>, usize) {
         n_colours = n_colours.max(c + 1);
     }
     (colour, n_colours)
+}
+
+/// DSatur (Brélaz): colour next the uncoloured column whose conflicting columns already use
+/// the most distinct colours (ties: lowest index), with the smallest free colour. Usually
+/// fewer colours than the greedy order on stencils. `None` if it needs more than 64 colours
+/// (the forbidden sets are bit masks).
+fn dsatur_colouring(
+    s: &Sparsity,
+    col_start: &[usize],
+    rows_of: &[u32],
+) -> Option<(Vec<u32>, usize)> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = s.n_cols();
+    let (rs, ci) = (s.row_start(), s.col_index());
+    let mut forbidden = vec![0u64; n];
+    let mut colour = vec![u32::MAX; n];
+    let mut heap: BinaryHeap<(u32, Reverse<usize>)> = (0..n).map(|j| (0, Reverse(j))).collect();
+    let mut n_colours = 0;
+    while let Some((sat, Reverse(j))) = heap.pop() {
+        if colour[j] != u32::MAX || sat != forbidden[j].count_ones() {
+            continue; // coloured, or a stale entry
+        }
+        let c = (!forbidden[j]).trailing_zeros();
+        if c >= 64 {
+            return None;
+        }
+        colour[j] = c;
+        n_colours = n_colours.max(c as usize + 1);
+        let bit = 1u64 << c;
+        for &i in &rows_of[col_start[j]..col_start[j + 1]] {
+            let i = i as usize;
+            for &k in &ci[rs[i]..rs[i + 1]] {
+                if colour[k] == u32::MAX && forbidden[k] & bit == 0 {
+                    forbidden[k] |= bit;
+                    heap.push((forbidden[k].count_ones(), Reverse(k)));
+                }
+            }
+        }
+    }
+    Some((colour, n_colours))
 }

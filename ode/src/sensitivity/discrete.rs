@@ -29,7 +29,7 @@ use crate::options::Options;
 use crate::solution::Stats;
 use crate::system::OdeSystem;
 
-use super::rhs_vjp::RhsVjp;
+use super::rhs_vjp::{Plan, RhsVjp};
 use super::AdjointStats;
 
 /// What the forward pass keeps for the reverse pass.
@@ -111,6 +111,8 @@ struct Reverser<'a, Sys> {
     /// Save times not yet reversed: `0..hi`.
     hi: usize,
     vjp: RhsVjp,
+    /// How this solve computes the right-hand side's products.
+    plan: Plan,
     /// The step whose first stage `k[s-1]` holds (FSAL), if any.
     fsal_next: Option<usize>,
     k: Vec<Vec<f64>>,
@@ -246,6 +248,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
             }
             if self.k_bar[i].iter().any(|v| *v != 0.0) {
                 let len = self.vjp.apply(
+                    &mut self.plan,
                     self.sys,
                     stage_time(tab, t, h, i),
                     &self.args[i],
@@ -303,6 +306,7 @@ impl DiscreteForward {
             p_bar: vec![0.0; p.len()],
             hi: save_at.len(),
             vjp: RhsVjp::new(),
+            plan: Plan::new(),
             fsal_next: None,
             k: vec![vec![0.0; n]; s],
             args: vec![vec![0.0; n]; s],

@@ -27,7 +27,7 @@ use crate::options::Options;
 use crate::system::OdeSystem;
 
 use super::discrete::DiscreteForward;
-use super::rhs_vjp::RhsVjp;
+use super::rhs_vjp::{Plan, RhsVjp};
 
 thread_local! {
     /// A reused tape for the right-hand side's vector-Jacobian products (a tape is not `Send`,
@@ -63,6 +63,8 @@ struct State {
     y: Vec<f64>,
     lambda: Vec<f64>,
     out: Vec<f64>,
+    /// How this solve computes the right-hand side's products.
+    plan: Plan,
 }
 
 impl<Sys: OdeSystem> AdjointSystem<'_, Sys> {
@@ -146,10 +148,10 @@ impl<Sys: OdeSystem> OdeSystem for AdjointSystem<'_, Sys> {
         }
         st.out.fill(0.0);
         let (y_bar, p_bar) = st.out.split_at_mut(n);
-        let (y, lambda) = (&st.y, &st.lambda);
+        let (y, lambda, plan) = (&st.y, &st.lambda, &mut st.plan);
         let tape_len = RHS_VJP.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut v) => v.apply(self.sys, t, y, self.p, lambda, y_bar, p_bar),
-            Err(_) => RhsVjp::new().apply(self.sys, t, y, self.p, lambda, y_bar, p_bar),
+            Ok(mut v) => v.apply(plan, self.sys, t, y, self.p, lambda, y_bar, p_bar),
+            Err(_) => RhsVjp::new().apply(plan, self.sys, t, y, self.p, lambda, y_bar, p_bar),
         });
         for (d, v) in dz.iter_mut().zip(&st.out) {
             *d = S::cst(*v);
@@ -201,6 +203,7 @@ pub(crate) fn reverse<Sys: OdeSystem>(
             y: vec![0.0; n],
             lambda: vec![0.0; n],
             out: vec![0.0; n + p.len()],
+            plan: Plan::new(),
         }),
     };
     let mut j = save_at.len();
