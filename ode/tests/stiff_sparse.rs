@@ -1,6 +1,6 @@
 //! Sparse Jacobians detected automatically: a 1D Brusselator (2 x 100 states, tridiagonal
 //! coupling) solved by BDF with the sparse path agrees with Rodas4 (dense) and with a tight
-//! solve; the pattern and colouring are small.
+//! solve; the pattern (traced, structural) and colouring are small.
 
 use ode::stiff::solve_with_stats;
 use ode::{Method, OdeSystem, Options, Real};
@@ -91,8 +91,8 @@ fn sparse_bdf_agrees_with_dense_rodas4() {
 }
 
 #[test]
-fn group_testing_detection_finds_the_exact_pattern() {
-    // 1000 states: above the size where detection switches to group testing
+fn traced_detection_finds_the_exact_pattern() {
+    // 1000 states
     let n = 500;
     let sys = Bruss { n };
     let opts = Options {
@@ -116,4 +116,21 @@ fn group_testing_detection_finds_the_exact_pattern() {
     for (a, b) in sol.y[0].iter().zip(&r.y[0]) {
         assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()));
     }
+}
+
+/// The pattern is structural: at a state with every u_i = 0 the partials of u^2 v vanish, yet
+/// the entries are found (a numerical Jacobian at that state would miss them).
+#[test]
+fn detection_is_structural_at_zero_concentrations() {
+    let n = 100;
+    let sys = Bruss { n };
+    let y0: Vec<f64> = (0..n).flat_map(|_| [0.0, 3.0]).collect();
+    let opts = Options {
+        method: Method::Bdf,
+        rtol: 1e-6,
+        atol: 1e-6,
+        ..Default::default()
+    };
+    let (_, st) = solve_with_stats(&sys, &y0, &[0.02], 0.0, &[0.1], &opts).unwrap();
+    assert_eq!(st.jacobian_nnz, 4 * 2 * n - 4, "{st:?}");
 }
