@@ -459,9 +459,9 @@ fn repeated_reverse_sweeps_of_one_solve_give_the_exact_jacobian() {
             for j in 0..n {
                 let db = jac[i][n * n + j];
                 assert!((db - inv[[i, j]]).abs() <= 1e-12, "dx{i}/db{j}");
-                for k in 0..n {
+                for (k, &xk) in x.iter().enumerate() {
                     let (r, c) = if transpose { (k, j) } else { (j, k) };
-                    let want = -inv[[i, j]] * x[k];
+                    let want = -inv[[i, j]] * xk;
                     assert!((jac[i][r * n + c] - want).abs() <= 1e-12, "dx{i}/dA{r}{c}");
                 }
             }
