@@ -15,12 +15,13 @@ fn chain<'t>(x: &VarArray<'t>) -> ad_core::Var<'t> {
     b.dot(&b)
 }
 
-fn run(x: &[f64]) -> f64 {
+fn run(x: &[f64], g: &mut [f64]) -> f64 {
     let tape = Tape::new();
     let xs = tape.var_array(x);
     let y = chain(&xs);
     let adj = tape.gradient(y);
-    y.value() + xs.adjoints(&adj)[0]
+    xs.adjoints_into(&adj, g);
+    y.value() + g[0]
 }
 
 fn main() {
@@ -36,7 +37,8 @@ fn main() {
             .num_threads(threads)
             .build()
             .expect("a rayon pool");
-        let (t, v) = pool.install(|| time_default(|| run(&x)));
+        let mut g = vec![0.0; n];
+        let (t, v) = pool.install(|| time_default(|| run(&x, &mut g)));
         println!(
             "array-chain n={n} threads={threads} grad_ms={:.3} preempted={}/{} check={v:.6}",
             t.median, t.preempted, t.runs

@@ -293,7 +293,7 @@ fn array() -> ResultLine {
         let xs = tape.var_array(&x);
         let y = rosenbrock_array(&xs);
         let adj = tape.gradient(y);
-        g.copy_from_slice(&xs.adjoints(&adj));
+        xs.adjoints_into(&adj, &mut g);
         y.value()
     };
     run();
