@@ -2,7 +2,7 @@
 
 use ndarray::{s, Array1, ArrayView1, Zip};
 
-use super::VarArray;
+use super::{IndexMap, VarArray};
 use crate::real::Real;
 use crate::var::Var;
 
@@ -98,12 +98,24 @@ pub trait RealArray: Sized {
     fn slice(&self, offset: usize, step: usize, len: usize) -> Self;
 }
 
-/// Source index of a periodic 2-D shift (shared by the `Array1` implementation).
-fn roll2_source(i: usize, rows: usize, cols: usize, dr: isize, dc: isize) -> usize {
-    let (r, c) = (i / cols, i % cols);
-    let r = (r as isize - dr).rem_euclid(rows as isize) as usize;
-    let c = (c as isize - dc).rem_euclid(cols as isize) as usize;
-    r * cols + c
+/// `out[i] = a[map(i)]` for the periodic shifts, copying whole runs (two per row) instead of
+/// computing a source index per element; `None` if `a` is not contiguous.
+fn reindex<S: Copy>(a: &Array1<S>, map: &IndexMap) -> Option<Array1<S>> {
+    let src = a.as_slice()?;
+    let n = src.len();
+    let mut out: Vec<S> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    let mut covered = 0;
+    map.for_runs(n, |o, s, len| {
+        for (d, &v) in spare[o..o + len].iter_mut().zip(&src[s..s + len]) {
+            d.write(v);
+        }
+        covered += len;
+    });
+    assert_eq!(covered, n, "a periodic shift covers every output once");
+    // SAFETY: the runs of a periodic shift cover `0..n` once each, so every element is written.
+    unsafe { out.set_len(n) };
+    Some(Array1::from(out))
 }
 
 impl<S: Real> RealArray for Array1<S> {
@@ -185,10 +197,12 @@ impl<S: Real> RealArray for Array1<S> {
         self.iter().zip(o).map(|(&a, &b)| a * b).sum()
     }
     fn roll(&self, k: isize) -> Self {
-        let n = Array1::len(self) as isize;
-        (0..n)
-            .map(|i| self[(i - k).rem_euclid(n) as usize])
-            .collect()
+        let n = Array1::len(self);
+        if n == 0 {
+            return self.clone();
+        }
+        let map = IndexMap::Roll { n, k };
+        reindex(self, &map).unwrap_or_else(|| (0..n).map(|i| self[map.source(i)]).collect())
     }
     fn roll2(&self, rows: usize, cols: usize, dr: isize, dc: isize) -> Self {
         assert_eq!(
@@ -196,9 +210,12 @@ impl<S: Real> RealArray for Array1<S> {
             rows * cols,
             "roll2: length is not rows * cols"
         );
-        (0..rows * cols)
-            .map(|i| self[roll2_source(i, rows, cols, dr, dc)])
-            .collect()
+        if rows * cols == 0 {
+            return self.clone();
+        }
+        let map = IndexMap::Roll2 { rows, cols, dr, dc };
+        reindex(self, &map)
+            .unwrap_or_else(|| (0..rows * cols).map(|i| self[map.source(i)]).collect())
     }
     fn shift_clamped(&self, k: isize) -> Self {
         let n = Array1::len(self) as isize;

@@ -288,3 +288,39 @@ fn first_claims_of_sub_ranges_zero_the_rest_of_the_run() {
         }
     }
 }
+
+#[test]
+fn ndarray_rolls_copy_runs_like_the_definition() {
+    let (rows, cols) = (4usize, 5usize);
+    let n = rows * cols;
+    let a = Array1::from((0..n).map(|i| i as f64 * 1.5).collect::<Vec<_>>());
+    // the same values, not contiguous (reversed axis): the element-wise fallback
+    let mut b = Array1::from((0..n).rev().map(|i| i as f64 * 1.5).collect::<Vec<_>>());
+    b.invert_axis(ndarray::Axis(0));
+    for arr in [&a, &b] {
+        for k in [-23isize, -1, 0, 1, 3, 20, 41] {
+            let r = RealArray::roll(arr, k);
+            for i in 0..n {
+                assert_eq!(r[i], a[(i as isize - k).rem_euclid(n as isize) as usize]);
+            }
+        }
+        for (dr, dc) in [
+            (1isize, 0isize),
+            (-1, 0),
+            (0, 1),
+            (0, -1),
+            (5, -7),
+            (-9, 11),
+        ] {
+            let r = RealArray::roll2(arr, rows, cols, dr, dc);
+            for i in 0..n {
+                let (row, col) = ((i / cols) as isize, (i % cols) as isize);
+                let sr = (row - dr).rem_euclid(rows as isize) as usize;
+                let sc = (col - dc).rem_euclid(cols as isize) as usize;
+                assert_eq!(r[i], a[sr * cols + sc], "({dr}, {dc}) at {i}");
+            }
+        }
+    }
+    let empty: Array1<f64> = Array1::from(Vec::new());
+    assert_eq!(RealArray::roll(&empty, 3).len(), 0);
+}
