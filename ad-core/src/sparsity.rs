@@ -641,9 +641,10 @@ pub struct CompressedJacobian {
     sparsity: Sparsity,
     colour: Vec<u32>,
     n_colours: usize,
-    /// The pattern by columns: the rows of column `j` are `rows_of[col_start[j]..col_start[j + 1]]`.
-    col_start: Vec<usize>,
-    rows_of: Vec<u32>,
+    /// Per stored entry in row order: its column and its column's colour.
+    entries: Vec<(u32, u32)>,
+    /// Per-thread accumulators of [`CompressedJacobian::vjp`].
+    scratch: Vec<Vec<f64>>,
     /// Per evaluation: seeded inputs and outputs.
     buffers: Vec<(Vec<Dual<LANES>>, Vec<Dual<LANES>>)>,
 }
@@ -653,12 +654,17 @@ impl CompressedJacobian {
     pub fn new(sparsity: Sparsity) -> Self {
         let (col_start, rows_of) = by_columns(&sparsity);
         let (colour, n_colours) = column_colouring(&sparsity, &col_start, &rows_of);
+        let entries = sparsity
+            .col_index()
+            .iter()
+            .map(|&j| (j as u32, colour[j]))
+            .collect();
         CompressedJacobian {
             sparsity,
             colour,
             n_colours,
-            col_start,
-            rows_of,
+            entries,
+            scratch: Vec::new(),
             buffers: Vec::new(),
         }
     }
@@ -707,9 +713,9 @@ impl CompressedJacobian {
     }
 
     /// ADDS `J^T w` to `x_bar`, `J` the Jacobian of `f` at `x` by compressed forward mode: a
-    /// vector-Jacobian product without a tape. Column `j` of colour `c` gathers
-    /// `sum_i J_ij w_i` with `J_ij` the tangent `c` of output `i` (columns in parallel for
-    /// large patterns). Returns the number of evaluations.
+    /// vector-Jacobian product without a tape. Entry `(i, j)` of colour `c` is tangent `c` of
+    /// output `i`; the rows are swept in order (streaming through the outputs), split over
+    /// threads with one accumulator each for large patterns. Returns the number of evaluations.
     ///
     /// # Panics
     /// If `x`, `w` or `x_bar` have the wrong length.
@@ -717,41 +723,42 @@ impl CompressedJacobian {
     where
         F: Fn(&[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
     {
-        assert_eq!(
-            w.len(),
-            self.sparsity.n_rows(),
-            "CompressedJacobian::vjp: cotangent length"
-        );
-        assert_eq!(
-            x_bar.len(),
-            self.sparsity.n_cols(),
-            "CompressedJacobian::vjp: x_bar length"
-        );
+        let (n_rows, n_cols) = (self.sparsity.n_rows(), self.sparsity.n_cols());
+        assert_eq!(w.len(), n_rows, "CompressedJacobian::vjp: cotangent length");
+        assert_eq!(x_bar.len(), n_cols, "CompressedJacobian::vjp: x_bar length");
         let evals = self.evaluate(x, f);
-        let (col_start, rows_of, colour, buffers) =
-            (&self.col_start, &self.rows_of, &self.colour, &self.buffers);
-        let gather = |j0: usize, xb: &mut [f64]| {
-            for (dj, b) in xb.iter_mut().enumerate() {
-                let j = j0 + dj;
-                let c = colour[j] as usize;
-                let (out, lane) = (&buffers[c / LANES].1[..w.len()], c % LANES);
-                let mut acc = 0.0;
-                for &i in &rows_of[col_start[j]..col_start[j + 1]] {
-                    let i = i as usize;
-                    acc += out[i].d[lane] * w[i];
+        let (rs, entries, buffers) = (self.sparsity.row_start(), &self.entries, &self.buffers);
+        let scatter = |rows: std::ops::Range<usize>, acc: &mut [f64]| {
+            for i in rows {
+                let wi = w[i];
+                if wi == 0.0 {
+                    continue;
                 }
-                *b += acc;
+                for &(j, c) in &entries[rs[i]..rs[i + 1]] {
+                    let c = c as usize;
+                    acc[j as usize] += buffers[c / LANES].1[i].d[c % LANES] * wi;
+                }
             }
         };
-        if self.rows_of.len() >= PAR_MIN {
+        let parts = rayon::current_num_threads().min(8);
+        if parts > 1 && entries.len() >= PAR_MIN {
             use rayon::prelude::*;
-            const CHUNK: usize = 4096;
-            x_bar
-                .par_chunks_mut(CHUNK)
+            self.scratch.resize_with(parts, Vec::new);
+            self.scratch
+                .par_iter_mut()
                 .enumerate()
-                .for_each(|(k, xb)| gather(k * CHUNK, xb));
+                .for_each(|(k, acc)| {
+                    acc.clear();
+                    acc.resize(n_cols, 0.0);
+                    scatter(k * n_rows / parts..(k + 1) * n_rows / parts, acc);
+                });
+            for acc in &self.scratch {
+                for (b, a) in x_bar.iter_mut().zip(acc) {
+                    *b += a;
+                }
+            }
         } else {
-            gather(0, x_bar);
+            scatter(0..n_rows, x_bar);
         }
         evals
     }
