@@ -53,6 +53,7 @@ pub mod error;
 mod explicit;
 pub mod options;
 pub mod problems;
+mod rhs_jacobian;
 mod sensitivity;
 pub mod solution;
 mod solve;

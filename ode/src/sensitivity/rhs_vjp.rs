@@ -2,28 +2,24 @@
 //!
 //! 1. the system's own [`OdeSystem::vjp`], if it has one;
 //! 2. for large systems whose Jacobian `[∂f/∂y | ∂f/∂p]` is sparse with a pattern that holds
-//!    everywhere: the Jacobian by compressed forward mode
-//!    ([`CompressedJacobian`]: `ceil(colours / 8)` evaluations of `rhs` on `Dual<8>`, in
-//!    parallel), then `J^T w` on its pattern;
+//!    everywhere: `J^T w` from compressed forward mode ([`RhsJacobian`]:
+//!    `ceil(colours / 8)` evaluations of `rhs` on `Dual<8>`, in parallel);
 //! 3. else `rhs` recorded on `Var` on a reused tape and swept backwards.
 //!
 //! The choice between 2 and 3 is made once per solve, at the first product ([`Plan`]): the
-//! pattern is traced with [`jacobian_sparsity`] and kept if the traced code did not branch on
+//! pattern is traced with `ad_core::sparsity::jacobian_sparsity` and kept if the traced code did not branch on
 //! a value (a branch could read other entries elsewhere, and a missed entry would be a wrong
 //! gradient) and the colouring needs at most [`MAX_EVALS`] evaluations. Both ways give the
 //! exact products (to rounding).
 
-use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
-use ad_core::{Adjoints, Dual, Tape, Var};
+use ad_core::{Adjoints, Tape, Var};
 
+use crate::rhs_jacobian::RhsJacobian;
 use crate::system::OdeSystem;
 
-/// Systems with fewer states plus parameters than this use the tape (detection does not pay).
-const MIN_SPARSE_INPUTS: usize = 256;
-/// Largest number of `Dual<8>` evaluations per product for the compressed Jacobian.
+/// Largest number of `Dual<8>` evaluations per product for the compressed Jacobian (above,
+/// taping is cheaper).
 const MAX_EVALS: usize = 3;
-/// Rows with more entries than this make the Jacobian count as dense.
-const MAX_ROW_NNZ: usize = 64;
 
 /// How one solve computes its right-hand side products (kept per solve: the pattern belongs
 /// to the system).
@@ -32,12 +28,8 @@ pub(crate) enum Plan {
     Undecided,
     /// Tape the right-hand side.
     Taped,
-    /// The compressed sparse Jacobian, with buffers for `x = (y, p)` and its cotangent.
-    Sparse {
-        jac: Box<CompressedJacobian>,
-        x: Vec<f64>,
-        x_bar: Vec<f64>,
-    },
+    /// The compressed sparse Jacobian and a buffer for the cotangent of `(y, p)`.
+    Sparse(Box<RhsJacobian>, Vec<f64>),
 }
 
 impl Plan {
@@ -46,28 +38,9 @@ impl Plan {
     }
 
     fn decide<Sys: OdeSystem>(sys: &Sys, t: f64, y: &[f64], p: &[f64]) -> Plan {
-        let (n, m) = (y.len(), p.len());
-        if n + m < MIN_SPARSE_INPUTS {
-            return Plan::Taped;
-        }
-        let x: Vec<f64> = y.iter().chain(p).copied().collect();
-        let traced = jacobian_sparsity(&x, n, MAX_ROW_NNZ, |x: &[Tracer], out| {
-            sys.rhs(Tracer::constant(t), &x[..n], &x[n..], out)
-        });
-        match traced {
-            Ok(s) if !s.is_local() => {
-                let jac = Box::new(CompressedJacobian::new(s));
-                if jac.evaluations() <= MAX_EVALS {
-                    Plan::Sparse {
-                        jac,
-                        x_bar: vec![0.0; x.len()],
-                        x,
-                    }
-                } else {
-                    Plan::Taped
-                }
-            }
-            _ => Plan::Taped,
+        match RhsJacobian::detect(sys, t, y, p, MAX_EVALS) {
+            Some(jac) => Plan::Sparse(Box::new(jac), vec![0.0; y.len() + p.len()]),
+            None => Plan::Taped,
         }
     }
 }
@@ -107,17 +80,9 @@ impl RhsVjp {
         if let Plan::Undecided = plan {
             *plan = Plan::decide(sys, t, y, p);
         }
-        if let Plan::Sparse { jac, x, x_bar } = plan {
-            let n = y.len();
-            x[..n].copy_from_slice(y);
-            x[n..].copy_from_slice(p);
+        if let Plan::Sparse(jac, x_bar) = plan {
             x_bar.fill(0.0);
-            jac.vjp(
-                x,
-                |x: &[Dual<8>], out| sys.rhs(Dual::constant(t), &x[..n], &x[n..], out),
-                w,
-                x_bar,
-            );
+            jac.vjp(sys, t, y, p, w, x_bar);
             for (b, v) in y_bar.iter_mut().chain(p_bar.iter_mut()).zip(x_bar.iter()) {
                 *b += v;
             }

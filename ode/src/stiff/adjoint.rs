@@ -21,6 +21,7 @@ use crate::system::OdeSystem;
 use super::bdf;
 use super::differences::StepPoly;
 use super::jacobian::sens_rhs;
+use crate::rhs_jacobian::RhsJacobian;
 
 /// The backward system `d(λ, μ)/ds = [J | ∂f/∂p]^T λ` at `t = -s`.
 struct AdjointSystem<'a, Sys> {
@@ -39,9 +40,23 @@ struct AdjointSystem<'a, Sys> {
 struct Cache {
     t: f64,
     y: Vec<f64>,
-    seed: Vec<f64>,
-    jf: Vec<f64>,
+    jac: Jac,
+    /// Evaluations of `[J | ∂f/∂p]`.
     evals: usize,
+}
+
+/// `[J | ∂f/∂p]`, dense (row-major `n x m`, by forward mode with an identity `seed`) or, for
+/// large sparse systems, on its traced pattern (values by compressed forward mode): O(nnz)
+/// memory instead of O(n (n + n_p)).
+enum Jac {
+    Dense {
+        seed: Vec<f64>,
+        jf: Vec<f64>,
+    },
+    Sparse {
+        jac: Box<RhsJacobian>,
+        vals: Vec<f64>,
+    },
 }
 
 impl<Sys: OdeSystem> OdeSystem for AdjointSystem<'_, Sys> {
@@ -61,21 +76,41 @@ impl<Sys: OdeSystem> OdeSystem for AdjointSystem<'_, Sys> {
                 .trace
                 .partition_point(|st| st.t < t)
                 .min(self.trace.len() - 1);
-            let Cache { y, seed, jf, .. } = &mut *c;
+            let Cache { y, jac, .. } = &mut *c;
             self.trace[k].eval(t, y);
-            sens_rhs(self.sys, t, y, self.p, seed, jf);
+            match jac {
+                Jac::Dense { seed, jf } => {
+                    sens_rhs(self.sys, t, y, self.p, seed, jf);
+                }
+                Jac::Sparse { jac, vals } => jac.values(self.sys, t, y, self.p, vals),
+            }
             c.t = t;
             c.evals += 1;
         }
-        for (i, out) in dx.iter_mut().enumerate().take(m) {
-            let mut acc = S::zero();
-            for j in 0..n {
-                let a = c.jf[j * m + i];
-                if a != 0.0 {
-                    acc += x[j] * a;
+        match &c.jac {
+            Jac::Dense { jf, .. } => {
+                for (i, out) in dx.iter_mut().enumerate().take(m) {
+                    let mut acc = S::zero();
+                    for j in 0..n {
+                        let a = jf[j * m + i];
+                        if a != 0.0 {
+                            acc += x[j] * a;
+                        }
+                    }
+                    *out = acc;
                 }
             }
-            *out = acc;
+            Jac::Sparse { jac, vals } => {
+                // dx_i = sum_j [J | f_p]_ji x_j over the stored entries of each row j
+                let s = jac.sparsity();
+                let (rs, ci) = (s.row_start(), s.col_index());
+                dx.fill(S::zero());
+                for (j, &xj) in x.iter().enumerate().take(n) {
+                    for k in rs[j]..rs[j + 1] {
+                        dx[ci[k]] += xj * vals[k];
+                    }
+                }
+            }
         }
     }
 }
@@ -104,10 +139,31 @@ pub(crate) fn backward<Sys: OdeSystem>(
         h0: None,
         ..opts.clone()
     };
-    let mut seed = vec![0.0; n * m];
-    for i in 0..n {
-        seed[i * m + i] = 1.0;
-    }
+    let mut jac = if trace.is_empty() {
+        None
+    } else {
+        let (t, mut y) = (trace[0].t, vec![0.0; n]);
+        trace[0].eval(t, &mut y);
+        match RhsJacobian::detect(sys, t, &y, p, usize::MAX) {
+            Some(jac) => {
+                let nnz = jac.sparsity().nnz();
+                Some(Jac::Sparse {
+                    jac: Box::new(jac),
+                    vals: vec![0.0; nnz],
+                })
+            }
+            None => {
+                let mut seed = vec![0.0; n * m];
+                for i in 0..n {
+                    seed[i * m + i] = 1.0;
+                }
+                Some(Jac::Dense {
+                    seed,
+                    jf: vec![0.0; n * m],
+                })
+            }
+        }
+    };
     let mut steps = 0;
     let mut evals = 0;
     for k in (0..save_at.len()).rev() {
@@ -125,15 +181,19 @@ pub(crate) fn backward<Sys: OdeSystem>(
                 cache: Mutex::new(Cache {
                     t: f64::NAN,
                     y: vec![0.0; n],
-                    seed: seed.clone(),
-                    jf: vec![0.0; n * m],
+                    jac: jac
+                        .take()
+                        .expect("the Jacobian is handed back after each segment"),
                     evals: 0,
                 }),
             };
             let span = save_at[k] - t_prev;
-            let o = bdf::integrate(&adj, &x, &[], 0.0, &[span], &aopts, false, false)?;
+            let o = bdf::integrate(&adj, &x, &[], 0.0, &[span], &aopts, false, false);
+            let cache = adj.cache.into_inner().expect("adjoint cache");
+            jac = Some(cache.jac);
+            let o = o?;
             steps += o.stats.steps;
-            evals += adj.cache.lock().expect("adjoint cache").evals;
+            evals += cache.evals;
             x.copy_from_slice(&o.saved[0]);
         }
     }
