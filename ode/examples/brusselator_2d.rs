@@ -3,6 +3,11 @@
 //! checked against the dense one in `tests/stiff_sparse.rs`; this program only measures.
 //!
 //! `cargo run --release -p ode --example brusselator_2d`
+//!
+//! Each line: median wall time of 3 solves, the counters, and the final (t = 11.5) means of u
+//! and v. The final state is written, one value a line, to
+//! `$CARGO_TARGET_DIR/brusselator_2d_<m>.txt` (`target/` without the variable), where the SciPy
+//! peer `benches/peers/brusselator_2d_scipy.py` reads it to report the max difference.
 
 use ode::stiff::solve_with_stats;
 use ode::{Method, OdeSystem, Options, Real};
@@ -59,13 +64,39 @@ fn main() {
             atol: 1e-8,
             ..Default::default()
         };
-        let t = std::time::Instant::now();
-        let (sol, st) = solve_with_stats(&sys, &y0, &[0.002], 0.0, &[1.0, 11.5], &opts).unwrap();
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let out = solve_with_stats(&sys, &y0, &[0.002], 0.0, &[1.0, 11.5], &opts).unwrap();
+            times.push(t.elapsed().as_secs_f64());
+            last = Some(out);
+        }
+        let (sol, st) = last.unwrap();
+        let mut sorted = times.clone();
+        sorted.sort_by(f64::total_cmp);
+        let yf = &sol.y[1];
+        let mean = |s: usize| yf.iter().skip(s).step_by(2).sum::<f64>() / (m * m) as f64;
+        let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        let path = std::path::Path::new(&dir).join(format!("brusselator_2d_{m}.txt"));
+        let text: String = yf.iter().map(|x| format!("{x:.17e}\n")).collect();
+        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+            eprintln!("cannot write {}: {e}", path.display());
+        }
         println!(
-            "Brusselator 2D {m}x{m} ({} states): BDF sparse {:.3} s, {:?} {st:?}",
+            "Brusselator 2D {m}x{m} ({} states): BDF sparse {:.3} s (runs {}), {:?} {st:?} \
+             mean_u={:.10} mean_v={:.10} final state -> {}",
             2 * m * m,
-            t.elapsed().as_secs_f64(),
-            sol.stats
+            sorted[1],
+            times
+                .iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            sol.stats,
+            mean(0),
+            mean(1),
+            path.display()
         );
     }
 }
