@@ -218,6 +218,32 @@ pub struct Sparsity {
 }
 
 impl Sparsity {
+    /// A pattern given in compressed rows (a known structure, e.g. a user-supplied one), to
+    /// colour and evaluate with [`CompressedJacobian`]. `None` unless `row_start` has
+    /// `n_rows + 1` non-decreasing entries from 0 to `col_index.len()` and each row's columns
+    /// are strictly increasing and below `n_cols`.
+    pub fn from_csr(
+        n_rows: usize,
+        n_cols: usize,
+        row_start: Vec<usize>,
+        col_index: Vec<usize>,
+    ) -> Option<Self> {
+        let ok = row_start.len() == n_rows + 1
+            && row_start[0] == 0
+            && row_start[n_rows] == col_index.len()
+            && row_start.windows(2).all(|w| w[0] <= w[1])
+            && (0..n_rows).all(|i| {
+                let c = &col_index[row_start[i]..row_start[i + 1]];
+                c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&j| j < n_cols)
+            });
+        ok.then_some(Sparsity {
+            n_cols,
+            row_start,
+            col_index,
+            local: false,
+        })
+    }
+
     /// Number of outputs (rows).
     pub fn n_rows(&self) -> usize {
         self.row_start.len() - 1

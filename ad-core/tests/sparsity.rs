@@ -318,3 +318,16 @@ fn compressed_vjp_matches_the_tape() {
         );
     }
 }
+
+/// A given pattern is validated.
+#[test]
+fn patterns_from_csr_are_checked() {
+    use ad_core::sparsity::Sparsity;
+    let s = Sparsity::from_csr(2, 3, vec![0, 2, 3], vec![0, 2, 1]).unwrap();
+    assert_eq!(s.row(0), &[0, 2]);
+    assert!(!s.is_local());
+    assert!(Sparsity::from_csr(2, 3, vec![0, 2, 3], vec![2, 0, 1]).is_none()); // unsorted
+    assert!(Sparsity::from_csr(2, 3, vec![0, 2, 3], vec![0, 3, 1]).is_none()); // out of range
+    assert!(Sparsity::from_csr(2, 3, vec![0, 2], vec![0, 1]).is_none()); // too few rows
+    assert!(Sparsity::from_csr(2, 3, vec![0, 2, 4], vec![0, 1, 2]).is_none()); // wrong end
+}
