@@ -234,7 +234,7 @@ impl Sparsity {
             && row_start.windows(2).all(|w| w[0] <= w[1])
             && (0..n_rows).all(|i| {
                 let c = &col_index[row_start[i]..row_start[i + 1]];
-                c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&j| j < n_cols)
+                c.windows(2).all(|w| w[0] < w[1]) && c.last().map_or(true, |&j| j < n_cols)
             });
         ok.then_some(Sparsity {
             n_cols,
