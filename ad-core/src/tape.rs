@@ -187,8 +187,10 @@ impl Tape {
         self.len() == 0
     }
 
-    /// Bytes held by the recorded operations (operand streams and event lists; block
-    /// residuals not included). Divide by [`Tape::len`] for bytes per node.
+    /// Bytes held by the recorded operations (operand streams, event lists and the arena of
+    /// array partials; not included: block residuals, and the value buffers that array
+    /// operations share with their operands and use as partials, e.g. a product's). Divide by
+    /// [`Tape::len`] for bytes per node.
     pub fn bytes(&self) -> usize {
         let i = self.inner();
         i.ops.len() * std::mem::size_of::<Op>()
