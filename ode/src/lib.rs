@@ -63,7 +63,7 @@ pub mod system;
 pub use ad_core::Real;
 pub use ensemble::{gradient_ensemble, solve_ensemble, EnsembleGradient};
 pub use error::Error;
-pub use options::{Method, Options, Sensitivity};
+pub use options::{Method, Options, RhsProducts, Sensitivity};
 pub use sensitivity::{vjp, AdjointStats, Gradient};
 pub use solution::{Solution, Stats};
 pub use solve::solve;

@@ -73,6 +73,27 @@ pub enum Sensitivity {
     },
 }
 
+/// How the adjoints of the explicit methods compute the right-hand side's vector-Jacobian
+/// products `(∂f/∂y)^T w`, `(∂f/∂p)^T w` when the system has no
+/// [`OdeSystem::vjp`](crate::OdeSystem::vjp) of its own (see `docs/ode.md`; the stiff adjoint
+/// always uses the compressed Jacobian when the pattern allows). Every choice gives the exact
+/// products; they differ in cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RhsProducts {
+    /// For systems with at least 256 states plus parameters whose traced Jacobian pattern holds
+    /// everywhere: one product timed each way at the first product of a solve, the faster kept
+    /// (the compressed Jacobian wins on scalar stencils, the tape on array-style code).
+    /// Otherwise the tape.
+    #[default]
+    Auto,
+    /// Record `rhs` on a tape for every product.
+    Tape,
+    /// `J^T w` from the compressed sparse Jacobian whenever the traced pattern allows it (at
+    /// least 256 states plus parameters, pattern valid everywhere, at most 24 colours); else
+    /// the tape.
+    Compressed,
+}
+
 /// Options of a solve. Build with struct update syntax: `Options { rtol: 1e-8, ..Default::default() }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
@@ -93,6 +114,9 @@ pub struct Options {
     pub max_steps: usize,
     /// The backward pass of a solve on `Var` inputs (default [`Sensitivity::Auto`]).
     pub sensitivity: Sensitivity,
+    /// How the adjoints get the right-hand side's vector-Jacobian products (default
+    /// [`RhsProducts::Auto`]).
+    pub rhs_products: RhsProducts,
 }
 
 impl Default for Options {
@@ -106,6 +130,7 @@ impl Default for Options {
             h_max: f64::INFINITY,
             max_steps: 100_000,
             sensitivity: Sensitivity::Auto,
+            rhs_products: RhsProducts::Auto,
         }
     }
 }

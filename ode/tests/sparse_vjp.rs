@@ -1,11 +1,12 @@
 //! Large sparse systems: the adjoints take the right-hand side's vector-Jacobian products
 //! from a compressed forward-mode Jacobian (pattern traced once per solve) instead of a tape.
-//! Gradients must equal the taped ones and pass the gradient checker; a right-hand side that
-//! branches on a state value must fall back to the tape.
+//! Gradients must equal the taped ones (whichever `RhsProducts` is chosen) and pass the
+//! gradient checker; a right-hand side that branches on a state value must fall back to the
+//! tape.
 
 use ad_core::testing::check_function;
 use ad_core::{Function, Real};
-use ode::{solve, vjp, Method, OdeSystem, Options, Sensitivity};
+use ode::{solve, vjp, Method, OdeSystem, Options, RhsProducts, Sensitivity};
 
 const N: usize = 160;
 
@@ -69,51 +70,43 @@ fn compressed_jacobian_products_match_the_tape() {
             Sensitivity::InterpolatingAdjoint { checkpoints: 8 },
         ),
     ] {
-        let opts = Options {
-            method,
-            rtol: 1e-9,
-            atol: 1e-9,
-            sensitivity: sens,
-            ..Default::default()
+        let run = |branchy: bool, rhs_products: RhsProducts| {
+            let opts = Options {
+                method,
+                rtol: 1e-9,
+                atol: 1e-9,
+                sensitivity: sens,
+                rhs_products,
+                ..Default::default()
+            };
+            let sys = Diffusion { branchy };
+            vjp(&sys, &u0, &d, 0.0, &save_at, &opts, &y_bar).unwrap()
         };
-        let sparse = vjp(
-            &Diffusion { branchy: false },
-            &u0,
-            &d,
-            0.0,
-            &save_at,
-            &opts,
-            &y_bar,
-        )
-        .unwrap();
-        let taped = vjp(
-            &Diffusion { branchy: true },
-            &u0,
-            &d,
-            0.0,
-            &save_at,
-            &opts,
-            &y_bar,
-        )
-        .unwrap();
-        // the sparse plan records no tape; the branchy system is taped
+        let sparse = run(false, RhsProducts::Compressed);
+        let taped = run(false, RhsProducts::Tape);
+        let fallback = run(true, RhsProducts::Compressed);
+        let auto = run(false, RhsProducts::Auto);
+        // the compressed Jacobian records no tape; a system branching on a state is taped
         assert_eq!(sparse.adjoint.max_tape_len, 0, "{method:?} {sens:?}");
         assert!(taped.adjoint.max_tape_len > 0, "{method:?} {sens:?}");
+        assert!(fallback.adjoint.max_tape_len > 0, "{method:?} {sens:?}");
         let scale = taped
             .p_bar
             .iter()
             .chain(&taped.y0_bar)
             .fold(0.0f64, |m, v| m.max(v.abs()));
-        for (a, b) in sparse
-            .p_bar
-            .iter()
-            .chain(&sparse.y0_bar)
-            .zip(taped.p_bar.iter().chain(&taped.y0_bar))
-        {
-            assert!(
-                (a - b).abs() <= 1e-12 * scale,
-                "{method:?} {sens:?}: {a} vs {b}"
-            );
+        for other in [&sparse, &fallback, &auto] {
+            for (a, b) in other
+                .p_bar
+                .iter()
+                .chain(&other.y0_bar)
+                .zip(taped.p_bar.iter().chain(&taped.y0_bar))
+            {
+                assert!(
+                    (a - b).abs() <= 1e-12 * scale,
+                    "{method:?} {sens:?}: {a} vs {b}"
+                );
+            }
         }
     }
 }
@@ -146,6 +139,7 @@ fn gradient_check_through_compressed_products() {
     let opts = Options {
         method: Method::Rk4 { dt: 2e-3 },
         sensitivity: Sensitivity::DiscreteAdjoint { checkpoints: 4 },
+        rhs_products: RhsProducts::Compressed,
         ..Default::default()
     };
     for seed in 0..3 {

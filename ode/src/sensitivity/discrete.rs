@@ -306,7 +306,7 @@ impl DiscreteForward {
             p_bar: vec![0.0; p.len()],
             hi: save_at.len(),
             vjp: RhsVjp::new(),
-            plan: Plan::new(),
+            plan: Plan::new(opts.rhs_products),
             fsal_next: None,
             k: vec![vec![0.0; n]; s],
             args: vec![vec![0.0; n]; s],

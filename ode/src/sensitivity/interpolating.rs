@@ -203,7 +203,7 @@ pub(crate) fn reverse<Sys: OdeSystem>(
             y: vec![0.0; n],
             lambda: vec![0.0; n],
             out: vec![0.0; n + p.len()],
-            plan: Plan::new(),
+            plan: Plan::new(opts.rhs_products),
         }),
     };
     let mut j = save_at.len();

@@ -7,13 +7,17 @@
 //! 3. else `rhs` recorded on `Var` on a reused tape and swept backwards.
 //!
 //! The choice between 2 and 3 is made once per solve, at the first product ([`Plan`]): the
-//! pattern is traced with `ad_core::sparsity::jacobian_sparsity` and kept if the traced code did not branch on
-//! a value (a branch could read other entries elsewhere, and a missed entry would be a wrong
-//! gradient) and the colouring needs at most [`MAX_EVALS`] evaluations. Both ways give the
-//! exact products (to rounding).
+//! pattern is traced with `ad_core::sparsity::jacobian_sparsity` and usable if the traced code
+//! did not branch on a value (a branch could read other entries elsewhere, and a missed entry
+//! would be a wrong gradient) and the colouring needs at most [`MAX_EVALS`] evaluations; then
+//! one product is timed each way and the faster kept. Both ways give the exact products (to
+//! rounding).
+
+use std::time::Instant;
 
 use ad_core::{Adjoints, Tape, Var};
 
+use crate::options::RhsProducts;
 use crate::rhs_jacobian::RhsJacobian;
 use crate::system::OdeSystem;
 
@@ -24,8 +28,8 @@ const MAX_EVALS: usize = 3;
 /// How one solve computes its right-hand side products (kept per solve: the pattern belongs
 /// to the system).
 pub(crate) enum Plan {
-    /// Not decided yet: decided at the first product.
-    Undecided,
+    /// Not decided yet: decided at the first product, as the option says.
+    Undecided(RhsProducts),
     /// Tape the right-hand side.
     Taped,
     /// The compressed sparse Jacobian and a buffer for the cotangent of `(y, p)`.
@@ -33,15 +37,8 @@ pub(crate) enum Plan {
 }
 
 impl Plan {
-    pub(crate) fn new() -> Self {
-        Plan::Undecided
-    }
-
-    fn decide<Sys: OdeSystem>(sys: &Sys, t: f64, y: &[f64], p: &[f64]) -> Plan {
-        match RhsJacobian::detect(sys, t, y, p, MAX_EVALS) {
-            Some(jac) => Plan::Sparse(Box::new(jac), vec![0.0; y.len() + p.len()]),
-            None => Plan::Taped,
-        }
+    pub(crate) fn new(how: RhsProducts) -> Self {
+        Plan::Undecided(how)
     }
 }
 
@@ -77,8 +74,8 @@ impl RhsVjp {
         if sys.vjp(t, y, p, w, y_bar, p_bar) {
             return 0;
         }
-        if let Plan::Undecided = plan {
-            *plan = Plan::decide(sys, t, y, p);
+        if let Plan::Undecided(how) = *plan {
+            *plan = self.decide(how, sys, t, y, p, w);
         }
         if let Plan::Sparse(jac, x_bar) = plan {
             x_bar.fill(0.0);
@@ -88,6 +85,63 @@ impl RhsVjp {
             }
             return 0;
         }
+        self.taped(sys, t, y, p, w, y_bar, p_bar)
+    }
+
+    /// With [`RhsProducts::Auto`]: traces the pattern; if the compressed Jacobian is possible, times one product each way
+    /// (after one to size the buffers) and keeps the faster. Both are exact, so the choice
+    /// changes the cost, not the result beyond rounding. An array-style right-hand side
+    /// (one tape node per array operation) usually tapes faster; a scalar stencil is faster
+    /// by compressed forward mode (W5: about 2x).
+    fn decide<Sys: OdeSystem>(
+        &mut self,
+        how: RhsProducts,
+        sys: &Sys,
+        t: f64,
+        y: &[f64],
+        p: &[f64],
+        w: &[f64],
+    ) -> Plan {
+        if how == RhsProducts::Tape {
+            return Plan::Taped;
+        }
+        let Some(mut jac) = RhsJacobian::detect(sys, t, y, p, MAX_EVALS) else {
+            return Plan::Taped;
+        };
+        let mut x_bar = vec![0.0; y.len() + p.len()];
+        if how == RhsProducts::Compressed {
+            return Plan::Sparse(Box::new(jac), x_bar);
+        }
+        let (mut y_sink, mut p_sink) = (vec![0.0; y.len()], vec![0.0; p.len()]);
+        let mut sparse = f64::INFINITY;
+        let mut taped = f64::INFINITY;
+        for _ in 0..2 {
+            let clock = Instant::now();
+            jac.vjp(sys, t, y, p, w, &mut x_bar);
+            sparse = clock.elapsed().as_secs_f64();
+            let clock = Instant::now();
+            self.taped(sys, t, y, p, w, &mut y_sink, &mut p_sink);
+            taped = clock.elapsed().as_secs_f64();
+        }
+        if sparse < taped {
+            Plan::Sparse(Box::new(jac), x_bar)
+        } else {
+            Plan::Taped
+        }
+    }
+
+    /// The product by taping `rhs`; returns the number of nodes recorded.
+    #[allow(clippy::too_many_arguments)]
+    fn taped<Sys: OdeSystem>(
+        &mut self,
+        sys: &Sys,
+        t: f64,
+        y: &[f64],
+        p: &[f64],
+        w: &[f64],
+        y_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) -> usize {
         self.tape.clear();
         let tape = &self.tape;
         let ys = tape.vars(y);
@@ -95,11 +149,15 @@ impl RhsVjp {
         let mut f = vec![Var::constant(0.0); y.len()];
         sys.rhs(Var::constant(t), &ys, &ps, &mut f);
         tape.vjp_into(&f, w, &mut self.adj);
-        for (b, &v) in y_bar.iter_mut().zip(&ys) {
-            *b += self.adj.wrt(v);
+        // the inputs are one run of nodes: y then p
+        let adj = self.adj.as_slice();
+        let start = ys.first().or(ps.first()).map_or(0, |v| v.index() as usize);
+        let (ya, pa) = adj[start..start + y.len() + p.len()].split_at(y.len());
+        for (b, a) in y_bar.iter_mut().zip(ya) {
+            *b += a;
         }
-        for (b, &v) in p_bar.iter_mut().zip(&ps) {
-            *b += self.adj.wrt(v);
+        for (b, a) in p_bar.iter_mut().zip(pa) {
+            *b += a;
         }
         tape.len()
     }
