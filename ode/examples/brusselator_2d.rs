@@ -10,7 +10,7 @@
 //! peer `benches/peers/brusselator_2d_scipy.py` reads it to report the max difference.
 
 use ode::stiff::solve_with_stats;
-use ode::{Method, OdeSystem, Options, Real};
+use ode::{Method, OdeSystem, Options, Real, Sensitivity};
 
 /// 2D Brusselator on an m x m periodic grid (2 m^2 states), the reaction-diffusion problem of
 /// the issue: u' = 1 + u^2 v - 4.4 u + α Δu, v' = 3.4 u - u^2 v + α Δv.
@@ -98,5 +98,52 @@ fn main() {
             mean(1),
             path.display()
         );
+
+        // the stiff continuous adjoint at PDE scale: d/d(y0, α) of the mean of u at t = 11.5.
+        // 32 x 32 only: the parameter rows of the backward system couple every λ, so its
+        // Newton matrix is dense (docs/stiff.md, "Not yet"); 64 x 64 would take minutes.
+        if m != 32 {
+            continue;
+        }
+        let adj = Options {
+            sensitivity: Sensitivity::InterpolatingAdjoint { checkpoints: 64 },
+            ..opts.clone()
+        };
+        let n = 2 * m * m;
+        let w = vec![
+            vec![0.0; n],
+            (0..n)
+                .map(|k| {
+                    if k % 2 == 0 {
+                        1.0 / (m * m) as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+        ];
+        let t = std::time::Instant::now();
+        let g = ode::vjp(&sys, &y0, &[0.002], 0.0, &[1.0, 11.5], &adj, &w).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let y0_norm = g.y0_bar.iter().map(|v| v * v).sum::<f64>().sqrt();
+        println!(
+            "Brusselator 2D {m}x{m} adjoint: value+gradient {secs:.3} s, d mean_u / d alpha = {:.6e}, \
+             |d mean_u / d y0| = {y0_norm:.6e}, {:?}, peak RSS so far {:.0} MB",
+            g.p_bar[0],
+            g.adjoint,
+            peak_rss_mb()
+        );
     }
+}
+
+/// Peak resident memory of the process so far (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
