@@ -721,20 +721,8 @@ impl CompressedJacobian {
     where
         F: Fn(&[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
     {
-        assert_eq!(
-            vals.len(),
-            self.sparsity.nnz(),
-            "CompressedJacobian::values: one value per entry"
-        );
         let evals = self.evaluate(x, f);
-        let s = &self.sparsity;
-        let (rs, ci, colour) = (s.row_start(), s.col_index(), &self.colour);
-        for i in 0..s.n_rows() {
-            for k in rs[i]..rs[i + 1] {
-                let c = colour[ci[k]] as usize;
-                vals[k] = self.buffers[c / LANES].1[i].d[c % LANES];
-            }
-        }
+        self.extract(vals);
         evals
     }
 
@@ -795,6 +783,39 @@ impl CompressedJacobian {
     where
         F: Fn(&[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
     {
+        let evals = self.seeded(x);
+        // `f` writes every output (a function, not an accumulation): no clearing needed
+        let eval = |(xs, out): &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>)| {
+            load(xs, x);
+            f(xs, out);
+        };
+        if evals > 1 && x.len() * evals >= PAR_MIN {
+            use rayon::prelude::*;
+            self.buffers.par_iter_mut().for_each(eval);
+        } else {
+            self.buffers.iter_mut().for_each(eval);
+        }
+        evals
+    }
+
+    /// As [`CompressedJacobian::values`], with the evaluations one after the other on this
+    /// thread (for a function that is not `Sync`).
+    pub fn values_sequential<F>(&mut self, x: &[f64], mut f: F, vals: &mut [f64]) -> usize
+    where
+        F: FnMut(&[Dual<LANES>], &mut [Dual<LANES>]),
+    {
+        let evals = self.seeded(x);
+        for (xs, out) in &mut self.buffers {
+            load(xs, x);
+            f(xs, out);
+        }
+        self.extract(vals);
+        evals
+    }
+
+    /// Makes the seeded input buffers (once: evaluation `e` carries colours `8e..8e+8`, one
+    /// per lane); returns the number of evaluations.
+    fn seeded(&mut self, x: &[f64]) -> usize {
         assert_eq!(
             x.len(),
             self.sparsity.n_cols(),
@@ -803,7 +824,6 @@ impl CompressedJacobian {
         let evals = self.evaluations();
         let n_rows = self.sparsity.n_rows();
         if self.buffers.len() != evals {
-            // seed once: evaluation e carries colours 8e..8e+8, one per lane
             let colour = &self.colour;
             self.buffers = (0..evals)
                 .map(|e| {
@@ -822,20 +842,31 @@ impl CompressedJacobian {
                 })
                 .collect();
         }
-        // `f` writes every output (a function, not an accumulation): no clearing needed
-        let eval = |(xs, out): &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>)| {
-            for (d, &v) in xs.iter_mut().zip(x) {
-                d.v = v;
-            }
-            f(xs, out);
-        };
-        if evals > 1 && x.len() * evals >= PAR_MIN {
-            use rayon::prelude::*;
-            self.buffers.par_iter_mut().for_each(eval);
-        } else {
-            self.buffers.iter_mut().for_each(eval);
-        }
         evals
+    }
+
+    /// Reads the Jacobian's entries out of the evaluated buffers.
+    fn extract(&self, vals: &mut [f64]) {
+        let s = &self.sparsity;
+        assert_eq!(
+            vals.len(),
+            s.nnz(),
+            "CompressedJacobian::values: one value per entry"
+        );
+        let (rs, ci, colour) = (s.row_start(), s.col_index(), &self.colour);
+        for i in 0..s.n_rows() {
+            for k in rs[i]..rs[i + 1] {
+                let c = colour[ci[k]] as usize;
+                vals[k] = self.buffers[c / LANES].1[i].d[c % LANES];
+            }
+        }
+    }
+}
+
+/// Writes the values `x` into the seeded inputs `xs` (their tangents stay).
+fn load(xs: &mut [Dual<LANES>], x: &[f64]) {
+    for (d, &v) in xs.iter_mut().zip(x) {
+        d.v = v;
     }
 }
 

@@ -7,8 +7,10 @@
 //! reverse sweep of `F` alone). Forward rule: `x_dot = -(dF/dx)^{-1} (dF/dtheta theta_dot)`.
 //! Nothing of the iterations is recorded: the tape holds ONE block whatever the iteration count.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use ad_core::sparsity::{CompressedJacobian, Sparsity};
 use ad_core::{Block, Dual, Real, Tape};
 use faer::MatMut;
 use ndarray::ArrayView2;
@@ -170,24 +172,25 @@ impl Jacobian {
     }
 }
 
-/// The sparse-Jacobian machinery: pattern, reusable symbolic LU, column colouring.
+/// The sparse-Jacobian machinery: pattern, reusable symbolic LU, and the column colouring
+/// with its `Dual<8>` buffers (`ad_core::sparsity::CompressedJacobian`).
 struct SparseJacobian {
     pattern: Arc<Pattern>,
     symbolic: SymbolicLu,
-    colour: Vec<usize>,
-    n_colours: usize,
+    values: RefCell<CompressedJacobian>,
 }
 
 impl SparseJacobian {
     fn new(pattern: &Arc<Pattern>, n: usize) -> Result<Self> {
         check_dim("Jacobian pattern rows", n, pattern.nrows())?;
         check_dim("Jacobian pattern columns", n, pattern.ncols())?;
-        let (colour, n_colours) = pattern.column_colouring();
+        let sparsity =
+            Sparsity::from_csr(n, n, pattern.row_ptr().to_vec(), pattern.col_idx().to_vec())
+                .expect("a Pattern is valid compressed rows");
         Ok(SparseJacobian {
             pattern: Arc::clone(pattern),
             symbolic: SymbolicLu::new(pattern)?,
-            colour,
-            n_colours,
+            values: RefCell::new(CompressedJacobian::new(sparsity)),
         })
     }
 
@@ -195,9 +198,7 @@ impl SparseJacobian {
     fn values<R: Residual>(&self, f: &R, x: &[f64], theta: &[f64]) -> Vec<f64> {
         let th: Vec<Dual<8>> = theta.iter().map(|&t| Dual::constant(t)).collect();
         let mut vals = vec![0.0; self.pattern.nnz()];
-        self.pattern.jacobian_values(
-            &self.colour,
-            self.n_colours,
+        self.values.borrow_mut().values_sequential(
             x,
             |xs, out| f.residual(xs, &th, out),
             &mut vals,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ad_core::{Dual, Real};
+use ad_core::Real;
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -139,80 +139,6 @@ impl Pattern {
     /// Column indices of the stored entries, row by row.
     pub fn col_idx(&self) -> &[usize] {
         &self.col_idx
-    }
-
-    /// A greedy distance-2 colouring of the columns (columns that share a row get different
-    /// colours), for computing a sparse Jacobian with one directional derivative per colour:
-    /// returns each column's colour and the number of colours.
-    pub fn column_colouring(&self) -> (Vec<usize>, usize) {
-        let n = self.ncols;
-        let (rp, ci) = (&self.row_ptr, &self.col_idx);
-        let mut rows_of_col: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for i in 0..self.nrows {
-            for &j in &ci[rp[i]..rp[i + 1]] {
-                rows_of_col[j].push(i);
-            }
-        }
-        let mut colour = vec![usize::MAX; n];
-        let mut mark = vec![usize::MAX; n + 1];
-        let mut n_colours = 0;
-        for j in 0..n {
-            for &i in &rows_of_col[j] {
-                for &k in &ci[rp[i]..rp[i + 1]] {
-                    if colour[k] != usize::MAX {
-                        mark[colour[k]] = j;
-                    }
-                }
-            }
-            let c = (0..).find(|&c| mark[c] != j).expect("a free colour");
-            colour[j] = c;
-            n_colours = n_colours.max(c + 1);
-        }
-        (colour, n_colours)
-    }
-
-    /// The values of a square Jacobian with this pattern by compressed forward mode: `eval`
-    /// evaluates the function on `Dual<8>` inputs, and each evaluation seeds up to 8 colours of
-    /// `colour` (from [`Pattern::column_colouring`]) at once. Writes `vals` (one per stored
-    /// entry) and returns the number of evaluations, `ceil(n_colours / 8)`.
-    pub fn jacobian_values(
-        &self,
-        colour: &[usize],
-        n_colours: usize,
-        x: &[f64],
-        mut eval: impl FnMut(&[Dual<8>], &mut [Dual<8>]),
-        vals: &mut [f64],
-    ) -> usize {
-        const W: usize = 8;
-        let n = x.len();
-        let (rp, ci) = (&self.row_ptr, &self.col_idx);
-        let mut out = vec![Dual::<W>::constant(0.0); self.nrows];
-        let mut evals = 0;
-        for c0 in (0..n_colours).step_by(W) {
-            let xs: Vec<Dual<W>> = x
-                .iter()
-                .zip(colour)
-                .map(|(&v, &c)| {
-                    let mut d = Dual::<W>::constant(v);
-                    if (c0..c0 + W).contains(&c) {
-                        d.d[c - c0] = 1.0;
-                    }
-                    d
-                })
-                .collect();
-            eval(&xs, &mut out);
-            evals += 1;
-            for i in 0..self.nrows {
-                for k in rp[i]..rp[i + 1] {
-                    let c = colour[ci[k]];
-                    if (c0..c0 + W).contains(&c) {
-                        vals[k] = out[i].d[c - c0];
-                    }
-                }
-            }
-        }
-        debug_assert_eq!(n, self.ncols);
-        evals
     }
 
     /// The row of each stored entry.
