@@ -88,8 +88,8 @@ impl RhsVjp {
         self.taped(sys, t, y, p, w, y_bar, p_bar)
     }
 
-    /// With [`RhsProducts::Auto`]: traces the pattern; if the compressed Jacobian is possible, times one product each way
-    /// (after one to size the buffers) and keeps the faster. Both are exact, so the choice
+    /// With [`RhsProducts::Auto`]: traces the pattern; if the compressed Jacobian is possible,
+    /// times one product each way (after one to size the buffers) and keeps the faster. Both are exact, so the choice
     /// changes the cost, not the result beyond rounding. An array-style right-hand side
     /// (one tape node per array operation) usually tapes faster; a scalar stencil is faster
     /// by compressed forward mode (W5: about 2x).
@@ -113,8 +113,7 @@ impl RhsVjp {
             return Plan::Sparse(Box::new(jac), x_bar);
         }
         let (mut y_sink, mut p_sink) = (vec![0.0; y.len()], vec![0.0; p.len()]);
-        let mut sparse = f64::INFINITY;
-        let mut taped = f64::INFINITY;
+        let (mut sparse, mut taped) = (0.0, 0.0);
         for _ in 0..2 {
             let clock = Instant::now();
             jac.vjp(sys, t, y, p, w, &mut x_bar);
