@@ -185,8 +185,7 @@ fn run_from(x: &[Var<'_>], tape: *const Tape, start: u32) -> bool {
     for chunk in x.chunks(256) {
         let mut ok = true;
         for (i, v) in chunk.iter().enumerate() {
-            ok &= v.tape().is_some_and(|t| std::ptr::eq(t, tape))
-                & (v.index() == base.wrapping_add(i as u32));
+            ok &= same_tape(v, tape) & (v.index() == base.wrapping_add(i as u32));
         }
         if !ok {
             return false;
@@ -208,7 +207,7 @@ fn gather_run(x: &[Var<'_>], tape: &Tape, xv: &mut Vec<f64>) -> bool {
 }
 
 #[inline(always)]
-fn same_tape(v: &Var<'_>, tape: &Tape) -> bool {
+fn same_tape(v: &Var<'_>, tape: *const Tape) -> bool {
     v.tape().is_some_and(|t| std::ptr::eq(t, tape))
 }
 

@@ -69,16 +69,7 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let yd = Dual::<W>::seeded(y0, 0, c0);
     let pd = Dual::<W>::seeded(p, n, c0);
     let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
-    for (kk, yk) in saved.iter().enumerate() {
-        for (m, v) in yk.iter().enumerate() {
-            let row = &mut fj.jac[(kk * n + m) * n_in..(kk * n + m + 1) * n_in];
-            for (w, &d) in v.d.iter().enumerate() {
-                if c0 + w < n_in {
-                    row[c0 + w] = d;
-                }
-            }
-        }
-    }
+    write_columns(&saved, n_in, c0, &mut fj.jac);
     if c0 == 0 {
         fj.outputs = saved
             .iter()
@@ -87,4 +78,33 @@ fn chunk<const W: usize, Sys: OdeSystem>(
         fj.stats = stats;
     }
     Ok(W)
+}
+
+/// Writes the tangents of one `Dual<W>` solve seeded for inputs `c0..c0 + W` into their columns
+/// of the row-major Jacobian `jac` (`n_in` columns; one row per saved component).
+pub(crate) fn write_columns<const W: usize>(
+    saved: &[Vec<Dual<W>>],
+    n_in: usize,
+    c0: usize,
+    jac: &mut [f64],
+) {
+    let width = W.min(n_in - c0.min(n_in));
+    for (row, v) in jac
+        .chunks_exact_mut(n_in.max(1))
+        .zip(saved.iter().flatten())
+    {
+        row[c0..c0 + width].copy_from_slice(&v.d[..width]);
+    }
+}
+
+/// ADDS `J^T y_bar` to `x_bar` for the row-major Jacobian `jac` of the saved components with
+/// respect to `x` (`x_bar.len()` columns).
+pub(crate) fn add_transposed(jac: &[f64], y_bar: &[f64], x_bar: &mut [f64]) {
+    for (row, &yb) in jac.chunks_exact(x_bar.len().max(1)).zip(y_bar) {
+        if yb != 0.0 {
+            for (xb, &j) in x_bar.iter_mut().zip(row) {
+                *xb += j * yb;
+            }
+        }
+    }
 }

@@ -110,14 +110,7 @@ impl Recording {
     ) -> Result<AdjointStats, Error> {
         match self {
             Recording::Forward(f) => {
-                let n_in = x_bar.len();
-                for (row, &yb) in f.jac.chunks_exact(n_in).zip(y_bar) {
-                    if yb != 0.0 {
-                        for (xb, &j) in x_bar.iter_mut().zip(row) {
-                            *xb += j * yb;
-                        }
-                    }
-                }
+                forward::add_transposed(&f.jac, y_bar, x_bar);
                 Ok(AdjointStats::default())
             }
             Recording::Discrete(d) => {

@@ -317,11 +317,7 @@ pub(crate) fn vjp<Sys: OdeSystem>(
     let o = integrate(sys, y0, p, t0, save_at, opts, true)?;
     let n_in = y0.len() + p.len();
     let mut x_bar = vec![0.0; n_in];
-    for (row, &yb) in o.jac.chunks_exact(n_in.max(1)).zip(y_bar) {
-        for (xb, &j) in x_bar.iter_mut().zip(row) {
-            *xb += j * yb;
-        }
-    }
+    crate::sensitivity::forward::add_transposed(&o.jac, y_bar, &mut x_bar);
     let p_bar = x_bar.split_off(y0.len());
     Ok(crate::Gradient {
         solution: Solution {

@@ -141,13 +141,7 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let pd = Dual::<W>::seeded(p, n, c0);
     let (saved, _, st) = run(sys, &yd, &pd, t0, save_at, opts)?;
     out.stiff.sens_rhs_evals += st.jac_rhs_evals;
-    for (k, row) in saved.iter().enumerate() {
-        for (i, v) in row.iter().enumerate() {
-            for w in 0..W.min(m - c0) {
-                out.jac[(k * n + i) * m + c0 + w] = v.d[w];
-            }
-        }
-    }
+    crate::sensitivity::forward::write_columns(&saved, m, c0, &mut out.jac);
     Ok(W)
 }
 
