@@ -66,6 +66,21 @@ pub trait Block: 'static {
     /// Forward rule: WRITES `J x_dot` to `y_dot`.
     fn jvp(&self, residuals: &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]);
 
+    /// Reverse rule, writing: WRITES `J^T y_bar` to `x_bar`, whose contents on entry are
+    /// unspecified (stale values, not zeros): every element must be assigned.
+    ///
+    /// The reverse sweep calls this instead of [`Block::vjp`] when nothing else has added to
+    /// the adjoints of the block's inputs yet: a long run of tape inputs (such as a matrix made
+    /// by [`Tape::vars`]) that only this block reads before the sweep reaches it. The tape then
+    /// skips zeroing the run, and the block writes its run once instead of reading and
+    /// writing it. The default zeroes `x_bar` and calls [`Block::vjp`]; blocks with large
+    /// inputs override it to write directly (for a solve's `A_bar = -lambda x^T`, an 8 MB
+    /// write instead of a zeroing pass plus a read-modify-write at `n = 1000`).
+    fn vjp_write(&self, residuals: &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
+        x_bar.fill(0.0);
+        self.vjp(residuals, y_bar, x_bar);
+    }
+
     /// Whether [`Block::forward`] reads its inputs `x`. A block built at a point whose outputs
     /// are already computed (a solve holding its factorisation and solution) returns `false`:
     /// then [`Real::apply_block`] on `Var` and `Dual` does not gather the inputs' values (for a
@@ -90,6 +105,15 @@ impl<B: Block> RecordedBlock for Recorded<B> {
         let x_bar = &mut below[self.in_start..self.in_start + self.n_in];
         self.block.vjp(&self.residuals, y_bar, x_bar);
     }
+
+    fn vjp_write(&self, y_bar: &[f64], below: &mut [f64]) {
+        let x_bar = &mut below[self.in_start..self.in_start + self.n_in];
+        self.block.vjp_write(&self.residuals, y_bar, x_bar);
+    }
+
+    fn inputs(&self) -> std::ops::Range<usize> {
+        self.in_start..self.in_start + self.n_in
+    }
 }
 
 /// `Real::apply_block` for `Var`.
@@ -100,10 +124,7 @@ pub(crate) fn apply_var<'t, B: Block>(block: B, x: &[Var<'t>], y: &mut [Var<'t>]
     let reads = block.reads_inputs();
     let mut xv = Vec::new();
     let contiguous = match tape {
-        Some(t) if reads => {
-            xv.reserve_exact(x.len());
-            gather_run(x, t, &mut xv)
-        }
+        Some(t) if reads => gather_run(x, t, &mut xv),
         Some(t) => is_run(x, t),
         None => {
             if reads {
@@ -195,15 +216,59 @@ fn run_from(x: &[Var<'_>], tape: *const Tape, start: u32) -> bool {
     true
 }
 
-/// As [`is_run`], also appending the inputs' values to `xv`.
+/// As [`is_run`], also appending the inputs' values to `xv`: one pass over the inputs, in
+/// parallel chunks for long inputs.
 fn gather_run(x: &[Var<'_>], tape: &Tape, xv: &mut Vec<f64>) -> bool {
-    let start = x.first().map_or(0, |v| v.index());
+    /// Inputs per parallel task.
+    const TASK: usize = 1 << 16;
+    let Some(first) = x.first() else {
+        return false;
+    };
+    let start = first.index();
+    let tape: *const Tape = tape;
+    let len = xv.len();
+    xv.reserve(x.len());
+    let dst = &mut xv.spare_capacity_mut()[..x.len()];
+    let ok = if x.len() < 4 * TASK || rayon::current_num_threads() < 2 {
+        gather_from(x, tape, start, dst)
+    } else {
+        /// The inputs, shared with the pool's threads for reading only.
+        struct Shared<'a, 't>(&'a [Var<'t>], *const Tape);
+        // SAFETY: as in `is_run`: the tasks only read each `Var`'s value and index and compare
+        // the address of its tape with `self.1`; no tape is dereferenced, and the owning
+        // thread does not record while it waits in the parallel call below.
+        unsafe impl Sync for Shared<'_, '_> {}
+        let shared = Shared(x, tape);
+        let shared = &shared;
+        dst.par_chunks_mut(TASK)
+            .enumerate()
+            .map(|(t, d)| {
+                let lo = t * TASK;
+                let chunk = &shared.0[lo..lo + d.len()];
+                gather_from(chunk, shared.1, start.wrapping_add(lo as u32), d)
+            })
+            // no short cut: every value must be written
+            .reduce(|| true, |a, b| a & b)
+    };
+    // SAFETY: `gather_from` wrote all `x.len()` elements of `dst`.
+    unsafe { xv.set_len(len + x.len()) };
+    ok
+}
+
+/// Writes the values of `x` to `dst` (same length); true if `x[i]` is node `start + i` of the
+/// tape at `tape`, for every `i`.
+fn gather_from(
+    x: &[Var<'_>],
+    tape: *const Tape,
+    start: u32,
+    dst: &mut [std::mem::MaybeUninit<f64>],
+) -> bool {
     let mut ok = true;
-    xv.extend(x.iter().enumerate().map(|(i, v)| {
+    for (i, (v, d)) in x.iter().zip(dst).enumerate() {
         ok &= same_tape(v, tape) & (v.index() == start.wrapping_add(i as u32));
-        v.value()
-    }));
-    ok && !x.is_empty()
+        d.write(v.value());
+    }
+    ok
 }
 
 #[inline(always)]

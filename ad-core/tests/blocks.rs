@@ -379,3 +379,234 @@ fn a_tape_releases_its_blocks_on_clear_and_drop() {
     drop(tape);
     assert_eq!(Arc::strong_count(&owner), 2, "drop releases the block");
 }
+
+// ---- blocks that write the adjoints of long input runs (`Block::vjp_write`) ----
+
+/// `y0 = sum_i w_i x_i`, `y1 = sum_i (i mod 3) x_i`; counts `vjp` / `vjp_write` calls.
+/// `WRITE`: overrides `vjp_write` (else the default: zero, then `vjp`).
+#[derive(Clone)]
+struct Linear<const WRITE: bool> {
+    w: Arc<Vec<f64>>,
+    adds: Arc<AtomicUsize>,
+    writes: Arc<AtomicUsize>,
+}
+
+impl<const WRITE: bool> Linear<WRITE> {
+    fn new(n: usize) -> Self {
+        Linear {
+            w: Arc::new((0..n).map(|i| 0.5 + (i % 7) as f64).collect()),
+            adds: Arc::default(),
+            writes: Arc::default(),
+        }
+    }
+
+    fn counts(&self) -> [usize; 2] {
+        [&self.adds, &self.writes].map(|c| c.load(Ordering::SeqCst))
+    }
+
+    /// `J^T y_bar`, entry `i`.
+    fn jt(&self, i: usize, y_bar: &[f64]) -> f64 {
+        self.w[i] * y_bar[0] + (i % 3) as f64 * y_bar[1]
+    }
+}
+
+impl<const WRITE: bool> Block for Linear<WRITE> {
+    type Residuals = ();
+
+    fn forward(&self, x: &[f64], y: &mut [f64]) {
+        y[0] = x.iter().zip(self.w.iter()).map(|(a, b)| a * b).sum();
+        y[1] = x.iter().enumerate().map(|(i, a)| (i % 3) as f64 * a).sum();
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        self.adds.fetch_add(1, Ordering::SeqCst);
+        for (i, xb) in x_bar.iter_mut().enumerate() {
+            *xb += self.jt(i, y_bar);
+        }
+    }
+
+    fn vjp_write(&self, r: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if WRITE {
+            for (i, xb) in x_bar.iter_mut().enumerate() {
+                *xb = self.jt(i, y_bar);
+            }
+        } else {
+            x_bar.fill(0.0);
+            self.vjp(r, y_bar, x_bar);
+            self.adds.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        self.forward(x_dot, y_dot);
+    }
+}
+
+/// Long enough for a block to write its input run (`WRITE_MIN` is 4096).
+const LONG: usize = 5000;
+
+fn input_values(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+        .collect()
+}
+
+fn apply_linear<'t, const W: bool>(b: &Linear<W>, x: &[Var<'t>]) -> [Var<'t>; 2] {
+    let mut y = [Var::constant(0.0); 2];
+    Var::apply_block(b.clone(), x, &mut y);
+    y
+}
+
+/// Sweeps `loss` on `tape` twice into one adjoint vector (the second sweep finds the first's
+/// values in it) with seeds 2 and 1; returns the second gradient w.r.t. `xs`, checking the
+/// first is twice it.
+fn two_sweeps(tape: &Tape, loss: Var<'_>, xs: &[Var<'_>]) -> Vec<f64> {
+    let mut adj = ad_core::Adjoints::default();
+    tape.vjp_into(&[loss], &[2.0], &mut adj);
+    let g2 = adj.wrt_all(xs);
+    tape.vjp_into(&[loss], &[1.0], &mut adj);
+    let g1 = adj.wrt_all(xs);
+    for (a, b) in g2.iter().zip(&g1) {
+        assert_close("first sweep", *a, 2.0 * b, 1e-14);
+    }
+    g1
+}
+
+#[test]
+fn a_block_writes_the_adjoints_of_a_long_input_run_only_it_reads() {
+    let vals = input_values(LONG);
+    for write in [true, false] {
+        let tape = Tape::new();
+        let xs = tape.vars(&vals);
+        let (g, counts) = if write {
+            let b = Linear::<true>::new(LONG);
+            let y = apply_linear(&b, &xs);
+            (two_sweeps(&tape, y[0] * 3.0 + y[1], &xs), b.counts())
+        } else {
+            let b = Linear::<false>::new(LONG);
+            let y = apply_linear(&b, &xs);
+            let g = two_sweeps(&tape, y[0] * 3.0 + y[1], &xs);
+            // the default `vjp_write` zeroes the stale run before adding
+            (g, b.counts())
+        };
+        assert_eq!(
+            counts,
+            [0, 2],
+            "write = {write}: the block wrote its run twice"
+        );
+        let b = Linear::<true>::new(LONG);
+        for (i, gi) in g.iter().enumerate() {
+            assert_eq!(*gi, b.jt(i, &[3.0, 1.0]), "write = {write}, input {i}");
+        }
+    }
+}
+
+#[test]
+fn uses_of_the_run_swept_before_the_block_make_it_add() {
+    let vals = input_values(LONG);
+    let b = Linear::<true>::new(LONG);
+    let expect = |i: usize| b.jt(i, &[1.0, 1.0]);
+    // (a) a scalar use recorded after the block
+    {
+        let b = Linear::<true>::new(LONG);
+        let tape = Tape::new();
+        let xs = tape.vars(&vals);
+        let y = apply_linear(&b, &xs);
+        let g = two_sweeps(&tape, y[0] + y[1] + xs[10] * xs[20], &xs);
+        assert_eq!(b.counts(), [2, 0]);
+        for (i, gi) in g.iter().enumerate() {
+            let extra = match i {
+                10 => vals[20],
+                20 => vals[10],
+                _ => 0.0,
+            };
+            assert_close("gradient", *gi, expect(i) + extra, 1e-14);
+        }
+    }
+    // (b) a later block reading part of the run: it writes, the earlier one adds
+    {
+        let (b1, b2) = (Linear::<true>::new(LONG), Linear::<true>::new(LONG));
+        let tape = Tape::new();
+        let xs = tape.vars(&input_values(LONG + 1000));
+        let y1 = apply_linear(&b1, &xs[..LONG]);
+        let y2 = apply_linear(&b2, &xs[1000..]);
+        let g = two_sweeps(&tape, y1[0] + y1[1] + y2[0] + y2[1], &xs);
+        assert_eq!(b1.counts(), [2, 0]);
+        assert_eq!(b2.counts(), [0, 2]);
+        for (i, gi) in g.iter().enumerate() {
+            let a = if i < LONG { expect(i) } else { 0.0 };
+            let c = if i >= 1000 { expect(i - 1000) } else { 0.0 };
+            assert_close("gradient", *gi, a + c, 1e-14);
+        }
+    }
+    // (c) a seed on an input of the run
+    {
+        let b = Linear::<true>::new(LONG);
+        let tape = Tape::new();
+        let xs = tape.vars(&vals);
+        let y = apply_linear(&b, &xs);
+        let adj = tape.vjp(&[y[0] + y[1], xs[7]], &[1.0, 5.0]);
+        assert_eq!(b.counts(), [1, 0]);
+        assert_close("gradient", adj.wrt(xs[7]), expect(7) + 5.0, 1e-14);
+        assert_close("gradient", adj.wrt(xs[8]), expect(8), 1e-14);
+    }
+}
+
+#[test]
+fn uses_of_the_run_swept_after_the_block_add_to_what_it_wrote() {
+    let vals = input_values(2 * LONG);
+    let (b1, b2) = (Linear::<true>::new(LONG), Linear::<true>::new(LONG));
+    let tape = Tape::new();
+    let xs = tape.vars(&vals);
+    let before = xs[10].sin() + xs[LONG + 3] * 4.0;
+    // two disjoint runs of one input event, one block each: both write
+    let y1 = apply_linear(&b1, &xs[..LONG]);
+    let y2 = apply_linear(&b2, &xs[LONG..]);
+    let g = two_sweeps(&tape, y1[0] + y2[1] * 2.0 + before, &xs);
+    assert_eq!(b1.counts(), [0, 2]);
+    assert_eq!(b2.counts(), [0, 2]);
+    for (i, gi) in g.iter().enumerate() {
+        let mut want = if i < LONG {
+            b1.jt(i, &[1.0, 0.0])
+        } else {
+            b2.jt(i - LONG, &[0.0, 2.0])
+        };
+        if i == 10 {
+            want += vals[10].cos();
+        }
+        if i == LONG + 3 {
+            want += 4.0;
+        }
+        assert_close("gradient", *gi, want, 1e-14);
+    }
+}
+
+#[test]
+fn short_or_copied_input_runs_are_added_to() {
+    // A short run, and a long run of copies (non-contiguous inputs): the plain `vjp`.
+    let vals = input_values(LONG);
+    let tape = Tape::new();
+    let xs = tape.vars(&vals);
+    let short = Linear::<true>::new(100);
+    let ys = apply_linear(&short, &xs[..100]);
+    let rev: Vec<Var> = xs.iter().rev().copied().collect();
+    let long = Linear::<true>::new(LONG);
+    let yl = apply_linear(&long, &rev);
+    let g = two_sweeps(&tape, ys[0] + yl[1], &xs);
+    assert_eq!(short.counts(), [2, 0]);
+    assert_eq!(long.counts(), [2, 0]);
+    for (i, gi) in g.iter().enumerate() {
+        let a = if i < 100 {
+            short.jt(i, &[1.0, 0.0])
+        } else {
+            0.0
+        };
+        assert_close(
+            "gradient",
+            *gi,
+            a + long.jt(LONG - 1 - i, &[0.0, 1.0]),
+            1e-14,
+        );
+    }
+}

@@ -142,6 +142,24 @@ struct SolveRhs<F: Factors> {
     shared: Option<Rc<SharedLambda>>,
 }
 
+impl<F: Factors> SolveRhs<F> {
+    /// `B_bar += Lambda` (`=` if `WRITE`).
+    fn rhs_bar<const WRITE: bool>(&self, y_bar: &[f64], x_bar: &mut [f64]) {
+        let (n, k) = (self.f.n(), self.k);
+        let shared = self.shared.as_deref();
+        let (lam, solved) = lambda(&*self.f, shared, y_bar, k, self.transpose);
+        for i in 0..n {
+            for c in 0..k {
+                let (xb, l) = (&mut x_bar[i * k + c], lam[c * n + i]);
+                *xb = if WRITE { l } else { *xb + l };
+            }
+        }
+        if let (true, Some(s)) = (solved, shared) {
+            s.keep(y_bar, lam);
+        }
+    }
+}
+
 impl<F: Factors> Block for SolveRhs<F> {
     type Residuals = ();
 
@@ -155,16 +173,11 @@ impl<F: Factors> Block for SolveRhs<F> {
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-        let (n, k) = (self.f.n(), self.k);
-        let lam = match self.shared.as_deref().and_then(|s| s.take(y_bar)) {
-            Some(lam) => lam,
-            None => adjoint_solve(&*self.f, y_bar, k, self.transpose),
-        };
-        for i in 0..n {
-            for c in 0..k {
-                x_bar[i * k + c] += lam[c * n + i];
-            }
-        }
+        self.rhs_bar::<false>(y_bar, x_bar);
+    }
+
+    fn vjp_write(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        self.rhs_bar::<true>(y_bar, x_bar);
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
@@ -193,6 +206,54 @@ struct SolveMatrix<F: Factors> {
     shared: Option<Rc<SharedLambda>>,
 }
 
+/// The reverse step of a solve with respect to `A`, shared by [`SolveMatrix`] and
+/// [`FactorSolve`]: `Lambda = A^{-T} Z_bar`, `A_bar -= Lambda X^T` (or its transposed or
+/// symmetric form; `=` if `WRITE`). `x` is the solution, column-major `n x k`.
+fn matrix_bar<const WRITE: bool, F: Factors>(
+    f: &F,
+    x: &[f64],
+    k: usize,
+    transpose: bool,
+    shared: Option<&SharedLambda>,
+    y_bar: &[f64],
+    a_bar: &mut [f64],
+) {
+    let n = f.n();
+    let (lam, solved) = lambda(f, shared, y_bar, k, transpose);
+    if F::SYMMETRIC {
+        rank_update::<WRITE>(a_bar, n, k, &lam, x, -0.5);
+        rank_update::<false>(a_bar, n, k, x, &lam, -0.5);
+    } else if transpose {
+        rank_update::<WRITE>(a_bar, n, k, x, &lam, -1.0);
+    } else {
+        rank_update::<WRITE>(a_bar, n, k, &lam, x, -1.0);
+    }
+    if let (true, Some(s)) = (solved, shared) {
+        s.keep(y_bar, lam);
+    }
+}
+
+/// The forward rule of a solve with respect to `A`: `Z_dot = -A^{-1} A_dot X` (or with `A^T`).
+fn matrix_jvp<F: Factors>(
+    f: &F,
+    x: &[f64],
+    k: usize,
+    transpose: bool,
+    a_dot: &[f64],
+    y_dot: &mut [f64],
+) {
+    let n = f.n();
+    let mut r = vec![0.0; n * k];
+    if F::SYMMETRIC {
+        matvec_sub(a_dot, n, k, x, &mut r, 0.5, false);
+        matvec_sub(a_dot, n, k, x, &mut r, 0.5, true);
+    } else {
+        matvec_sub(a_dot, n, k, x, &mut r, 1.0, transpose);
+    }
+    f.solve_in_place(MatMut::from_column_major_slice_mut(&mut r, n, k), transpose);
+    to_row_major(&r, n, k, y_dot);
+}
+
 impl<F: Factors> Block for SolveMatrix<F> {
     type Residuals = ();
 
@@ -206,36 +267,160 @@ impl<F: Factors> Block for SolveMatrix<F> {
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) {
-        let (n, k) = (self.f.n(), self.k);
-        let lam = adjoint_solve(&*self.f, y_bar, k, self.transpose);
-        if F::SYMMETRIC {
-            rank_update(a_bar, n, k, &lam, &self.x, -0.5);
-            rank_update(a_bar, n, k, &self.x, &lam, -0.5);
-        } else if self.transpose {
-            rank_update(a_bar, n, k, &self.x, &lam, -1.0);
-        } else {
-            rank_update(a_bar, n, k, &lam, &self.x, -1.0);
-        }
-        if let Some(shared) = &self.shared {
-            shared.keep(y_bar, lam);
-        }
+        let shared = self.shared.as_deref();
+        matrix_bar::<false, F>(
+            &self.f,
+            &self.x,
+            self.k,
+            self.transpose,
+            shared,
+            y_bar,
+            a_bar,
+        );
+    }
+
+    fn vjp_write(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) {
+        let shared = self.shared.as_deref();
+        matrix_bar::<true, F>(
+            &self.f,
+            &self.x,
+            self.k,
+            self.transpose,
+            shared,
+            y_bar,
+            a_bar,
+        );
     }
 
     fn jvp(&self, _: &(), a_dot: &[f64], y_dot: &mut [f64]) {
-        let (n, k) = (self.f.n(), self.k);
-        let mut r = vec![0.0; n * k];
-        if F::SYMMETRIC {
-            matvec_sub(a_dot, n, k, &self.x, &mut r, 0.5, false);
-            matvec_sub(a_dot, n, k, &self.x, &mut r, 0.5, true);
-        } else {
-            matvec_sub(a_dot, n, k, &self.x, &mut r, 1.0, self.transpose);
-        }
-        self.f.solve_in_place(
-            MatMut::from_column_major_slice_mut(&mut r, n, k),
-            self.transpose,
-        );
-        to_row_major(&r, n, k, y_dot);
+        matrix_jvp(&*self.f, &self.x, self.k, self.transpose, a_dot, y_dot);
     }
+}
+
+/// A factorisation computed from `A`'s values, row-major.
+pub(crate) trait Factorise: Factors + Sized {
+    /// Factorises the `n x n` matrix with row-major entries `a` (checking finiteness and
+    /// pivots).
+    fn factorise(n: usize, a: &[f64]) -> Result<Self>;
+}
+
+/// What the forward pass of a [`FactorSolve`] leaves for the caller: the factors and the
+/// solution (column-major), or why there are none.
+type Solved<F> = Rc<RefCell<Option<Result<(Arc<F>, Vec<f64>)>>>>;
+
+/// The block `Z(A) = A^{-1} B - X` of [`SolveMatrix`] for a matrix whose factorisation is not
+/// computed yet: its forward pass reads `A`'s values (gathered by `apply_block` in the same
+/// pass that checks the inputs form one run on the tape, so the taped matrix is read once),
+/// factorises, solves with the fixed `B` and hands the factors and `X` to the caller through
+/// `out` for the right-hand side block. The residuals are the factors and `X` (`None` if the
+/// factorisation failed; the caller then returns the error and the block's derivatives are
+/// zero). Rules as [`SolveMatrix`].
+struct FactorSolve<F: Factorise> {
+    n: usize,
+    /// `B`, column-major `n x k`.
+    b: Vec<f64>,
+    k: usize,
+    transpose: bool,
+    shared: Option<Rc<SharedLambda>>,
+    out: Solved<F>,
+}
+
+impl<F: Factorise> Block for FactorSolve<F> {
+    type Residuals = Option<(Arc<F>, Vec<f64>)>;
+
+    fn forward(&self, a: &[f64], y: &mut [f64]) -> Self::Residuals {
+        y.fill(0.0);
+        let (n, k) = (self.n, self.k);
+        let solved = F::factorise(n, a).and_then(|f| {
+            let mut x = self.b.clone();
+            f.solve_in_place(
+                MatMut::from_column_major_slice_mut(&mut x, n, k),
+                self.transpose,
+            );
+            check_finite("solution", &x)?;
+            Ok((Arc::new(f), x))
+        });
+        let res = solved
+            .as_ref()
+            .ok()
+            .map(|(f, x)| (Arc::clone(f), x.clone()));
+        *self.out.borrow_mut() = Some(solved);
+        res
+    }
+
+    fn vjp(&self, res: &Self::Residuals, y_bar: &[f64], a_bar: &mut [f64]) {
+        if let Some((f, x)) = res {
+            let shared = self.shared.as_deref();
+            matrix_bar::<false, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar);
+        }
+    }
+
+    fn vjp_write(&self, res: &Self::Residuals, y_bar: &[f64], a_bar: &mut [f64]) {
+        match res {
+            Some((f, x)) => {
+                let shared = self.shared.as_deref();
+                matrix_bar::<true, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar);
+            }
+            None => a_bar.fill(0.0),
+        }
+    }
+
+    fn jvp(&self, res: &Self::Residuals, a_dot: &[f64], y_dot: &mut [f64]) {
+        match res {
+            Some((f, x)) => matrix_jvp(&**f, x, self.k, self.transpose, a_dot, y_dot),
+            None => y_dot.fill(0.0),
+        }
+    }
+}
+
+/// Solves `A X = B` (or `A^T X = B`) for `A` whose entries `a` (row-major `n x n`) carry
+/// derivatives, factorising inside the recorded block (see [`FactorSolve`]) so that a taped
+/// `A` is read once; `b` is `n x k` row-major. Returns `X` (`n x k` row-major) and the
+/// factors. Recorded as [`solve_with`] does (`X = Z(A) + Y(B)`, here `Z` first).
+pub(crate) fn factor_solve_with<S: Real, F: Factorise>(
+    n: usize,
+    a: &[S],
+    b: &[S],
+    k: usize,
+    transpose: bool,
+) -> Result<(Vec<S>, Arc<F>)> {
+    let bv = values(b);
+    check_finite("right-hand side", &bv)?;
+    let b_const = all_constant(b);
+    let shared = (!b_const).then(|| Rc::new(SharedLambda::default()));
+    let out: Solved<F> = Rc::default();
+    let block = FactorSolve {
+        n,
+        b: to_col_major(&bv, n, k),
+        k,
+        transpose,
+        shared: shared.clone(),
+        out: Rc::clone(&out),
+    };
+    let mut z = vec![S::zero(); n * k];
+    S::apply_block(block, a, &mut z);
+    let (f, x) = out.take().expect("the block's forward pass ran")?;
+    let mut sol = vec![S::zero(); n * k];
+    if b_const {
+        for i in 0..n {
+            for c in 0..k {
+                sol[i * k + c] = S::cst(x[c * n + i]);
+            }
+        }
+    } else {
+        let block = SolveRhs {
+            f: Arc::clone(&f),
+            x,
+            k,
+            transpose,
+            shared,
+        };
+        S::apply_block(block, b, &mut sol);
+    }
+    for (o, zi) in sol.iter_mut().zip(z) {
+        *o += zi;
+    }
+    Ok((sol, f))
 }
 
 /// `Lambda = A^{-T} Y_bar` (`A^{-1} Y_bar` for a transposed solve), column-major, for a
@@ -248,6 +433,22 @@ fn adjoint_solve<F: Factors>(f: &F, y_bar: &[f64], k: usize, transpose: bool) ->
         !transpose,
     );
     lam
+}
+
+/// `Lambda = A^{-T} Y_bar` for the two blocks of one solve: the one kept by the block whose
+/// reverse step ran first if it was computed from this `y_bar`, else solved here (then the
+/// flag is true and the caller keeps it for the other block).
+fn lambda<F: Factors>(
+    f: &F,
+    shared: Option<&SharedLambda>,
+    y_bar: &[f64],
+    k: usize,
+    transpose: bool,
+) -> (Vec<f64>, bool) {
+    match shared.and_then(|s| s.take(y_bar)) {
+        Some(lam) => (lam, false),
+        None => (adjoint_solve(f, y_bar, k, transpose), true),
+    }
 }
 
 /// `Lambda` of the reverse step that ran first, with the adjoint it was computed from.
@@ -270,14 +471,31 @@ impl SharedLambda {
 }
 
 /// `M[i][j] += scale * sum_c u[c][i] v[c][j]` for row-major `n x n` `M` and column-major
-/// `n x k` `u`, `v`; rows in parallel for large `n`.
-fn rank_update(m: &mut [f64], n: usize, k: usize, u: &[f64], v: &[f64], scale: f64) {
+/// `n x k` `u`, `v` (`=` if `WRITE`: `M`'s old contents are not read); rows in parallel for
+/// large `n`.
+fn rank_update<const WRITE: bool>(
+    m: &mut [f64],
+    n: usize,
+    k: usize,
+    u: &[f64],
+    v: &[f64],
+    scale: f64,
+) {
     let row = |(i, mi): (usize, &mut [f64])| {
+        if WRITE && k == 0 {
+            mi.fill(0.0);
+        }
         for c in 0..k {
             let s = scale * u[c * n + i];
             let vc = &v[c * n..(c + 1) * n];
-            for (mij, &vj) in mi.iter_mut().zip(vc) {
-                *mij += s * vj;
+            if WRITE && c == 0 {
+                for (mij, &vj) in mi.iter_mut().zip(vc) {
+                    *mij = s * vj;
+                }
+            } else {
+                for (mij, &vj) in mi.iter_mut().zip(vc) {
+                    *mij += s * vj;
+                }
             }
         }
     };
@@ -350,6 +568,13 @@ impl<F: Factors> Block for DenseLogDet<F> {
         let s = y_bar[0] * if self.det { self.value } else { 1.0 };
         for (xb, &g) in x_bar.iter_mut().zip(inv_t) {
             *xb += s * g;
+        }
+    }
+
+    fn vjp_write(&self, inv_t: &Vec<f64>, y_bar: &[f64], x_bar: &mut [f64]) {
+        let s = y_bar[0] * if self.det { self.value } else { 1.0 };
+        for (xb, &g) in x_bar.iter_mut().zip(inv_t) {
+            *xb = s * g;
         }
     }
 

@@ -9,7 +9,9 @@ use faer::perm::Perm;
 use faer::{Conj, Mat, MatMut};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
-use super::factored::{active_entries, log_det_with, solve_with, Factors};
+use super::factored::{
+    active_entries, factor_solve_with, log_det_with, solve_with, Factorise, Factors,
+};
 use super::{check_dim, par_for, par_for_solve, row_major};
 use crate::error::{Error, Result};
 
@@ -24,6 +26,13 @@ pub(crate) struct LuFactors {
     transpositions: usize,
 }
 
+impl Factorise for LuFactors {
+    fn factorise(n: usize, a: &[f64]) -> Result<Self> {
+        assert_eq!(a.len(), n * n, "LuFactors::factorise: n x n entries");
+        LuFactors::from_mat(Mat::from_fn(n, n, |i, j| a[j * n + i]))
+    }
+}
+
 impl LuFactors {
     /// Factorises `A`, checking finiteness and pivots. `A` is read once, row by row, straight
     /// into the columns of `M = A^T`.
@@ -34,6 +43,12 @@ impl LuFactors {
             Some(entries) => Mat::from_fn(n, n, |i, j| entries[j * n + i].value()),
             None => Mat::from_fn(n, n, |i, j| a[[j, i]].value()),
         };
+        Self::from_mat(lu)
+    }
+
+    /// Factorises `M = A^T`, given as `lu`, in place.
+    fn from_mat(lu: Mat<f64>) -> Result<Self> {
+        let n = lu.nrows();
         let (finite, scale) = finite_and_scale((0..n).map(|j| {
             lu.col(j)
                 .try_as_col_major()
@@ -288,14 +303,17 @@ pub(crate) fn solve_view<S: Real>(a: ArrayView2<S>, b: ArrayView1<S>) -> Result<
     let (n, m) = a.dim();
     check_dim("matrix columns (square matrix)", n, m)?;
     check_dim("right-hand side", n, b.len())?;
-    let f = Arc::new(LuFactors::new(a)?);
     let b = b.to_vec();
     let x = match a.as_slice() {
-        Some(s) => {
-            let active = s.iter().any(|v| !v.is_constant());
-            solve_with(&f, active.then_some(s), &b, 1, false)?
+        // A taped matrix: factorised inside its block, from the values gathered there.
+        Some(s) if s.iter().any(|v| !v.is_constant()) => {
+            factor_solve_with::<S, LuFactors>(n, s, &b, 1, false)?.0
         }
-        None => solve_with(&f, active_entries(a, 0).as_deref(), &b, 1, false)?,
+        Some(_) => solve_with(&Arc::new(LuFactors::new(a)?), None, &b, 1, false)?,
+        None => {
+            let f = Arc::new(LuFactors::new(a)?);
+            solve_with(&f, active_entries(a, 0).as_deref(), &b, 1, false)?
+        }
     };
     Ok(Array1::from_vec(x))
 }
