@@ -490,6 +490,65 @@ mod tests {
         }
     }
 
+    /// As [`Weighted`], reading its inputs: `forward` computes the output from `x`.
+    struct WeightedReads;
+
+    impl Block for WeightedReads {
+        type Residuals = ();
+        fn forward(&self, x: &[f64], y: &mut [f64]) {
+            y[0] = x.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v).sum();
+        }
+        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+            Weighted(0.0).vjp(&(), y_bar, x_bar);
+        }
+        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+            self.forward(x_dot, y_dot);
+        }
+    }
+
+    #[test]
+    fn long_inputs_are_gathered_in_parallel_chunks() {
+        // `Tape::vars` and the gather of a reading block both work in parallel chunks here:
+        // the values must arrive in order, and a break of the run must still be found.
+        let n = 300_000;
+        let vals: Vec<f64> = (0..n).map(|i| ((i * 13) % 11) as f64 - 5.0).collect();
+        for brk in [None, Some((n - 3, n - 2)), Some((70_000, 200_001))] {
+            let tape = Tape::new();
+            let first = tape.var(0.0);
+            let xs = tape.vars(&vals);
+            for (i, v) in xs.iter().enumerate() {
+                assert_eq!(
+                    (v.value(), v.index()),
+                    (vals[i], first.index() + 1 + i as u32)
+                );
+            }
+            let mut inputs = xs.clone();
+            if let Some((a, b)) = brk {
+                inputs.swap(a, b);
+            }
+            let before = tape.len();
+            let mut y = [Var::constant(0.0)];
+            Var::apply_block(WeightedReads, &inputs, &mut y);
+            let copies = if brk.is_some() { n } else { 0 };
+            assert_eq!(tape.len(), before + copies + 1);
+            let want: f64 = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i + 1) as f64 * v.value())
+                .sum();
+            assert_eq!(y[0].value(), want);
+            let adj = tape.gradient(y[0]);
+            let pos = |i: usize| match brk {
+                Some((a, b)) if i == a => b,
+                Some((a, b)) if i == b => a,
+                _ => i,
+            };
+            for i in [0, 1, 70_000, 200_001, n - 3, n - 2, n - 1] {
+                assert_eq!(adj.wrt(xs[i]), (pos(i) + 1) as f64, "input {i}");
+            }
+        }
+    }
+
     #[test]
     #[should_panic(expected = "another tape")]
     fn inputs_from_two_tapes_panic() {

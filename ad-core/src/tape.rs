@@ -57,6 +57,8 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rayon::prelude::*;
+
 use crate::array::ArrayOp;
 use crate::pool::{self, Use};
 use crate::var::Var;
@@ -199,12 +201,42 @@ impl Tape {
     }
 
     /// New input variables, one per value, in one contiguous run of nodes.
+    ///
+    /// Long runs (a matrix of inputs: 24 MB of `Var`s for `10^6` values) are written in
+    /// parallel chunks.
     pub fn vars(&self, xs: &[f64]) -> Vec<Var<'_>> {
+        /// Values per parallel task, and the shortest run written in parallel.
+        const TASK: usize = 1 << 16;
         let start = self.push_leaves(xs.len());
-        xs.iter()
-            .enumerate()
-            .map(|(i, &x)| Var::on_tape(x, start + i as u32, self))
-            .collect()
+        if xs.len() < 4 * TASK || rayon::current_num_threads() < 2 {
+            return xs
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| Var::on_tape(x, start + i as u32, self))
+                .collect();
+        }
+        /// Where the tasks write, and the tape the new `Var`s refer to.
+        struct Dst<'t>(*mut Var<'t>, *const Tape);
+        // SAFETY: the tasks write disjoint elements of the output buffer, and only store the
+        // tape's address in the `Var`s they make: no tape is dereferenced on another thread,
+        // and the owning thread does not record while it waits in the parallel call below.
+        unsafe impl Sync for Dst<'_> {}
+        let mut out: Vec<Var<'_>> = Vec::with_capacity(xs.len());
+        let dst = Dst(out.as_mut_ptr(), self);
+        let dst = &dst;
+        xs.par_chunks(TASK).enumerate().for_each(|(t, chunk)| {
+            let lo = t * TASK;
+            // SAFETY: `dst.1` is `self`, alive for the call; see `Dst` for the writes.
+            let tape = unsafe { &*dst.1 };
+            for (k, &x) in chunk.iter().enumerate() {
+                let i = lo + k;
+                // SAFETY: `i < xs.len()`, the capacity of `out`; each index written once.
+                unsafe { dst.0.add(i).write(Var::on_tape(x, start + i as u32, tape)) };
+            }
+        });
+        // SAFETY: the tasks initialised all `xs.len()` elements.
+        unsafe { out.set_len(xs.len()) };
+        out
     }
 
     /// Number of recorded nodes (values with an adjoint slot).
