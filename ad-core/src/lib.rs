@@ -55,7 +55,7 @@ pub mod tape;
 pub mod testing;
 mod var;
 
-pub use array::{CsrMatrix, DenseMatrix, Matrix, RealArray, VarArray};
+pub use array::{CsrMatrix, DenseMatrix, ElementFn, Matrix, RealArray, VarArray};
 pub use block::Block;
 pub use checkpoint::{
     binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats, Step,

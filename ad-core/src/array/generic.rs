@@ -2,7 +2,7 @@
 
 use ndarray::{s, Array1, ArrayView1, Zip};
 
-use super::{IndexMap, VarArray};
+use super::{ElementFn, IndexMap, VarArray};
 use crate::real::Real;
 use crate::var::Var;
 
@@ -96,6 +96,17 @@ pub trait RealArray: Sized {
     fn shift_clamped(&self, k: isize) -> Self;
     /// Strided slice `out[i] = self[offset + i step]`, `i < len`.
     fn slice(&self, offset: usize, step: usize, len: usize) -> Self;
+    /// The fused element-wise map `out[i] = f.eval([inputs[0][i], ..., inputs[N-1][i]])`: a
+    /// formula written once as generic scalar code ([`ElementFn`]). On `Array1<S>` a plain
+    /// loop on `S`; on [`VarArray`] ONE tape node however many operations the formula has
+    /// (see [`VarArray::map`]), instead of one node and one pass over memory per operation.
+    ///
+    /// Call it as `A::map([&x, &y], &f)` in generic code; on a concrete `Array1` write
+    /// `RealArray::map(..)`, since ndarray has an inherent `map` method of its own.
+    ///
+    /// # Panics
+    /// If the inputs differ in length.
+    fn map<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Self;
 }
 
 /// `out[i] = a[map(i)]` for the periodic shifts, copying whole runs (two per row) instead of
@@ -230,6 +241,29 @@ impl<S: Real> RealArray for Array1<S> {
         let end = offset + (len - 1) * step + 1;
         self.view().slice_move(s![offset..end; step]).to_owned()
     }
+    #[track_caller]
+    fn map<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Self {
+        let Some(first) = inputs.first() else {
+            return Array1::from_vec(Vec::new());
+        };
+        let n = Array1::len(first);
+        for a in &inputs[1..] {
+            let m = Array1::len(*a);
+            assert_eq!(n, m, "ad_core: map: arrays of lengths {n} and {m}");
+        }
+        let slices = inputs.map(|a| a.as_slice());
+        if slices.iter().all(Option::is_some) {
+            // contiguous: slices of length `n`, so the loop has no bounds checks
+            let x = slices.map(|s| &s.unwrap_or_default()[..n]);
+            (0..n)
+                .map(|i| f.eval(std::array::from_fn(|k| x[k][i])))
+                .collect()
+        } else {
+            (0..n)
+                .map(|i| f.eval(std::array::from_fn(|k| inputs[k][i])))
+                .collect()
+        }
+    }
 }
 
 impl<'t> RealArray for VarArray<'t> {
@@ -315,5 +349,9 @@ impl<'t> RealArray for VarArray<'t> {
     }
     fn slice(&self, offset: usize, step: usize, len: usize) -> Self {
         VarArray::slice(self, offset, step, len)
+    }
+    #[track_caller]
+    fn map<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Self {
+        VarArray::map(inputs, f)
     }
 }

@@ -25,6 +25,7 @@
 //! implemented by `ndarray::Array1<S>` for every scalar `S: Real` and by `VarArray`.
 
 mod generic;
+mod map;
 mod ops;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ use crate::tape::{Adjoints, Claims, Item, Tape};
 use crate::var::Var;
 
 pub use generic::RealArray;
+pub use map::ElementFn;
 pub use ops::{CsrMatrix, DenseMatrix, Matrix};
 
 /// Arrays with at least this many elements are processed by several threads (rayon), in
@@ -483,6 +485,13 @@ pub(crate) enum ArrayOp {
         n: usize,
         off: usize,
     },
+    /// `out[i] = f(inputs)` element-wise, fused (see [`map`]): input `k` (first slot
+    /// `slots[k]`, or a constant) gets `arena[off + k n + i] * out_bar[i]`.
+    Map {
+        n: usize,
+        off: usize,
+        slots: map::Slots,
+    },
     /// Placeholder for an operation on constants (never recorded).
     Nothing,
 }
@@ -839,6 +848,10 @@ impl ArrayOp {
                         axpy::<false>(&mut below[x..x + n], o, &av[i * n..(i + 1) * n]);
                     }
                 }
+            }
+            ArrayOp::Map { n, off, slots } => {
+                debug_assert_eq!(*n, out.len());
+                map::reverse(*off, slots, arena, out, below, claims);
             }
             ArrayOp::Nothing => {}
         }

@@ -83,7 +83,10 @@ fn fill<const M: usize, const K: usize>(
 
 /// A pooled vector with `v[i] = f(x_i)`, `x_i` holding element `i` of each input (all of one
 /// length), computed in parallel above `PAR_MIN`.
-fn map_values<const M: usize>(inputs: [&[f64]; M], f: impl Fn([f64; M]) -> f64 + Sync) -> Vec<f64> {
+pub(super) fn map_values<const M: usize>(
+    inputs: [&[f64]; M],
+    f: impl Fn([f64; M]) -> f64 + Sync,
+) -> Vec<f64> {
     let n = inputs.first().map_or(0, |a| a.len());
     assert!(inputs.iter().all(|a| a.len() == n));
     let kernel = |out: &mut [MaybeUninit<f64>], inputs: [&[f64]; M]| {
@@ -128,7 +131,7 @@ fn init_from(dst: &mut [MaybeUninit<f64>], src: &[f64]) {
 
 /// A pooled vector holding the values of an element-wise operation whose partials go to the
 /// arena; see `VarArray::elementwise`.
-fn values_and_partials<const M: usize, const K: usize>(
+pub(super) fn values_and_partials<const M: usize, const K: usize>(
     tape: &Tape,
     inputs: [&[f64]; M],
     f: impl Fn([f64; M]) -> (f64, [f64; K]) + Sync,
@@ -204,7 +207,7 @@ impl<'t> VarArray<'t> {
     }
 
     /// Element-wise unary function from the derivative table.
-    pub(crate) fn map(&self, f: impl Fn(f64) -> (f64, f64) + Sync) -> VarArray<'t> {
+    pub(crate) fn map_table(&self, f: impl Fn(f64) -> (f64, f64) + Sync) -> VarArray<'t> {
         self.elementwise(self.tape, [self.input()], [self.values()], |[x]| {
             let (v, d) = f(x);
             (v, [d])
@@ -407,7 +410,7 @@ impl<'t> VarArray<'t> {
                 ];
                 self.linear(self.tape, args, [self.values()], |[x]| table::powi(x, 2).0)
             }
-            _ => self.map(|x| table::powi(x, n)),
+            _ => self.map_table(|x| table::powi(x, n)),
         }
     }
 
@@ -434,7 +437,7 @@ impl<'t> VarArray<'t> {
 
     /// `self^p` element-wise with a constant exponent.
     pub fn powf_f64(&self, p: f64) -> VarArray<'t> {
-        self.map(|x| {
+        self.map_table(|x| {
             let (v, d, _) = table::powf(x, p);
             (v, d)
         })
@@ -647,7 +650,7 @@ impl<'t> VarArray<'t> {
 macro_rules! unary_methods {
     ($($(#[$doc:meta])* $name:ident => $f:path;)*) => {
         impl<'t> VarArray<'t> {
-            $($(#[$doc])* pub fn $name(&self) -> VarArray<'t> { self.map($f) })*
+            $($(#[$doc])* pub fn $name(&self) -> VarArray<'t> { self.map_table($f) })*
         }
     };
 }

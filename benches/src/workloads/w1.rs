@@ -12,8 +12,10 @@
 //! - `wengert-array`: the array-style objective [`rosenbrock_array`] (generic over
 //!   [`RealArray`]): primal on `ndarray::Array1<f64>`, gradient on tape arrays (one tape node
 //!   per array operation) with a fresh tape per call.
+//! - `wengert-array-map`: the same in array style with the per-element formula fused into one
+//!   map ([`rosenbrock_map`], `RealArray::map` over [`Term`]): two tape nodes in all.
 
-use ad_core::{Adjoints, Real, RealArray, Tape};
+use ad_core::{Adjoints, ElementFn, Real, RealArray, Tape, Var, VarArray};
 use ndarray::Array1;
 
 use crate::measure::{page_faults, peak_rss_mb, rss_mb, time_default, Timing, WARMUP};
@@ -44,6 +46,10 @@ pub fn workload() -> Workload {
             Method {
                 name: "wengert-array",
                 run: array,
+            },
+            Method {
+                name: "wengert-array-map",
+                run: array_map,
             },
             Method {
                 name: "hand-written",
@@ -79,6 +85,27 @@ pub fn rosenbrock_array<A: RealArray>(x: &A) -> A::Scalar {
     let r = tail.sub(&head.powi(2));
     let s = head.rsub_f64(1.0);
     r.powi(2).mul_f64(100.0).add(&s.powi(2)).sum()
+}
+
+/// One term of the objective, `100 (b - a^2)^2 + (1 - a)^2` with `a = x[i]`, `b = x[i+1]`:
+/// the per-element formula of [`rosenbrock_map`], written once for every scalar type.
+pub struct Term;
+
+impl ElementFn<2> for Term {
+    fn eval<S: Real>(&self, [a, b]: [S; 2]) -> S {
+        let r = b - a * a;
+        let s = S::one() - a;
+        r * r * 100.0 + s * s
+    }
+}
+
+/// The objective in array style with the element-wise part fused: `f = sum map(Term, head,
+/// tail)`, one map node and one sum node on a tape.
+pub fn rosenbrock_map<A: RealArray>(x: &A) -> A::Scalar {
+    let n = x.len();
+    let head = x.slice(0, 1, n - 1);
+    let tail = x.slice(1, 1, n - 1);
+    A::map([&head, &tail], &Term).sum()
 }
 
 /// The hand-written value and gradient (written into `g`, same length as `x`): one fused loop.
@@ -283,15 +310,30 @@ fn scalar_reuse() -> ResultLine {
 
 /// Array style: primal on ndarray, gradient on tape arrays (a fresh tape per call).
 fn array() -> ResultLine {
+    array_line("wengert-array", rosenbrock_array, |x| rosenbrock_array(x))
+}
+
+/// Array style with the fused map.
+fn array_map() -> ResultLine {
+    array_line("wengert-array-map", rosenbrock_map, |x| rosenbrock_map(x))
+}
+
+/// An array-style line: `primal` on ndarray, `taped` on tape arrays (the same generic function
+/// at two types).
+fn array_line(
+    method: &str,
+    primal: fn(&Array1<f64>) -> f64,
+    taped: for<'t> fn(&VarArray<'t>) -> Var<'t>,
+) -> ResultLine {
     let x = x0(N);
     let xa = Array1::from(x.clone());
-    let (tp, primal_loss) = time_default(|| rosenbrock_array(std::hint::black_box(&xa)));
+    let (tp, primal_loss) = time_default(|| primal(std::hint::black_box(&xa)));
     let rss_before = rss_mb();
     let mut g = vec![0.0; x.len()];
     let mut run = || {
         let tape = Tape::new();
         let xs = tape.var_array(&x);
-        let y = rosenbrock_array(&xs);
+        let y = taped(&xs);
         let adj = tape.gradient(y);
         xs.adjoints_into(&adj, &mut g);
         y.value()
@@ -303,25 +345,16 @@ fn array() -> ResultLine {
     let faults = faults_per_call(faults, &tg);
     let tape = Tape::new();
     let xs = tape.var_array(&x);
-    let _ = rosenbrock_array(&xs);
+    let _ = taped(&xs);
     let stats = TapeStats {
         nodes: tape.len(),
         ops: tape.len() - x.len(),
         operands: tape.operands(),
         bytes: tape.bytes(),
     };
-    line(
-        "wengert-array",
-        &tp,
-        primal_loss,
-        &tg,
-        loss,
-        &g,
-        peak,
-        Some(stats),
-    )
-    .extra("rss_growth_mb", num(rss_after - rss_before, 1))
-    .extra("faults_per_call", faults)
+    line(method, &tp, primal_loss, &tg, loss, &g, peak, Some(stats))
+        .extra("rss_growth_mb", num(rss_after - rss_before, 1))
+        .extra("faults_per_call", faults)
 }
 
 /// The analytic gradient: the practical limit.
@@ -372,6 +405,23 @@ mod tests {
         for (a, b) in ga.iter().zip(&g) {
             assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn fused_map_matches_scalar_style() {
+        let x = x0(1000);
+        let (v, g) = ad_core::gradient(|x| rosenbrock(x), &x);
+        let tape = Tape::new();
+        let xs = tape.var_array(&x);
+        let y = rosenbrock_map(&xs);
+        let gm = xs.adjoints(&tape.gradient(y));
+        assert!(close(y.value(), v, 1e-13));
+        assert!(close(rosenbrock_map(&Array1::from(x.clone())), v, 1e-13));
+        for (a, b) in gm.iter().zip(&g) {
+            assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        // two nodes: the map and the sum
+        assert_eq!(tape.len(), x.len() + (x.len() - 1) + 1);
     }
 
     #[test]
