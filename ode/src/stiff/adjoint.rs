@@ -188,7 +188,16 @@ pub(crate) fn backward<Sys: OdeSystem>(
                 }),
             };
             let span = save_at[k] - t_prev;
-            let o = bdf::integrate(&adj, &x, &[], 0.0, &[span], &aopts, false, false);
+            let o = bdf::integrate(
+                &adj,
+                &x,
+                &[],
+                0.0,
+                &[span],
+                &aopts,
+                false,
+                bdf::Keep::Nothing,
+            );
             let cache = adj.cache.into_inner().expect("adjoint cache");
             jac = Some(cache.jac);
             let o = o?;

@@ -17,12 +17,15 @@
 //! With sensitivities, the `n x m` matrix `S = ∂y/∂(y0, p)` is carried in the same difference
 //! array (columns `n..` of each row), follows the same steps and orders, and its corrector is
 //! solved once per accepted step with the Jacobian at the converged state
-//! ([`super::newton::sens_direct`]).
+//! ([`super::newton::sens_direct`]). With [`Keep::Log`] the solve logs what the discrete
+//! adjoint ([`super::discrete`]) needs to transpose that linear map: per accepted step its
+//! time, size, order and converged state, and every rescaling of `D`.
 
 use crate::error::Error;
 use crate::options::Options;
 
 use super::differences::{change_d, coefs, interpolate, StepPoly, MAX_ORDER};
+use super::discrete::StepLog;
 use super::jacobian::{dense_jacobian, sens_rhs};
 use super::linalg::Factor;
 use super::newton::{rms, sens_direct, solve_corrector, NewtonScratch, NEWTON_MAXITER};
@@ -57,6 +60,34 @@ fn eval_jac<Sys: OdeSystem>(
     }
 }
 
+/// What a forward solve keeps for a derivative pass besides the saved states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Nothing (plain solves, forward sensitivities).
+    Nothing,
+    /// The polynomial of every accepted step ([`StepPoly`], for the continuous adjoint).
+    Polys,
+    /// The step log of the discrete adjoint ([`StepLog`]: per accepted step its time, size,
+    /// order and converged state; every rescaling of the differences).
+    Log,
+}
+
+/// [`change_d`], recorded in the step log if there is one (the discrete adjoint replays the
+/// rescalings transposed).
+fn rescale(
+    d: &mut [f64],
+    w: usize,
+    order: usize,
+    factor: f64,
+    tmp: &mut [f64],
+    log: &mut Option<StepLog>,
+) {
+    change_d(d, w, order, factor, tmp);
+    if let Some(l) = log {
+        l.rescales.push((order, factor));
+    }
+}
+
 /// Why the last attempt failed (for the error reported when the step size underflows).
 #[derive(Clone, Copy, PartialEq)]
 enum Failure {
@@ -67,8 +98,9 @@ enum Failure {
 }
 
 /// Integrates with BDF/NDF from `t0` through the sorted `save_at`; with `sens` the forward
-/// sensitivities with respect to `(y0, p)` are carried along; with `keep_trace` the
-/// polynomial of every accepted step is kept (for the adjoint).
+/// sensitivities with respect to `(y0, p)` are carried along; `keep` says what else is kept
+/// for a derivative pass (the polynomials of the accepted steps for the continuous adjoint,
+/// the step log for the discrete adjoint).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn integrate<Sys: OdeSystem>(
     sys: &Sys,
@@ -78,7 +110,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     save_at: &[f64],
     opts: &Options,
     sens: bool,
-    keep_trace: bool,
+    keep: Keep,
 ) -> Result<StiffOutput, Error> {
     let n = y0.len();
     let m = if sens { n + p.len() } else { 0 };
@@ -93,6 +125,9 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     while next < save_at.len() && save_at[next] <= t0 {
         out.push(&state0);
         next += 1;
+    }
+    if keep == Keep::Log {
+        out.log = Some(StepLog::new(n, next));
     }
     if next == save_at.len() {
         return Ok(out);
@@ -126,6 +161,9 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
     }
     .min(opts.h_max);
+    if let Some(l) = &mut out.log {
+        l.h_init = h;
+    }
 
     // D rows: 0..MAX_ORDER+3, each of width w.
     let rows = MAX_ORDER + 3;
@@ -199,7 +237,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
         let min_step = 10.0 * f64::EPSILON * t.abs().max(f64::MIN_POSITIVE);
         if h > opts.h_max {
-            change_d(&mut d, w, order, opts.h_max / h, &mut tmp);
+            rescale(&mut d, w, order, opts.h_max / h, &mut tmp, &mut out.log);
             h = opts.h_max;
             n_equal = 0;
         }
@@ -324,7 +362,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
                 0.5
             };
             h *= factor;
-            change_d(&mut d, w, order, factor, &mut tmp);
+            rescale(&mut d, w, order, factor, &mut tmp, &mut out.log);
             n_equal = 0;
             lu = None;
             continue;
@@ -354,7 +392,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
                 MIN_FACTOR
             };
             h *= factor;
-            change_d(&mut d, w, order, factor, &mut tmp);
+            rescale(&mut d, w, order, factor, &mut tmp, &mut out.log);
             n_equal = 0;
             continue;
         }
@@ -404,7 +442,10 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             }
         }
         let last = t_new >= t_end;
-        if keep_trace {
+        if let Some(l) = &mut out.log {
+            l.push_step(t_new, h, order, &y_new);
+        }
+        if keep == Keep::Polys {
             let mut rows = Vec::with_capacity((order + 1) * n);
             for j in 0..=order {
                 rows.extend_from_slice(&d[j * w..j * w + n]);
@@ -421,8 +462,14 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             out.push(&interp);
             next += 1;
         }
+        if let Some(l) = &mut out.log {
+            l.end_saves(out.saved.len());
+        }
         t = t_new;
         if last {
+            if let Some(l) = &mut out.log {
+                l.sparse = sparse;
+            }
             return Ok(out);
         }
 
@@ -459,7 +506,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         order = order + best - 1;
         let factor = MAX_FACTOR.min(safety * best_factor);
         h *= factor;
-        change_d(&mut d, w, order, factor, &mut tmp);
+        rescale(&mut d, w, order, factor, &mut tmp, &mut out.log);
         n_equal = 0;
     }
 }

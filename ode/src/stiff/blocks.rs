@@ -1,5 +1,6 @@
 //! The tape blocks of a differentiated stiff solve: forward sensitivities (a stored Jacobian
-//! of the saved states) and the continuous adjoint (a backward solve in the reverse step).
+//! of the saved states), the continuous adjoint (a backward solve in the reverse step) and the
+//! discrete adjoint of BDF (the transposed recursion over the logged steps).
 
 use ad_core::Block;
 
@@ -7,6 +8,7 @@ use crate::options::Options;
 use crate::system::OdeSystem;
 
 use super::differences::StepPoly;
+use super::discrete::StepLog;
 
 /// A stiff solve as one tape node: inputs `(y0, p)`, outputs the saved states (row-major),
 /// with the full forward-sensitivity Jacobian computed in the forward pass.
@@ -94,6 +96,62 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
         });
         for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
             *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+        }
+    }
+}
+
+/// A BDF solve as one tape node whose reverse step is the discrete adjoint
+/// ([`super::discrete::reverse`]) over the step log of the forward pass, and whose tangent
+/// step is the same recursion forward ([`super::discrete::tangent`]): both the exact
+/// derivative of the numerical solution.
+pub(crate) struct DiscreteBlock<Sys> {
+    pub(crate) sys: Sys,
+    pub(crate) opts: Options,
+    pub(crate) t0: f64,
+    pub(crate) save_at: Vec<f64>,
+    pub(crate) y0: Vec<f64>,
+    pub(crate) p: Vec<f64>,
+    pub(crate) values: Vec<f64>,
+    pub(crate) log: StepLog,
+}
+
+impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
+    type Residuals = ();
+
+    fn forward(&self, _x: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.values);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        if let Err(e) = super::discrete::reverse(
+            &self.sys,
+            &self.y0,
+            &self.p,
+            self.t0,
+            &self.save_at,
+            &self.log,
+            self.opts.rhs_products,
+            y_bar,
+            x_bar,
+        ) {
+            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
+            panic!("ode: the discrete adjoint of the BDF solve failed: {e}");
+        }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        if let Err(e) = super::discrete::tangent(
+            &self.sys,
+            &self.y0,
+            &self.p,
+            self.t0,
+            &self.save_at,
+            &self.log,
+            self.opts.rhs_products,
+            x_dot,
+            y_dot,
+        ) {
+            panic!("ode: the tangent of the BDF solve failed: {e}");
         }
     }
 }

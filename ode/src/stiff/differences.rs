@@ -52,9 +52,9 @@ fn compute_r(order: usize, factor: f64) -> [[f64; MAX_ORDER + 1]; MAX_ORDER + 1]
     r
 }
 
-/// Rescales the differences `D[0..=order]` (rows of width `w`) to a step size `factor` times
-/// the current one.
-pub(crate) fn change_d(d: &mut [f64], w: usize, order: usize, factor: f64, tmp: &mut [f64]) {
+/// The rescaling matrix `RU = R(r) U` (`U = R(1)`): a step-size change by `factor` maps
+/// `D[j] <- Σ_i RU[i][j] D[i]` (`i, j <= order`).
+fn ru_matrix(order: usize, factor: f64) -> [[f64; MAX_ORDER + 1]; MAX_ORDER + 1] {
     let r = compute_r(order, factor);
     let u = compute_r(order, 1.0);
     let mut ru = [[0.0; MAX_ORDER + 1]; MAX_ORDER + 1];
@@ -63,6 +63,39 @@ pub(crate) fn change_d(d: &mut [f64], w: usize, order: usize, factor: f64, tmp: 
             ru[i][j] = (0..=order).map(|l| r[i][l] * u[l][j]).sum();
         }
     }
+    ru
+}
+
+/// The transpose of [`change_d`] (its adjoint): `D̄[i] <- Σ_j RU[i][j] D̄[j]` on rows
+/// `0..=order` of width `w` (the other rows are left alone, as `change_d` leaves them).
+pub(crate) fn change_d_transposed(
+    d_bar: &mut [f64],
+    w: usize,
+    order: usize,
+    factor: f64,
+    tmp: &mut [f64],
+) {
+    let ru = ru_matrix(order, factor);
+    let tmp = &mut tmp[..(order + 1) * w];
+    tmp.iter_mut().for_each(|v| *v = 0.0);
+    for i in 0..=order {
+        let out = &mut tmp[i * w..(i + 1) * w];
+        for j in 0..=order {
+            let c = ru[i][j];
+            if c != 0.0 {
+                for (o, v) in out.iter_mut().zip(&d_bar[j * w..(j + 1) * w]) {
+                    *o += c * v;
+                }
+            }
+        }
+    }
+    d_bar[..(order + 1) * w].copy_from_slice(tmp);
+}
+
+/// Rescales the differences `D[0..=order]` (rows of width `w`) to a step size `factor` times
+/// the current one.
+pub(crate) fn change_d(d: &mut [f64], w: usize, order: usize, factor: f64, tmp: &mut [f64]) {
+    let ru = ru_matrix(order, factor);
     let tmp = &mut tmp[..(order + 1) * w];
     tmp.iter_mut().for_each(|v| *v = 0.0);
     for j in 0..=order {

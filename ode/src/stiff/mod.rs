@@ -8,9 +8,11 @@
 //! forward pass computes the full Jacobian of the saved states with respect to `(y0, p)` and
 //! its backward/tangent passes are products with it: BDF carries the sensitivities in its
 //! difference array (staggered direct corrector), Rodas4 runs its generic kernel on `Dual`
-//! numbers. With BDF and [`Sensitivity::InterpolatingAdjoint`](crate::Sensitivity) (or `Auto`
-//! for larger systems) the backward pass is the continuous adjoint solved backward with BDF
-//! (`stiff/adjoint.rs`). The guide: `docs/stiff.md`.
+//! numbers. With BDF and [`Sensitivity::DiscreteAdjoint`](crate::Sensitivity) (or `Auto` for
+//! `dim + n_params > 16`) the backward pass is the discrete adjoint, the exact transpose of the
+//! forward sensitivities over the logged steps (`stiff/discrete.rs`); with
+//! [`Sensitivity::InterpolatingAdjoint`](crate::Sensitivity) it is the continuous adjoint solved
+//! backward with BDF (`stiff/adjoint.rs`). The guide: `docs/stiff.md`.
 
 // The kernels index several arrays in step; iterator chains would hide the formulas.
 #![allow(clippy::needless_range_loop)]
@@ -19,6 +21,7 @@ pub(crate) mod adjoint;
 pub(crate) mod bdf;
 mod blocks;
 pub(crate) mod differences;
+pub(crate) mod discrete;
 pub(crate) mod generic;
 pub(crate) mod jacobian;
 pub(crate) mod linalg;
@@ -28,7 +31,7 @@ pub(crate) mod sparse;
 
 use ad_core::Real;
 
-use blocks::{AdjointBlock, SensitivityBlock};
+use blocks::{AdjointBlock, DiscreteBlock, SensitivityBlock};
 
 use crate::error::Error;
 use crate::options::{Method, Options, Sensitivity};
@@ -70,8 +73,10 @@ pub(crate) struct StiffOutput {
     pub(crate) jac: Vec<f64>,
     pub(crate) stats: Stats,
     pub(crate) stiff: StiffStats,
-    /// BDF with `keep_trace`: the polynomial of every accepted step.
+    /// BDF with [`Keep::Polys`](bdf::Keep): the polynomial of every accepted step.
     pub(crate) trace: Vec<differences::StepPoly>,
+    /// BDF with [`Keep::Log`](bdf::Keep): what the discrete adjoint needs.
+    pub(crate) log: Option<discrete::StepLog>,
 }
 
 impl StiffOutput {
@@ -84,6 +89,7 @@ impl StiffOutput {
             stats: Stats::default(),
             stiff: StiffStats::default(),
             trace: Vec::new(),
+            log: None,
         }
     }
 
@@ -113,7 +119,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
 ) -> Result<StiffOutput, Error> {
     match opts.method {
         Method::Rodas4 => rodas::integrate(sys, y0, p, t0, save_at, opts, sens),
-        _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens, false),
+        _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens, bdf::Keep::Nothing),
     }
 }
 
@@ -174,16 +180,31 @@ pub fn sensitivities<Sys: OdeSystem>(
     ))
 }
 
-/// True if a differentiated solve with these options uses the continuous adjoint (BDF with
-/// [`Sensitivity::InterpolatingAdjoint`], or `Auto` with `dim + n_params > 16`); else forward
-/// sensitivities.
-pub(crate) fn uses_adjoint(opts: &Options, n: usize, n_params: usize) -> bool {
-    opts.method == Method::Bdf
-        && match opts.sensitivity {
-            Sensitivity::InterpolatingAdjoint { .. } => true,
-            Sensitivity::Auto => n + n_params > 16,
-            _ => false,
-        }
+/// The derivative pass of a differentiated stiff solve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Forward sensitivities (the full Jacobian of the saved states).
+    Forward,
+    /// The continuous adjoint solved backward with BDF ([`adjoint`]).
+    Continuous,
+    /// The discrete adjoint of BDF ([`discrete`]).
+    Discrete,
+}
+
+/// The derivative pass of a differentiated solve with these options: with [`Method::Bdf`],
+/// [`Sensitivity::InterpolatingAdjoint`] gives the continuous adjoint,
+/// [`Sensitivity::DiscreteAdjoint`] the discrete one, `Auto` the discrete one for
+/// `dim + n_params > 16`; everything else (and Rodas4 always) forward sensitivities.
+pub(crate) fn pass(opts: &Options, n: usize, n_params: usize) -> Pass {
+    if opts.method != Method::Bdf {
+        return Pass::Forward;
+    }
+    match opts.sensitivity {
+        Sensitivity::InterpolatingAdjoint { .. } => Pass::Continuous,
+        Sensitivity::DiscreteAdjoint { .. } => Pass::Discrete,
+        Sensitivity::Auto if n + n_params > 16 => Pass::Discrete,
+        _ => Pass::Forward,
+    }
 }
 
 /// The stiff branch of [`solve`](crate::solve) (inputs already checked).
@@ -199,8 +220,24 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     let constant = y0.iter().chain(p).all(|v| v.is_constant());
     let n = y0.len();
-    if !constant && uses_adjoint(opts, n, p.len()) {
-        let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, true)?;
+    let kind = pass(opts, n, p.len());
+    if !constant && kind == Pass::Discrete {
+        let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Log)?;
+        let stats = o.stats;
+        let block = DiscreteBlock {
+            sys: sys.clone(),
+            opts: opts.clone(),
+            t0,
+            save_at: save_at.to_vec(),
+            y0: y0v,
+            p: pv,
+            values: o.saved.concat(),
+            log: o.log.expect("the step log was asked for"),
+        };
+        return Ok(solution_from_block(block, y0, p, save_at, stats));
+    }
+    if !constant && kind == Pass::Continuous {
+        let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Polys)?;
         let stats = o.stats;
         let block = AdjointBlock {
             sys: sys.clone(),
@@ -281,8 +318,9 @@ pub(crate) fn initial_step<Sys: OdeSystem>(
     }
 }
 
-/// The stiff branch of [`vjp`](crate::vjp): forward sensitivities, then one product with the
-/// cotangent (`y_bar` row-major `save_at.len() x dim`, inputs checked).
+/// The stiff branch of [`vjp`](crate::vjp) (`y_bar` row-major `save_at.len() x dim`, inputs
+/// checked): the pass of [`pass`] — the discrete adjoint, the continuous adjoint, or forward
+/// sensitivities and one product with the cotangent.
 pub(crate) fn vjp<Sys: OdeSystem>(
     sys: &Sys,
     y0: &[f64],
@@ -292,8 +330,41 @@ pub(crate) fn vjp<Sys: OdeSystem>(
     opts: &Options,
     y_bar: &[f64],
 ) -> Result<crate::Gradient, Error> {
-    if uses_adjoint(opts, y0.len(), p.len()) {
-        let o = bdf::integrate(sys, y0, p, t0, save_at, opts, false, true)?;
+    let kind = pass(opts, y0.len(), p.len());
+    if kind == Pass::Discrete {
+        let o = bdf::integrate(sys, y0, p, t0, save_at, opts, false, bdf::Keep::Log)?;
+        let log = o.log.as_ref().expect("the step log was asked for");
+        let mut x_bar = vec![0.0; y0.len() + p.len()];
+        let counts = discrete::reverse(
+            sys,
+            y0,
+            p,
+            t0,
+            save_at,
+            log,
+            opts.rhs_products,
+            y_bar,
+            &mut x_bar,
+        )?;
+        let p_bar = x_bar.split_off(y0.len());
+        return Ok(crate::Gradient {
+            adjoint: crate::AdjointStats {
+                taped_steps: counts.steps,
+                forward_checkpoints: log.steps(),
+                max_states_held: log.steps(),
+                ..Default::default()
+            },
+            solution: Solution {
+                t: save_at.to_vec(),
+                y: o.saved,
+                stats: o.stats,
+            },
+            y0_bar: x_bar,
+            p_bar,
+        });
+    }
+    if kind == Pass::Continuous {
+        let o = bdf::integrate(sys, y0, p, t0, save_at, opts, false, bdf::Keep::Polys)?;
         let mut x_bar = vec![0.0; y0.len() + p.len()];
         let (steps, evals) =
             adjoint::backward(sys, p, t0, save_at, opts, &o.trace, y_bar, &mut x_bar)?;
