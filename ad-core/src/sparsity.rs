@@ -743,14 +743,21 @@ impl CompressedJacobian {
         let evals = self.evaluate(x, f);
         let (rs, entries, buffers) = (self.sparsity.row_start(), &self.entries, &self.buffers);
         let scatter = |rows: std::ops::Range<usize>, acc: &mut [f64]| {
+            // row i's tangents of all colours times w_i, gathered once per row (a vectorised
+            // copy) so that each entry is one load and one add
+            let mut tw = vec![0.0; buffers.len() * LANES];
             for i in rows {
                 let wi = w[i];
                 if wi == 0.0 {
                     continue;
                 }
+                for (lanes, (_, out)) in tw.chunks_exact_mut(LANES).zip(buffers) {
+                    for (t, &d) in lanes.iter_mut().zip(&out[i].d) {
+                        *t = d * wi;
+                    }
+                }
                 for &(j, c) in &entries[rs[i]..rs[i + 1]] {
-                    let c = c as usize;
-                    acc[j as usize] += buffers[c / LANES].1[i].d[c % LANES] * wi;
+                    acc[j as usize] += tw[c as usize];
                 }
             }
         };

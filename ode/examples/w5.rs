@@ -4,12 +4,15 @@
 //! `Real` (its vector-Jacobian products recorded on a tape) and with a hand-written
 //! `OdeSystem::vjp`. Prints suite-style lines with the peak RSS of the process so far.
 //!
-//! `cargo run --release -p ode --example w5 [generic|hand|array|all] [checkpoints]`
+//! `cargo run --release -p ode --example w5 [generic|hand|array|all] [checkpoints] [auto|tape|compressed]`
+//!
+//! The third argument chooses how the generic and array right-hand sides' products are
+//! computed (`Options::rhs_products`; default `auto`, which times both and keeps the faster).
 
 use std::time::Instant;
 
 use ad_core::{Tape, Var};
-use ode::{solve, Method, OdeSystem, Options, Real, Sensitivity};
+use ode::{solve, Method, OdeSystem, Options, Real, RhsProducts, Sensitivity};
 
 const M: usize = 128;
 
@@ -138,12 +141,77 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// `w5 products`: the cost of one product `J^T w` of the generic right-hand side at the
+/// initial state, by compressed forward mode and by taping (median of 101 each, alternating).
+fn products(u0: &[f64], d: &[f64]) {
+    use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
+    use ad_core::{Adjoints, Dual};
+    let sys = ReactionDiffusion {
+        hand_vjp: false,
+        array: false,
+    };
+    let n = u0.len();
+    let x: Vec<f64> = u0.iter().chain(d).copied().collect();
+    let w: Vec<f64> = (0..n).map(|i| (i as f64).cos()).collect();
+    let s = jacobian_sparsity(&x, n, 64, |x: &[Tracer], out| {
+        sys.rhs(Tracer::constant(0.0), &x[..n], &x[n..], out)
+    })
+    .expect("sparse");
+    let mut jac = CompressedJacobian::new(s);
+    println!(
+        "pattern: {} entries, {} colours, {} evaluations on Dual<8>",
+        jac.sparsity().nnz(),
+        jac.n_colours(),
+        jac.evaluations()
+    );
+    let (mut xb1, mut xb2) = (vec![0.0; 2 * n], vec![0.0; 2 * n]);
+    let (mut tape, mut adj) = (Tape::new(), Adjoints::default());
+    let (mut tc, mut tt) = (Vec::new(), Vec::new());
+    for _ in 0..101 {
+        xb1.fill(0.0);
+        let c = Instant::now();
+        jac.vjp(
+            &x,
+            |x: &[Dual<8>], out| sys.rhs(Dual::constant(0.0), &x[..n], &x[n..], out),
+            &w,
+            &mut xb1,
+        );
+        tc.push(c.elapsed().as_secs_f64() * 1e3);
+        let c = Instant::now();
+        tape.clear();
+        let xs = tape.vars(&x);
+        let mut f = vec![Var::constant(0.0); n];
+        sys.rhs(Var::constant(0.0), &xs[..n], &xs[n..], &mut f);
+        tape.vjp_into(&f, &w, &mut adj);
+        let s0 = xs[0].index() as usize;
+        xb2.copy_from_slice(&adj.as_slice()[s0..s0 + 2 * n]);
+        tt.push(c.elapsed().as_secs_f64() * 1e3);
+    }
+    let err = xb1
+        .iter()
+        .zip(&xb2)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    tc.sort_by(f64::total_cmp);
+    tt.sort_by(f64::total_cmp);
+    println!(
+        "one product: compressed {:.3} ms (min {:.3}), taped {:.3} ms (min {:.3}); max difference {err:.1e}",
+        tc[50], tc[0], tt[50], tt[0]
+    );
+}
+
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "both".into());
     let checkpoints: usize = std::env::args()
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
+    let rhs_products = match std::env::args().nth(3).as_deref() {
+        None | Some("auto") => RhsProducts::Auto,
+        Some("tape") => RhsProducts::Tape,
+        Some("compressed") => RhsProducts::Compressed,
+        Some(other) => panic!("unknown products {other:?}: auto, tape or compressed"),
+    };
     let n = M * M;
     let d: Vec<f64> = (0..n)
         .map(|c| 0.01 * (1.0 + 0.5 * (c as f64).sin()))
@@ -158,8 +226,12 @@ fn main() {
     let opts = Options {
         method: Method::Rk4 { dt: 1e-3 },
         sensitivity: Sensitivity::DiscreteAdjoint { checkpoints },
+        rhs_products,
         ..Default::default()
     };
+    if which == "products" {
+        return products(&u0, &d);
+    }
     let save_at = [2.0];
     let variants: Vec<(bool, bool)> = match which.as_str() {
         "generic" => vec![(false, false)],

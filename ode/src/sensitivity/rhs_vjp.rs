@@ -10,7 +10,7 @@
 //! pattern is traced with `ad_core::sparsity::jacobian_sparsity` and usable if the traced code
 //! did not branch on a value (a branch could read other entries elsewhere, and a missed entry
 //! would be a wrong gradient) and the colouring needs at most [`MAX_EVALS`] evaluations; then
-//! one product is timed each way and the faster kept. Both ways give the exact products (to
+//! a few products are timed each way and the faster kept. Both ways give the exact products (to
 //! rounding).
 
 use std::time::Instant;
@@ -24,6 +24,8 @@ use crate::system::OdeSystem;
 /// Largest number of `Dual<8>` evaluations per product for the compressed Jacobian (above,
 /// taping is cheaper).
 const MAX_EVALS: usize = 3;
+/// Products timed each way (after one untimed) before [`RhsProducts::Auto`] keeps the faster.
+const TIMED_ROUNDS: usize = 3;
 
 /// How one solve computes its right-hand side products (kept per solve: the pattern belongs
 /// to the system).
@@ -89,7 +91,8 @@ impl RhsVjp {
     }
 
     /// With [`RhsProducts::Auto`]: traces the pattern; if the compressed Jacobian is possible,
-    /// times one product each way (after one to size the buffers) and keeps the faster. Both are exact, so the choice
+    /// times [`TIMED_ROUNDS`] products each way (after one to size the buffers) and keeps the
+    /// faster by their best times. Both are exact, so the choice
     /// changes the cost, not the result beyond rounding. An array-style right-hand side
     /// (one tape node per array operation) usually tapes faster; a scalar stencil is faster
     /// by compressed forward mode (W5: about 2x).
@@ -113,14 +116,20 @@ impl RhsVjp {
             return Plan::Sparse(Box::new(jac), x_bar);
         }
         let (mut y_sink, mut p_sink) = (vec![0.0; y.len()], vec![0.0; p.len()]);
-        let (mut sparse, mut taped) = (0.0, 0.0);
-        for _ in 0..2 {
+        // the first round sizes the buffers; the best of the others is each way's cost (the
+        // minimum, because another process can only make a run slower)
+        let (mut sparse, mut taped) = (f64::INFINITY, f64::INFINITY);
+        for round in 0..=TIMED_ROUNDS {
             let clock = Instant::now();
             jac.vjp(sys, t, y, p, w, &mut x_bar);
-            sparse = clock.elapsed().as_secs_f64();
+            let s = clock.elapsed().as_secs_f64();
             let clock = Instant::now();
             self.taped(sys, t, y, p, w, &mut y_sink, &mut p_sink);
-            taped = clock.elapsed().as_secs_f64();
+            let tp = clock.elapsed().as_secs_f64();
+            if round > 0 {
+                sparse = sparse.min(s);
+                taped = taped.min(tp);
+            }
         }
         if sparse < taped {
             Plan::Sparse(Box::new(jac), x_bar)
