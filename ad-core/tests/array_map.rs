@@ -142,6 +142,37 @@ fn objective<A: RealArray, C: Case<N>, const N: usize>(
     out.sin().sum() + out.sum() * 0.3 + x.mul(x).sum() * 0.01
 }
 
+/// [`objective`], or [`sum_objective`] if `sum_only`.
+fn obj<A: RealArray, C: Case<N>, const N: usize>(
+    x: &A,
+    c: &C,
+    how: Inputs,
+    (fused, sum_only): (bool, bool),
+) -> A::Scalar {
+    if sum_only {
+        sum_objective(x, c, how, fused)
+    } else {
+        objective(x, c, how, fused)
+    }
+}
+
+/// `sum out + 0.01 sum x^2`, the sum fused into the map (`map_sum`) or not.
+fn sum_objective<A: RealArray, C: Case<N>, const N: usize>(
+    x: &A,
+    c: &C,
+    how: Inputs,
+    fused: bool,
+) -> A::Scalar {
+    let ins: [A; N] = make_inputs(x, how);
+    let refs: [&A; N] = std::array::from_fn(|k| &ins[k]);
+    let s = if fused {
+        A::map_sum(refs, c)
+    } else {
+        c.unfused(refs).sum()
+    };
+    s + x.mul(x).sum() * 0.01
+}
+
 fn point(n: usize, seed: u64) -> Vec<f64> {
     Rng::new(seed).vec(n, -1.2, 1.2)
 }
@@ -164,16 +195,16 @@ fn on_tape_arrays<C: Case<N>, const N: usize>(
     x: &[f64],
     c: &C,
     how: Inputs,
-    fused: bool,
+    mode: (bool, bool),
 ) -> (f64, Vec<f64>) {
     {
         let t = Tape::new();
         let xa = t.var_array(&point(x.len() + 5, 99));
-        let _ = t.gradient(objective(&xa, c, how, fused) * 1e3);
+        let _ = t.gradient(obj(&xa, c, how, mode) * 1e3);
     }
     let tape = Tape::new();
     let xa = tape.var_array(x);
-    let y = objective(&xa, c, how, fused);
+    let y = obj(&xa, c, how, mode);
     let adj = tape.gradient(y);
     let g = xa.adjoints(&adj);
     let mut again = adj;
@@ -187,40 +218,42 @@ fn on_scalar_vars<C: Case<N>, const N: usize>(
     x: &[f64],
     c: &C,
     how: Inputs,
-    fused: bool,
+    mode: (bool, bool),
 ) -> (f64, Vec<f64>) {
     let tape = Tape::new();
     let xs: Array1<Var> = tape.vars(x).into_iter().collect();
-    let y = objective(&xs, c, how, fused);
+    let y = obj(&xs, c, how, mode);
     (y.value(), tape.gradient(y).wrt_all(&xs.to_vec()))
 }
 
 /// The fused map on tape arrays against the unfused formula on tape arrays and on scalar
-/// `Var`s (fused and not), and its value against `Array1<f64>`.
+/// `Var`s (fused and not), and its value against `Array1<f64>`; then the same for `map_sum`.
 fn check_against_unfused<C: Case<N>, const N: usize>(c: &C, n: usize, how: Inputs, seed: u64) {
     let x = point(n + 2, seed);
-    let what = format!("N = {N}, n = {n}, {how:?}");
-    let (v, g) = on_tape_arrays(&x, c, how, true);
-    let (vu, gu) = on_tape_arrays(&x, c, how, false);
-    let (vs, gs) = on_scalar_vars(&x, c, how, false);
-    let (vsf, gsf) = on_scalar_vars(&x, c, how, true);
-    let vf: f64 = objective(&Array1::from(x.clone()), c, how, true);
-    for (other, name) in [
-        (vu, "unfused"),
-        (vs, "scalar"),
-        (vsf, "scalar fused"),
-        (vf, "f64"),
-    ] {
-        // the sums of n terms are added in different orders (four lanes, chunks, one by one)
-        let tol = 1e-15 * (n as f64).sqrt().max(10.0);
-        assert!(
-            (v - other).abs() <= tol * v.abs().max(1.0),
-            "{what}: value {v} vs {name} {other}"
-        );
+    for sum_only in [false, true] {
+        let what = format!("N = {N}, n = {n}, {how:?}, map_sum {sum_only}");
+        let (v, g) = on_tape_arrays(&x, c, how, (true, sum_only));
+        let (vu, gu) = on_tape_arrays(&x, c, how, (false, sum_only));
+        let (vs, gs) = on_scalar_vars(&x, c, how, (false, sum_only));
+        let (vsf, gsf) = on_scalar_vars(&x, c, how, (true, sum_only));
+        let vf: f64 = obj(&Array1::from(x.clone()), c, how, (true, sum_only));
+        for (other, name) in [
+            (vu, "unfused"),
+            (vs, "scalar"),
+            (vsf, "scalar fused"),
+            (vf, "f64"),
+        ] {
+            // the sums of n terms are added in different orders (four lanes, chunks, one by one)
+            let tol = 1e-15 * (n as f64).sqrt().max(10.0);
+            assert!(
+                (v - other).abs() <= tol * v.abs().max(1.0),
+                "{what}: value {v} vs {name} {other}"
+            );
+        }
+        agree(&g, &gu, 1e-14, &format!("{what}: vs unfused tape arrays"));
+        agree(&g, &gs, 1e-14, &format!("{what}: vs scalar Vars"));
+        agree(&g, &gsf, 1e-14, &format!("{what}: vs scalar Vars, fused"));
     }
-    agree(&g, &gu, 1e-14, &format!("{what}: vs unfused tape arrays"));
-    agree(&g, &gs, 1e-14, &format!("{what}: vs scalar Vars"));
-    agree(&g, &gsf, 1e-14, &format!("{what}: vs scalar Vars, fused"));
 }
 
 #[test]
@@ -288,7 +321,7 @@ fn parallel_path_equals_small_pieces() {
     let n = PAR_MIN + 4321;
     let x = point(n + 2, 13);
     for how in [Inputs::HeadTail, Inputs::TailHead, Inputs::Mixed] {
-        let (v, g) = on_tape_arrays(&x, &Two, how, true);
+        let (v, g) = on_tape_arrays(&x, &Two, how, (true, false));
         let tape = Tape::new();
         let xa = tape.var_array(&x);
         let y = in_pieces(&xa, how, 10_000);
@@ -302,19 +335,21 @@ fn parallel_path_equals_small_pieces() {
 fn gradient_matches_central_finite_differences() {
     fn check<C: Case<N>, const N: usize>(c: &C, how: Inputs, seed: u64) {
         let x = point(40, seed);
-        let (_, g) = on_tape_arrays(&x, c, how, true);
         let t = Rng::new(seed + 100).vec(x.len(), -1.0, 1.0);
-        let f = |s: f64| -> f64 {
-            let xs: Vec<f64> = x.iter().zip(&t).map(|(a, b)| a + s * b).collect();
-            objective(&Array1::from(xs), c, how, true)
-        };
-        let h = 1e-3;
-        let fd = (-f(2.0 * h) + 8.0 * f(h) - 8.0 * f(-h) + f(-2.0 * h)) / (12.0 * h);
-        let ad: f64 = g.iter().zip(&t).map(|(a, b)| a * b).sum();
-        assert!(
-            (ad - fd).abs() <= 1e-9 * fd.abs().max(1.0),
-            "N = {N}, {how:?}: AD {ad} vs FD {fd}"
-        );
+        for sum_only in [false, true] {
+            let (_, g) = on_tape_arrays(&x, c, how, (true, sum_only));
+            let f = |s: f64| -> f64 {
+                let xs: Vec<f64> = x.iter().zip(&t).map(|(a, b)| a + s * b).collect();
+                obj(&Array1::from(xs), c, how, (true, sum_only))
+            };
+            let h = 1e-3;
+            let fd = (-f(2.0 * h) + 8.0 * f(h) - 8.0 * f(-h) + f(-2.0 * h)) / (12.0 * h);
+            let ad: f64 = g.iter().zip(&t).map(|(a, b)| a * b).sum();
+            assert!(
+                (ad - fd).abs() <= 1e-9 * fd.abs().max(1.0),
+                "N = {N}, {how:?}, map_sum {sum_only}: AD {ad} vs FD {fd}"
+            );
+        }
     }
     for (k, how) in [Inputs::Mixed, Inputs::TailHead, Inputs::Same]
         .into_iter()
@@ -333,7 +368,7 @@ fn ndarray_f64_and_dual_match_tape_arrays() {
     let x = point(300, 14);
     let t = Rng::new(15).vec(x.len(), -1.0, 1.0);
     let how = Inputs::Mixed;
-    let (v, g) = on_tape_arrays(&x, &Three, how, true);
+    let (v, g) = on_tape_arrays(&x, &Three, how, (true, false));
     // f64: the same value
     let vf = objective(&Array1::from(x.clone()), &Three, how, true);
     assert!((vf - v).abs() <= 1e-14 * v.abs());
@@ -393,9 +428,14 @@ fn constant_inputs_get_no_adjoint_and_record_nothing_alone() {
     assert!(out.tape().is_none());
     let plain = RealArray::map([&Array1::from(x.clone()), &Array1::from(w.clone())], &Two);
     assert_eq!(out.values(), plain.as_slice().unwrap());
+    let y = VarArray::map_sum([&a, &b], &Two);
+    assert_eq!(tape.len(), 1);
+    assert!(y.tape().is_none());
+    assert!((y.value() - plain.sum()).abs() <= 1e-14 * plain.sum().abs());
     // no inputs: empty
     let none: [&VarArray; 0] = [];
     assert!(VarArray::map(none, &Unit).is_empty());
+    assert_eq!(VarArray::map_sum(none, &Unit).value(), 0.0);
     let none: [&Array1<f64>; 0] = [];
     assert!(RealArray::map(none, &Unit).is_empty());
 }
@@ -453,6 +493,15 @@ fn mismatched_lengths_panic_on_tape_arrays() {
     let a = tape.var_array(&[1.0; 5]);
     let b = tape.var_array(&[1.0; 4]);
     let _ = VarArray::map([&a, &b], &Two);
+}
+
+#[test]
+#[should_panic(expected = "map_sum: arrays of lengths 5 and 4")]
+fn mismatched_lengths_panic_in_map_sum() {
+    let tape = Tape::new();
+    let a = tape.var_array(&[1.0; 5]);
+    let b = VarArray::constant(&[1.0; 4]);
+    let _ = VarArray::map_sum([&a, &b], &Two);
 }
 
 #[test]

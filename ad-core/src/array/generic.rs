@@ -107,6 +107,15 @@ pub trait RealArray: Sized {
     /// # Panics
     /// If the inputs differ in length.
     fn map<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Self;
+    /// `sum_i f.eval([inputs[0][i], ..., inputs[N-1][i]])`: [`RealArray::map`] then
+    /// [`RealArray::sum`], fused. On [`VarArray`] one node without an output array (see
+    /// [`VarArray::map_sum`]): less memory and traffic than a map and a sum.
+    ///
+    /// # Panics
+    /// If the inputs differ in length.
+    fn map_sum<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Self::Scalar {
+        Self::map(inputs, f).sum()
+    }
 }
 
 /// `out[i] = a[map(i)]` for the periodic shifts, copying whole runs (two per row) instead of
@@ -353,5 +362,9 @@ impl<'t> RealArray for VarArray<'t> {
     #[track_caller]
     fn map<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Self {
         VarArray::map(inputs, f)
+    }
+    #[track_caller]
+    fn map_sum<const N: usize, F: ElementFn<N>>(inputs: [&Self; N], f: &F) -> Var<'t> {
+        VarArray::map_sum(inputs, f)
     }
 }

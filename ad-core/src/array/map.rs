@@ -6,21 +6,28 @@
 //! input (structure of arrays). Reverse, for every on-tape input `k`,
 //! `in_k_bar[i] += partial_k[i] * out_bar[i]`: one pass over the output adjoints, in blocks
 //! that stay in the L1 cache, split over threads above [`PAR_MIN`].
+//!
+//! [`VarArray::map_sum`] fuses the sum of the map too: a scalar node that keeps only the
+//! partials, whose reverse step is the same with one output adjoint for all elements.
 
 use rayon::prelude::*;
 
 use super::ops::{map_values, values_and_partials};
-use super::{axpy_mul, ArrayOp, VarArray, CHUNK, PAR_MIN};
+use super::{axpy, axpy_mul, sum, ArrayOp, VarArray, CHUNK, PAR_MIN};
 use crate::dual::Dual;
 use crate::real::Real;
 use crate::tape::Claims;
+use crate::var::Var;
 
 /// An element-wise function of `N` scalars, written once for every scalar type: the formula
 /// of [`RealArray::map`](crate::RealArray::map).
 ///
 /// Rust closures cannot be generic, so the formula is a method of a (usually empty) type.
 /// `eval` sees one element of each input and may use anything [`Real`] offers (arithmetic,
-/// `f64` constants, `exp`, `powi`, comparisons, branches on values).
+/// `f64` constants, `exp`, `powi`, comparisons, branches on values). Mark it `#[inline]`:
+/// maps call it once per element, and without the attribute a generic method may be compiled
+/// in another codegen unit than the loop, each element then paying a call (W1's forward pass
+/// measured 3x slower so).
 ///
 /// ```
 /// use ad_core::{ElementFn, Real, RealArray, Tape, VarArray};
@@ -29,6 +36,7 @@ use crate::tape::Claims;
 /// struct Term;
 ///
 /// impl ElementFn<2> for Term {
+///     #[inline]
 ///     fn eval<S: Real>(&self, [a, b]: [S; 2]) -> S {
 ///         let r = b - a * a;
 ///         let s = S::one() - a;
@@ -132,6 +140,117 @@ impl<'t> VarArray<'t> {
     }
 }
 
+impl<'t> VarArray<'t> {
+    /// `sum_i f(inputs[0][i], ..., inputs[N-1][i])`: [`VarArray::map`] followed by
+    /// [`VarArray::sum`], fused into ONE node that stores `N` doubles per element (the
+    /// partials; no output array and no output adjoints). Its reverse step is
+    /// `in_k_bar[i] += partial_k[i] * y_bar`.
+    ///
+    /// # Panics
+    /// As [`VarArray::map`].
+    #[track_caller]
+    pub fn map_sum<const N: usize, F: ElementFn<N>>(inputs: [&VarArray<'t>; N], f: &F) -> Var<'t> {
+        let Some(first) = inputs.first() else {
+            return Var::constant(0.0);
+        };
+        let mut tape = first.tape;
+        for a in &inputs[1..] {
+            first.same_len(a.len(), "map_sum");
+            tape = a.tape_with(tape);
+        }
+        let values = inputs.map(|a| a.values());
+        let Some(t) = tape else {
+            return Var::constant(sum(&map_values(values, |x| f.eval::<f64>(x))));
+        };
+        let n = first.len();
+        let (off, value) = t.arena_extend(N * n, |partials| {
+            let out = Partials(partials.as_mut_ptr().cast());
+            if n >= PAR_MIN {
+                (0..n.div_ceil(CHUNK))
+                    .into_par_iter()
+                    .map(|c| {
+                        let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+                        // SAFETY: the buffer holds `N n` elements; chunks are disjoint.
+                        unsafe { eval_sum(values, out, n, lo, hi, f) }
+                    })
+                    .sum()
+            } else {
+                // SAFETY: the buffer holds `N n` elements; one thread.
+                unsafe { eval_sum(values, out, n, 0, n, f) }
+            }
+        });
+        let slots = inputs.map(|a| a.tape.map_or(CONSTANT, |_| a.start));
+        let op = ArrayOp::MapSum {
+            n,
+            off,
+            slots: Slots::new(&slots),
+        };
+        Self::record_scalar(tape, op, value)
+    }
+}
+
+/// The partial runs of a map being written, shared by the threads of a parallel loop that
+/// write disjoint elements.
+#[derive(Clone, Copy)]
+struct Partials(*mut f64);
+
+// SAFETY: only used by `VarArray::map_sum`, whose threads write disjoint elements of a buffer
+// that outlives the parallel loop.
+unsafe impl Send for Partials {}
+unsafe impl Sync for Partials {}
+
+/// `f` at `x = [x_0[i], ..., x_{N-1}[i]]` on `Dual<N>` seeded with unit tangents.
+#[inline(always)]
+fn eval_dual<const N: usize, F: ElementFn<N>>(f: &F, x: [f64; N]) -> Dual<N> {
+    f.eval(std::array::from_fn(|k| {
+        Dual::<N>::new(
+            x[k],
+            std::array::from_fn(|j| if j == k { 1.0 } else { 0.0 }),
+        )
+    }))
+}
+
+/// Writes the partials `out[k n + i] = df/dx_k` at element `i` for `i` in `lo..hi` and returns
+/// the sum of the values there. The values of a block of [`BLOCK`] elements go to a buffer on
+/// the stack, summed by [`sum`] (four lanes): the evaluation loop then vectorises as `map`'s.
+///
+/// # Safety
+/// `out` is valid for writes of `N n` elements and no other thread writes elements `lo..hi` of
+/// its runs; `lo <= hi <= n`, and every input has `n` elements.
+#[inline(always)]
+unsafe fn eval_sum<const N: usize, F: ElementFn<N>>(
+    x: [&[f64]; N],
+    out: Partials,
+    n: usize,
+    lo: usize,
+    hi: usize,
+    f: &F,
+) -> f64 {
+    let mut buf = [0.0; BLOCK];
+    let mut total = 0.0;
+    let mut b0 = lo;
+    while b0 < hi {
+        let b1 = (b0 + BLOCK).min(hi);
+        let len = b1 - b0;
+        let xb = x.map(|a| &a[b0..b1]);
+        // raw pointers in locals, as in `ops::fill`: the loop has no stores that could alias
+        // the inputs' slices, and it vectorises
+        let (v, p) = (buf.as_mut_ptr(), out.0.add(b0));
+        #[allow(clippy::needless_range_loop)] // indexing N inputs at one j vectorises
+        for j in 0..len {
+            let y = eval_dual(f, std::array::from_fn(|k| xb[k][j]));
+            v.add(j).write(y.v);
+            for (k, &d) in y.d.iter().enumerate() {
+                p.add(k * n + j).write(d);
+            }
+        }
+        let values = &buf[..len];
+        total += sum(values);
+        b0 = b1;
+    }
+    total
+}
+
 /// Inputs handled by one pass over the output adjoints.
 const GROUP: usize = 8;
 /// Elements per block of [`accumulate_blocks`]: the output adjoints, partials and destination
@@ -147,21 +266,31 @@ struct Lane<'a> {
     write: bool,
 }
 
-/// The reverse step of [`ArrayOp::Map`]: for every on-tape input `k`,
-/// `below[slot_k + i] += arena[off + k n + i] * out[i]`.
+/// The adjoint of a map's output: one per element ([`ArrayOp::Map`]) or the same for all
+/// ([`ArrayOp::MapSum`]: the adjoint of the sum).
+#[derive(Clone, Copy)]
+pub(crate) enum OutBar<'a> {
+    Run(&'a [f64]),
+    Uniform(f64),
+}
+
+/// The reverse step of [`ArrayOp::Map`] and [`ArrayOp::MapSum`] over `n` elements: for every
+/// on-tape input `k`, `below[slot_k + i] += arena[off + k n + i] * out_bar[i]`.
 ///
 /// Inputs may overlap (views of one run): contributions to one element are then added in turn,
 /// block by block. A lazy run is written by its first contribution only if no other input of
 /// the map overlaps that input's range (else it is zeroed and added to, like the others).
 pub(crate) fn reverse(
-    off: usize,
+    (n, off): (usize, usize),
     slots: &Slots,
     arena: &[f64],
-    out: &[f64],
+    out: OutBar<'_>,
     below: &mut [f64],
     claims: &mut Claims<'_>,
 ) {
-    let n = out.len();
+    if let OutBar::Run(o) = out {
+        assert_eq!(o.len(), n);
+    }
     let slots = slots.as_slice();
     let overlaps_another = |k: usize| {
         let s = slots[k] as usize;
@@ -192,13 +321,12 @@ pub(crate) fn reverse(
             }
             k += 1;
         }
-        reverse_group(&lanes[..m], out, below);
+        reverse_group(n, &lanes[..m], out, below);
     }
 }
 
 /// Adds the contributions of the inputs in `lanes` (see [`Lane`]).
-fn reverse_group(lanes: &[Lane<'_>], out: &[f64], below: &mut [f64]) {
-    let n = out.len();
+fn reverse_group(n: usize, lanes: &[Lane<'_>], out: OutBar<'_>, below: &mut [f64]) {
     for lane in lanes {
         assert!(lane.dst + n <= below.len() && lane.part.len() == n);
     }
@@ -223,10 +351,11 @@ fn reverse_group(lanes: &[Lane<'_>], out: &[f64], below: &mut [f64]) {
         // overlapping inputs: one parallel pass per input
         for lane in lanes {
             let dst = &mut below[lane.dst..lane.dst + n];
-            if lane.write {
-                axpy_mul::<true>(dst, 1.0, lane.part, out);
-            } else {
-                axpy_mul::<false>(dst, 1.0, lane.part, out);
+            match (out, lane.write) {
+                (OutBar::Run(o), true) => axpy_mul::<true>(dst, 1.0, lane.part, o),
+                (OutBar::Run(o), false) => axpy_mul::<false>(dst, 1.0, lane.part, o),
+                (OutBar::Uniform(w), true) => axpy::<true>(dst, w, lane.part),
+                (OutBar::Uniform(w), false) => axpy::<false>(dst, w, lane.part),
             }
         }
     }
@@ -248,7 +377,7 @@ impl SharedMut {
     }
 }
 
-/// `below[lane.dst + i] (+)= lane.part[i] * out[i]` for every lane and `i` in `lo..hi`, in
+/// `below[lane.dst + i] (+)= lane.part[i] * out_bar[i]` for every lane and `i` in `lo..hi`, in
 /// blocks of [`BLOCK`] elements: all lanes of one block before the next block.
 ///
 /// # Safety
@@ -258,25 +387,37 @@ impl SharedMut {
 unsafe fn accumulate_blocks(
     below: *mut f64,
     lanes: &[Lane<'_>],
-    out: &[f64],
+    out: OutBar<'_>,
     lo: usize,
     hi: usize,
 ) {
     let mut b0 = lo;
     while b0 < hi {
         let b1 = (b0 + BLOCK).min(hi);
-        let o = &out[b0..b1];
         for lane in lanes {
             let p = &lane.part[b0..b1];
             // Lanes may overlap: each `d` lives only for its own loop.
             let d = std::slice::from_raw_parts_mut(below.add(lane.dst + b0), b1 - b0);
-            if lane.write {
-                for ((d, &p), &o) in d.iter_mut().zip(p).zip(o) {
-                    *d = p * o;
+            match (out, lane.write) {
+                (OutBar::Run(o), true) => {
+                    for ((d, &p), &o) in d.iter_mut().zip(p).zip(&o[b0..b1]) {
+                        *d = p * o;
+                    }
                 }
-            } else {
-                for ((d, &p), &o) in d.iter_mut().zip(p).zip(o) {
-                    *d += p * o;
+                (OutBar::Run(o), false) => {
+                    for ((d, &p), &o) in d.iter_mut().zip(p).zip(&o[b0..b1]) {
+                        *d += p * o;
+                    }
+                }
+                (OutBar::Uniform(w), true) => {
+                    for (d, &p) in d.iter_mut().zip(p) {
+                        *d = p * w;
+                    }
+                }
+                (OutBar::Uniform(w), false) => {
+                    for (d, &p) in d.iter_mut().zip(p) {
+                        *d += p * w;
+                    }
                 }
             }
         }

@@ -492,6 +492,13 @@ pub(crate) enum ArrayOp {
         off: usize,
         slots: map::Slots,
     },
+    /// `out[0] = sum_i f(inputs)` (see [`VarArray::map_sum`]): input `k` gets
+    /// `arena[off + k n + i] * out_bar[0]`.
+    MapSum {
+        n: usize,
+        off: usize,
+        slots: map::Slots,
+    },
     /// Placeholder for an operation on constants (never recorded).
     Nothing,
 }
@@ -850,8 +857,12 @@ impl ArrayOp {
                 }
             }
             ArrayOp::Map { n, off, slots } => {
-                debug_assert_eq!(*n, out.len());
-                map::reverse(*off, slots, arena, out, below, claims);
+                let out = map::OutBar::Run(out);
+                map::reverse((*n, *off), slots, arena, out, below, claims);
+            }
+            ArrayOp::MapSum { n, off, slots } => {
+                let out = map::OutBar::Uniform(out[0]);
+                map::reverse((*n, *off), slots, arena, out, below, claims);
             }
             ArrayOp::Nothing => {}
         }

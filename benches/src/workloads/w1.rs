@@ -14,6 +14,8 @@
 //!   per array operation) with a fresh tape per call.
 //! - `wengert-array-map`: the same in array style with the per-element formula fused into one
 //!   map ([`rosenbrock_map`], `RealArray::map` over [`Term`]): two tape nodes in all.
+//! - `wengert-array-map-sum`: the map and the sum fused too ([`rosenbrock_map_sum`],
+//!   `RealArray::map_sum`): one node, no output array.
 
 use ad_core::{Adjoints, ElementFn, Real, RealArray, Tape, Var, VarArray};
 use ndarray::Array1;
@@ -50,6 +52,10 @@ pub fn workload() -> Workload {
             Method {
                 name: "wengert-array-map",
                 run: array_map,
+            },
+            Method {
+                name: "wengert-array-map-sum",
+                run: array_map_sum,
             },
             Method {
                 name: "hand-written",
@@ -92,6 +98,7 @@ pub fn rosenbrock_array<A: RealArray>(x: &A) -> A::Scalar {
 pub struct Term;
 
 impl ElementFn<2> for Term {
+    #[inline]
     fn eval<S: Real>(&self, [a, b]: [S; 2]) -> S {
         let r = b - a * a;
         let s = S::one() - a;
@@ -106,6 +113,14 @@ pub fn rosenbrock_map<A: RealArray>(x: &A) -> A::Scalar {
     let head = x.slice(0, 1, n - 1);
     let tail = x.slice(1, 1, n - 1);
     A::map([&head, &tail], &Term).sum()
+}
+
+/// As [`rosenbrock_map`] with the sum fused into the map: one node on a tape.
+pub fn rosenbrock_map_sum<A: RealArray>(x: &A) -> A::Scalar {
+    let n = x.len();
+    let head = x.slice(0, 1, n - 1);
+    let tail = x.slice(1, 1, n - 1);
+    A::map_sum([&head, &tail], &Term)
 }
 
 /// The hand-written value and gradient (written into `g`, same length as `x`): one fused loop.
@@ -318,6 +333,13 @@ fn array_map() -> ResultLine {
     array_line("wengert-array-map", rosenbrock_map, |x| rosenbrock_map(x))
 }
 
+/// Array style with the fused map and sum.
+fn array_map_sum() -> ResultLine {
+    array_line("wengert-array-map-sum", rosenbrock_map_sum, |x| {
+        rosenbrock_map_sum(x)
+    })
+}
+
 /// An array-style line: `primal` on ndarray, `taped` on tape arrays (the same generic function
 /// at two types).
 fn array_line(
@@ -422,6 +444,27 @@ mod tests {
         }
         // two nodes: the map and the sum
         assert_eq!(tape.len(), x.len() + (x.len() - 1) + 1);
+    }
+
+    #[test]
+    fn fused_map_sum_matches_scalar_style() {
+        let x = x0(1000);
+        let (v, g) = ad_core::gradient(|x| rosenbrock(x), &x);
+        let tape = Tape::new();
+        let xs = tape.var_array(&x);
+        let y = rosenbrock_map_sum(&xs);
+        let gm = xs.adjoints(&tape.gradient(y));
+        assert!(close(y.value(), v, 1e-13));
+        assert!(close(
+            rosenbrock_map_sum(&Array1::from(x.clone())),
+            v,
+            1e-13
+        ));
+        for (a, b) in gm.iter().zip(&g) {
+            assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        // one node with one output
+        assert_eq!(tape.len(), x.len() + 1);
     }
 
     #[test]
