@@ -44,7 +44,7 @@ use rayon::prelude::*;
 
 use crate::dual::Dual;
 use crate::real::Real;
-use crate::tape::{Item, RecordedBlock, Tape};
+use crate::tape::{BlockInputs, Item, RecordedBlock, Tape};
 use crate::var::Var;
 
 /// A block operation with its own derivative rules, applied with [`Real::apply_block`].
@@ -79,6 +79,18 @@ pub trait Block: 'static {
     fn vjp_write(&self, residuals: &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
         x_bar.fill(0.0);
         self.vjp(residuals, y_bar, x_bar);
+    }
+
+    /// As [`Block::forward`], reading the inputs' values on demand: [`Real::apply_block`] on
+    /// `Var` and `Dual` calls this (when [`Block::reads_inputs`]), on `f64` it calls
+    /// [`Block::forward`] with the inputs as they are. A block that copies its inputs into its
+    /// own storage (a matrix to factorise) overrides it to gather them straight there with
+    /// [`BlockInputs::write_to`]: for taped inputs this is the one pass over the `Var`s that
+    /// also checks they form one run on the tape, and no intermediate buffer is written. The
+    /// default gathers all values into a vector and calls [`Block::forward`].
+    fn forward_from(&self, x: &BlockInputs<'_>, y: &mut [f64]) -> Self::Residuals {
+        let v = x.to_vec();
+        self.forward(&v, y)
     }
 
     /// Whether [`Block::forward`] reads its inputs `x`. A block built at a point whose outputs
@@ -122,20 +134,25 @@ pub(crate) fn apply_var<'t, B: Block>(block: B, x: &[Var<'t>], y: &mut [Var<'t>]
     // One pass over the inputs: their values (when `forward` reads them) and whether they are
     // one contiguous run of nodes on `tape`, in order.
     let reads = block.reads_inputs();
-    let mut xv = Vec::new();
-    let contiguous = match tape {
-        Some(t) if reads => gather_run(x, t, &mut xv),
-        Some(t) => is_run(x, t),
-        None => {
-            if reads {
-                xv.extend(x.iter().map(|v| v.value()));
-            }
-            false
-        }
-    };
     let mut yv = vec![0.0; y.len()];
-    let residuals = block.forward(&xv, &mut yv);
-    drop(xv);
+    let (residuals, contiguous) = match tape {
+        Some(t) if reads => {
+            let inputs = BlockInputs::from_vars(x, t);
+            let r = block.forward_from(&inputs, &mut yv);
+            // the block read every input in order: that pass checked the run
+            let run = inputs.run_checked().unwrap_or_else(|| is_run(x, t));
+            (r, run)
+        }
+        Some(t) => (block.forward(&[], &mut yv), is_run(x, t)),
+        None if reads => {
+            let xv: Vec<f64> = x.iter().map(|v| v.value()).collect();
+            (
+                block.forward_from(&BlockInputs::from_values(&xv), &mut yv),
+                false,
+            )
+        }
+        None => (block.forward(&[], &mut yv), false),
+    };
     let Some(tape) = tape else {
         for (yi, &v) in y.iter_mut().zip(&yv) {
             *yi = Var::constant(v);
@@ -216,47 +233,40 @@ fn run_from(x: &[Var<'_>], tape: *const Tape, start: u32) -> bool {
     true
 }
 
-/// As [`is_run`], also appending the inputs' values to `xv`: one pass over the inputs, in
-/// parallel chunks for long inputs.
-fn gather_run(x: &[Var<'_>], tape: &Tape, xv: &mut Vec<f64>) -> bool {
+/// Writes the values of `x` to `dst` (same length); true if `x[i]` is node `start + i` of the
+/// tape at `tape`, for every `i`. One pass, in parallel chunks for long inputs.
+pub(crate) fn gather_into(
+    x: &[Var<'_>],
+    tape: *const Tape,
+    start: u32,
+    dst: &mut [std::mem::MaybeUninit<f64>],
+) -> bool {
     /// Inputs per parallel task.
     const TASK: usize = 1 << 16;
-    let Some(first) = x.first() else {
-        return false;
-    };
-    let start = first.index();
-    let tape: *const Tape = tape;
-    let len = xv.len();
-    xv.reserve(x.len());
-    let dst = &mut xv.spare_capacity_mut()[..x.len()];
-    let ok = if x.len() < 4 * TASK || rayon::current_num_threads() < 2 {
-        gather_from(x, tape, start, dst)
-    } else {
-        /// The inputs, shared with the pool's threads for reading only.
-        struct Shared<'a, 't>(&'a [Var<'t>], *const Tape);
-        // SAFETY: as in `is_run`: the tasks only read each `Var`'s value and index and compare
-        // the address of its tape with `self.1`; no tape is dereferenced, and the owning
-        // thread does not record while it waits in the parallel call below.
-        unsafe impl Sync for Shared<'_, '_> {}
-        let shared = Shared(x, tape);
-        let shared = &shared;
-        dst.par_chunks_mut(TASK)
-            .enumerate()
-            .map(|(t, d)| {
-                let lo = t * TASK;
-                let chunk = &shared.0[lo..lo + d.len()];
-                gather_from(chunk, shared.1, start.wrapping_add(lo as u32), d)
-            })
-            // no short cut: every value must be written
-            .reduce(|| true, |a, b| a & b)
-    };
-    // SAFETY: `gather_from` wrote all `x.len()` elements of `dst`.
-    unsafe { xv.set_len(len + x.len()) };
-    ok
+    assert_eq!(x.len(), dst.len());
+    if x.len() < 4 * TASK || rayon::current_num_threads() < 2 {
+        return gather_from(x, tape, start, dst);
+    }
+    /// The inputs, shared with the pool's threads for reading only.
+    struct Shared<'a, 't>(&'a [Var<'t>], *const Tape);
+    // SAFETY: as in `is_run`: the tasks only read each `Var`'s value and index and compare
+    // the address of its tape with `self.1`; no tape is dereferenced, and the owning thread
+    // does not record while it waits in the parallel call below.
+    unsafe impl Sync for Shared<'_, '_> {}
+    let shared = Shared(x, tape);
+    let shared = &shared;
+    dst.par_chunks_mut(TASK)
+        .enumerate()
+        .map(|(t, d)| {
+            let lo = t * TASK;
+            let chunk = &shared.0[lo..lo + d.len()];
+            gather_from(chunk, shared.1, start.wrapping_add(lo as u32), d)
+        })
+        // no short cut: every value must be written
+        .reduce(|| true, |a, b| a & b)
 }
 
-/// Writes the values of `x` to `dst` (same length); true if `x[i]` is node `start + i` of the
-/// tape at `tape`, for every `i`.
+/// Sequential [`gather_into`].
 fn gather_from(
     x: &[Var<'_>],
     tape: *const Tape,
@@ -288,14 +298,13 @@ pub(crate) fn apply_dual<const N: usize, T: Real, B: Block>(
         "ad_core: custom blocks have first-order rules only; they cannot be applied to nested \
          duals (Dual<N, Var> or Dual<N, Dual<M>>), e.g. inside hessian_vector_product"
     );
-    let xv: Vec<f64> = if block.reads_inputs() {
-        x.iter().map(|d| d.v.value()).collect()
-    } else {
-        Vec::new()
-    };
     let mut yv = vec![0.0; y.len()];
-    let residuals = block.forward(&xv, &mut yv);
-    drop(xv);
+    let residuals = if block.reads_inputs() {
+        let xv: Vec<f64> = x.iter().map(|d| d.v.value()).collect();
+        block.forward_from(&BlockInputs::from_values(&xv), &mut yv)
+    } else {
+        block.forward(&[], &mut yv)
+    };
     for (yi, &v) in y.iter_mut().zip(&yv) {
         *yi = Dual::constant(T::cst(v));
     }

@@ -610,3 +610,84 @@ fn short_or_copied_input_runs_are_added_to() {
         );
     }
 }
+
+// ---- `Block::forward_from`: inputs read on demand ----
+
+/// `y = sum_i (i + 1) x_i`, reading its inputs through `BlockInputs` in two pieces, in the
+/// order given (`[0, 1]`: in order, the read also checks the run; `[1, 0]`: not in order).
+struct Pieces([usize; 2]);
+
+impl Block for Pieces {
+    type Residuals = ();
+    fn forward(&self, x: &[f64], y: &mut [f64]) {
+        y[0] = x.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v).sum();
+    }
+    fn forward_from(&self, x: &ad_core::tape::BlockInputs<'_>, y: &mut [f64]) {
+        let n = x.len();
+        let mid = n / 3;
+        let mut v = vec![0.0; n];
+        for piece in self.0 {
+            let (lo, hi) = if piece == 0 { (0, mid) } else { (mid, n) };
+            x.copy_to(lo, &mut v[lo..hi]);
+        }
+        self.forward(&v, y);
+    }
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        for (i, xb) in x_bar.iter_mut().enumerate() {
+            *xb += (i + 1) as f64 * y_bar[0];
+        }
+    }
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        self.forward(x_dot, y_dot);
+    }
+}
+
+#[test]
+fn blocks_reading_inputs_on_demand_get_the_values_and_the_run_check() {
+    let v = input_values(10);
+    assert_eq!(ad_core::tape::BlockInputs::from_values(&v).to_vec(), v);
+    // long enough for the parallel gather (2^18 inputs and more)
+    let n = 300_000;
+    let vals = input_values(n);
+    for order in [[0, 1], [1, 0]] {
+        for swap in [None, Some((5, n - 5)), Some((n / 3 - 1, n / 3))] {
+            let tape = Tape::new();
+            let xs = tape.vars(&vals);
+            let mut inputs = xs.clone();
+            if let Some((a, b)) = swap {
+                inputs.swap(a, b);
+            }
+            let before = tape.len();
+            let mut y = [Var::constant(0.0)];
+            Var::apply_block(Pieces(order), &inputs, &mut y);
+            // a broken run is copied into a new one, whichever way the block read it
+            let copies = if swap.is_some() { n } else { 0 };
+            assert_eq!(tape.len(), before + copies + 1, "{order:?} {swap:?}");
+            let want: f64 = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (i + 1) as f64 * x.value())
+                .sum();
+            assert_close("value", y[0].value(), want, 1e-12);
+            let g = tape.gradient(y[0]).wrt_all(&inputs);
+            for (i, gi) in g.iter().enumerate().step_by(997) {
+                assert_eq!(*gi, (i + 1) as f64, "{order:?} {swap:?} input {i}");
+            }
+            // Dual: the block reads plain values
+            let xd: Vec<Dual<1>> = vals[..100]
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    if i == 7 {
+                        Dual::variable(x, 0)
+                    } else {
+                        Dual::constant(x)
+                    }
+                })
+                .collect();
+            let mut yd = [Dual::<1>::constant(0.0)];
+            <Dual<1> as Real>::apply_block(Pieces(order), &xd, &mut yd);
+            assert_eq!(yd[0].d[0], 8.0);
+        }
+    }
+}

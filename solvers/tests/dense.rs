@@ -589,6 +589,28 @@ fn a_failed_large_taped_solve_leaves_a_usable_tape() {
     let a = ArrayView2::from_shape((n, n), &xs[..n * n]).unwrap();
     let b = ndarray::ArrayView1::from(&xs[n * n..]);
     assert!(matches!(solve(a, b), Err(Error::Singular { .. })));
+    // non-finite entries: the f64 path's errors, in its order (matrix first)
+    for (k, want) in [
+        (5, "matrix"),
+        (n * n + 2, "right-hand side"),
+        (usize::MAX, "matrix"),
+    ] {
+        let mut q = well_conditioned(&mut Rng::new(43), n);
+        q.extend(vec![1.0; n]);
+        if k == usize::MAX {
+            q[0] = f64::NAN;
+            q[n * n] = f64::INFINITY;
+        } else {
+            q[k] = f64::INFINITY;
+        }
+        let qs = tape.vars(&q);
+        let a = ArrayView2::from_shape((n, n), &qs[..n * n]).unwrap();
+        let b = ndarray::ArrayView1::from(&qs[n * n..]);
+        match solve(a, b) {
+            Err(Error::NonFinite { what }) => assert_eq!(what, want, "entry {k}"),
+            other => panic!("entry {k}: {:?}", other.map(|x| x.len())),
+        }
+    }
     let y = xs[0] * 2.0 + xs[n * n + 3];
     let g = tape.gradient(y).wrt_all(&xs);
     for (k, gk) in g.iter().enumerate() {

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use ad_core::tape::BlockInputs;
 use ad_core::{Block, Real};
 use faer::MatMut;
 use rayon::prelude::*;
@@ -300,8 +301,8 @@ impl<F: Factors> Block for SolveMatrix<F> {
 /// A factorisation computed from `A`'s values, row-major.
 pub(crate) trait Factorise: Factors + Sized {
     /// Factorises the `n x n` matrix with row-major entries `a` (checking finiteness and
-    /// pivots).
-    fn factorise(n: usize, a: &[f64]) -> Result<Self>;
+    /// pivots), reading each entry once into the factorisation's storage.
+    fn factorise(n: usize, a: &BlockInputs<'_>) -> Result<Self>;
 }
 
 /// What the forward pass of a [`FactorSolve`] leaves for the caller: the factors and the
@@ -329,9 +330,16 @@ impl<F: Factorise> Block for FactorSolve<F> {
     type Residuals = Option<(Arc<F>, Vec<f64>)>;
 
     fn forward(&self, a: &[f64], y: &mut [f64]) -> Self::Residuals {
+        self.forward_from(&BlockInputs::from_values(a), y)
+    }
+
+    /// `A`'s values go straight from the `Var`s into the factorisation's storage.
+    fn forward_from(&self, a: &BlockInputs<'_>, y: &mut [f64]) -> Self::Residuals {
         y.fill(0.0);
         let (n, k) = (self.n, self.k);
+        // errors in the order of the f64 path: matrix, right-hand side, solution
         let solved = F::factorise(n, a).and_then(|f| {
+            check_finite("right-hand side", &self.b)?;
             let mut x = self.b.clone();
             f.solve_in_place(
                 MatMut::from_column_major_slice_mut(&mut x, n, k),
@@ -385,7 +393,6 @@ pub(crate) fn factor_solve_with<S: Real, F: Factorise>(
     transpose: bool,
 ) -> Result<(Vec<S>, Arc<F>)> {
     let bv = values(b);
-    check_finite("right-hand side", &bv)?;
     let b_const = all_constant(b);
     let shared = (!b_const).then(|| Rc::new(SharedLambda::default()));
     let out: Solved<F> = Rc::default();

@@ -1,7 +1,9 @@
 //! LU factorisation with partial pivoting.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
+use ad_core::tape::BlockInputs;
 use ad_core::Real;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::lu::partial_pivoting::{factor, solve as lu_solve};
@@ -27,9 +29,29 @@ pub(crate) struct LuFactors {
 }
 
 impl Factorise for LuFactors {
-    fn factorise(n: usize, a: &[f64]) -> Result<Self> {
+    fn factorise(n: usize, a: &BlockInputs<'_>) -> Result<Self> {
         assert_eq!(a.len(), n * n, "LuFactors::factorise: n x n entries");
-        LuFactors::from_mat(Mat::from_fn(n, n, |i, j| a[j * n + i]))
+        // Row j of A is column j of M = A^T: gathered straight into faer's storage, in one
+        // piece when the columns are not padded.
+        let mut m = Mat::<f64>::with_capacity(n, n);
+        let stride = m.col_stride() as usize;
+        let ptr = m.as_ptr_mut().cast::<MaybeUninit<f64>>();
+        if n > 0 {
+            if stride == n {
+                // SAFETY: the allocation holds `stride * n` elements.
+                a.write_to(0, unsafe { std::slice::from_raw_parts_mut(ptr, n * n) });
+            } else {
+                for j in 0..n {
+                    // SAFETY: column `j` starts at `j * stride`, with room for `stride >= n`
+                    // elements.
+                    let col = unsafe { std::slice::from_raw_parts_mut(ptr.add(j * stride), n) };
+                    a.write_to(j * n, col);
+                }
+            }
+        }
+        // SAFETY: the capacity is `n x n` and every element in bounds was written above.
+        unsafe { m.set_dims(n, n) };
+        LuFactors::from_mat(m)
     }
 }
 
