@@ -121,13 +121,7 @@ impl<'t> VarArray<'t> {
             return Self::record(None, ArrayOp::Nothing, v);
         };
         let (off, v) = values_and_partials(t, values, |x| {
-            let seeded = std::array::from_fn(|k| {
-                Dual::<N>::new(
-                    x[k],
-                    std::array::from_fn(|j| if j == k { 1.0 } else { 0.0 }),
-                )
-            });
-            let y = f.eval(seeded);
+            let y = eval_dual(f, x);
             (y.v, y.d)
         });
         let slots = inputs.map(|a| a.tape.map_or(CONSTANT, |_| a.start));
@@ -138,9 +132,7 @@ impl<'t> VarArray<'t> {
         };
         Self::record(tape, op, v)
     }
-}
 
-impl<'t> VarArray<'t> {
     /// `sum_i f(inputs[0][i], ..., inputs[N-1][i])`: [`VarArray::map`] followed by
     /// [`VarArray::sum`], fused into ONE node that stores `N` doubles per element (the
     /// partials; no output array and no output adjoints). Its reverse step is
