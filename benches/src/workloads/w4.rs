@@ -1,6 +1,7 @@
 //! W4: Robertson's stiff chemical kinetics to t = 1e5 (rtol 1e-8, atol 1e-12); gradient of
 //! `y1 + 2e4 y2 + 3 y3` at `T` w.r.t. the rate constants (3) and `y0` (3). Methods: BDF with
-//! forward sensitivities, BDF with the continuous adjoint, Rodas4 with forward sensitivities.
+//! forward sensitivities, BDF with the continuous adjoint, BDF with the discrete adjoint (the
+//! exact transpose of the forward sensitivities), Rodas4 with forward sensitivities.
 
 use ad_core::{Real, Tape};
 use ode::{solve, Method as OdeMethod, Options, Sensitivity};
@@ -38,6 +39,13 @@ pub fn workload() -> Workload {
                 run: || {
                     let s = Sensitivity::InterpolatingAdjoint { checkpoints: 64 };
                     run("wengert-bdf-adjoint", OdeMethod::Bdf, s)
+                },
+            },
+            Method {
+                name: "wengert-bdf-discrete-adjoint",
+                run: || {
+                    let s = Sensitivity::DiscreteAdjoint { checkpoints: 64 };
+                    run("wengert-bdf-discrete-adjoint", OdeMethod::Bdf, s)
                 },
             },
             Method {
