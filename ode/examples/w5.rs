@@ -4,14 +4,14 @@
 //! `Real` (its vector-Jacobian products recorded on a tape) and with a hand-written
 //! `OdeSystem::vjp`. Prints suite-style lines with the peak RSS of the process so far.
 //!
-//! `cargo run --release -p ode --example w5 [generic|hand|array|all] [checkpoints] [auto|tape|compressed]`
+//! `cargo run --release -p ode --example w5 [generic|hand|array|map|all|products] [checkpoints] [auto|tape|compressed]`
 //!
 //! The third argument chooses how the generic and array right-hand sides' products are
 //! computed (`Options::rhs_products`; default `auto`, which times both and keeps the faster).
 
 use std::time::Instant;
 
-use ad_core::{Tape, Var};
+use ad_core::{ElementFn, RealArray, Tape, Var};
 use ode::{solve, Method, OdeSystem, Options, Real, RhsProducts, Sensitivity};
 
 const M: usize = 128;
@@ -44,12 +44,13 @@ macro_rules! rows {
 struct ReactionDiffusion {
     hand_vjp: bool,
     array: bool,
+    /// With `array`: the fused-map form [`rhs_map`] instead of [`rhs_array`].
+    map: bool,
 }
 
 /// The same right-hand side in array style (`Real::Array`): on `Var` one tape node per array
 /// operation instead of ~20 per cell.
 fn rhs_array<S: Real>(u: &[S], d: &[S], du: &mut [S]) {
-    use ad_core::RealArray;
     let (u, d) = (S::Array::from_slice(u), S::Array::from_slice(d));
     let k = 0.5 * (M * M) as f64;
     // f = k sum_q (D + D_q)(u_q - u) + u (1 - u), in flux form: along each axis
@@ -74,6 +75,41 @@ fn rhs_array<S: Real>(u: &[S], d: &[S], du: &mut [S]) {
     du.copy_from_slice(&f.to_vec());
 }
 
+/// The flux `g = (D + D_next)(u_next - u)` through a cell's face to the next cell.
+struct Flux;
+impl ElementFn<4> for Flux {
+    #[inline]
+    fn eval<S: Real>(&self, [d, d_next, u, u_next]: [S; 4]) -> S {
+        (d + d_next) * (u_next - u)
+    }
+}
+
+/// `f = k (gx - gx_prev + gy - gy_prev) + u (1 - u)` from the two axes' face fluxes.
+struct Balance {
+    k: f64,
+}
+impl ElementFn<5> for Balance {
+    #[inline]
+    fn eval<S: Real>(&self, [gx, gx_prev, gy, gy_prev, u]: [S; 5]) -> S {
+        (gx - gx_prev + (gy - gy_prev)) * self.k + u * (S::cst(1.0) - u)
+    }
+}
+
+/// The same right-hand side with fused element-wise maps ([`RealArray::map`]): on `Var` nine
+/// tape nodes (six shifts, three maps) instead of 19.
+fn rhs_map<S: Real>(u: &[S], d: &[S], du: &mut [S]) {
+    let (u, d) = (S::Array::from_slice(u), S::Array::from_slice(d));
+    let flux = |dr, dc| {
+        let (dn, un) = (d.roll2(M, M, dr, dc), u.roll2(M, M, dr, dc));
+        S::Array::map([&d, &dn, &u, &un], &Flux)
+    };
+    let (gx, gy) = (flux(-1, 0), flux(0, -1));
+    let (gx_prev, gy_prev) = (gx.roll2(M, M, 1, 0), gy.roll2(M, M, 0, 1));
+    let k = 0.5 * (M * M) as f64;
+    let f = S::Array::map([&gx, &gx_prev, &gy, &gy_prev, &u], &Balance { k });
+    du.copy_from_slice(&f.to_vec());
+}
+
 impl OdeSystem for ReactionDiffusion {
     fn dim(&self) -> usize {
         M * M
@@ -84,7 +120,11 @@ impl OdeSystem for ReactionDiffusion {
     fn rhs<S: Real>(&self, _t: S, u: &[S], d: &[S], du: &mut [S]) {
         // f64 (the primal) takes the scalar loop; taped evaluations the array code
         if self.array && !u.iter().chain(d).all(|x| x.is_constant()) {
-            return rhs_array(u, d, du);
+            return if self.map {
+                rhs_map(u, d, du)
+            } else {
+                rhs_array(u, d, du)
+            };
         }
         let k = 0.5 * (M * M) as f64;
         // f_c = k sum_q (D_c + D_q)(u_q - u_c) + u_c - u_c^2
@@ -141,20 +181,23 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// `w5 products`: the cost of one product `J^T w` of the generic right-hand side at the
-/// initial state, by compressed forward mode and by taping (median of 101 each, alternating).
+/// `w5 products`: the cost of one product `J^T w` at the initial state by each way — the
+/// generic right-hand side by compressed forward mode and taped, the array-style and
+/// fused-map ones taped (median and best of 101 each, interleaved) — and the largest
+/// difference of each from the compressed product.
 fn products(u0: &[f64], d: &[f64]) {
     use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
     use ad_core::{Adjoints, Dual};
-    let sys = ReactionDiffusion {
+    let generic = ReactionDiffusion {
         hand_vjp: false,
         array: false,
+        map: false,
     };
     let n = u0.len();
     let x: Vec<f64> = u0.iter().chain(d).copied().collect();
     let w: Vec<f64> = (0..n).map(|i| (i as f64).cos()).collect();
     let s = jacobian_sparsity(&x, n, 64, |x: &[Tracer], out| {
-        sys.rhs(Tracer::constant(0.0), &x[..n], &x[n..], out)
+        generic.rhs(Tracer::constant(0.0), &x[..n], &x[n..], out)
     })
     .expect("sparse");
     let mut jac = CompressedJacobian::new(s);
@@ -164,40 +207,66 @@ fn products(u0: &[f64], d: &[f64]) {
         jac.n_colours(),
         jac.evaluations()
     );
-    let (mut xb1, mut xb2) = (vec![0.0; 2 * n], vec![0.0; 2 * n]);
+    let taped = [
+        ("taped scalar", generic),
+        (
+            "taped array",
+            ReactionDiffusion {
+                array: true,
+                ..generic
+            },
+        ),
+        (
+            "taped map",
+            ReactionDiffusion {
+                array: true,
+                map: true,
+                ..generic
+            },
+        ),
+    ];
+    let mut xb = vec![0.0; 2 * n];
     let (mut tape, mut adj) = (Tape::new(), Adjoints::default());
-    let (mut tc, mut tt) = (Vec::new(), Vec::new());
+    let mut times = vec![Vec::new(); 1 + taped.len()];
+    let mut err = vec![0.0f64; taped.len()];
     for _ in 0..101 {
-        xb1.fill(0.0);
+        xb.fill(0.0);
         let c = Instant::now();
         jac.vjp(
             &x,
-            |x: &[Dual<8>], out| sys.rhs(Dual::constant(0.0), &x[..n], &x[n..], out),
+            |x: &[Dual<8>], out| generic.rhs(Dual::constant(0.0), &x[..n], &x[n..], out),
             &w,
-            &mut xb1,
+            &mut xb,
         );
-        tc.push(c.elapsed().as_secs_f64() * 1e3);
-        let c = Instant::now();
-        tape.clear();
-        let xs = tape.vars(&x);
-        let mut f = vec![Var::constant(0.0); n];
-        sys.rhs(Var::constant(0.0), &xs[..n], &xs[n..], &mut f);
-        tape.vjp_into(&f, &w, &mut adj);
-        let s0 = xs[0].index() as usize;
-        xb2.copy_from_slice(&adj.as_slice()[s0..s0 + 2 * n]);
-        tt.push(c.elapsed().as_secs_f64() * 1e3);
+        times[0].push(c.elapsed().as_secs_f64() * 1e3);
+        for (k, (_, sys)) in taped.iter().enumerate() {
+            let c = Instant::now();
+            tape.clear();
+            let xs = tape.vars(&x);
+            let mut f = vec![Var::constant(0.0); n];
+            sys.rhs(Var::constant(0.0), &xs[..n], &xs[n..], &mut f);
+            tape.vjp_into(&f, &w, &mut adj);
+            times[k + 1].push(c.elapsed().as_secs_f64() * 1e3);
+            let s0 = xs[0].index() as usize;
+            let g = &adj.as_slice()[s0..s0 + 2 * n];
+            err[k] = g
+                .iter()
+                .zip(&xb)
+                .map(|(a, b)| (a - b).abs())
+                .fold(err[k], f64::max);
+        }
     }
-    let err = xb1
-        .iter()
-        .zip(&xb2)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    tc.sort_by(f64::total_cmp);
-    tt.sort_by(f64::total_cmp);
-    println!(
-        "one product: compressed {:.3} ms (min {:.3}), taped {:.3} ms (min {:.3}); max difference {err:.1e}",
-        tc[50], tc[0], tt[50], tt[0]
-    );
+    for (k, t) in times.iter_mut().enumerate() {
+        t.sort_by(f64::total_cmp);
+        let (label, e) = match k {
+            0 => ("compressed", 0.0),
+            _ => (taped[k - 1].0, err[k - 1]),
+        };
+        println!(
+            "one product, {label}: {:.3} ms (best {:.3}); max difference {e:.1e}",
+            t[50], t[0]
+        );
+    }
 }
 
 fn main() {
@@ -233,17 +302,35 @@ fn main() {
         return products(&u0, &d);
     }
     let save_at = [2.0];
-    let variants: Vec<(bool, bool)> = match which.as_str() {
-        "generic" => vec![(false, false)],
-        "hand" => vec![(true, false)],
-        "array" => vec![(false, true)],
-        _ => vec![(true, false), (false, true), (false, false)],
+    let (hand, array, map) = (
+        ReactionDiffusion {
+            hand_vjp: true,
+            array: false,
+            map: false,
+        },
+        ReactionDiffusion {
+            hand_vjp: false,
+            array: true,
+            map: false,
+        },
+        ReactionDiffusion {
+            hand_vjp: false,
+            array: true,
+            map: true,
+        },
+    );
+    let generic = ReactionDiffusion {
+        array: false,
+        ..array
     };
-    for (hand, array) in variants {
-        let sys = ReactionDiffusion {
-            hand_vjp: hand,
-            array,
-        };
+    let variants = match which.as_str() {
+        "generic" => vec![generic],
+        "hand" => vec![hand],
+        "array" => vec![array],
+        "map" => vec![map],
+        _ => vec![hand, array, map, generic],
+    };
+    for sys in variants {
         let t = Instant::now();
         let sol = solve(&sys, &u0, &d, 0.0, &save_at, &opts).unwrap();
         let primal_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -260,9 +347,11 @@ fn main() {
         let gnorm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
         println!(
             "W5 wengert-rk4-adjoint-c{checkpoints}-{} primal_ms={primal_ms:.1} grad_ms={grad_ms:.1} ratio={:.2} peak_rss_mb={:.1} loss={:.11} gradnorm={gnorm:.10} steps={} (reference loss 2260.95904998, gradnorm 71.1215797121; primal loss {loss_primal:.11})",
-            if hand {
+            if sys.hand_vjp {
                 "hand-vjp"
-            } else if array {
+            } else if sys.map {
+                "map-rhs"
+            } else if sys.array {
                 "array-rhs"
             } else {
                 "generic-rhs"
