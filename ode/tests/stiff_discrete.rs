@@ -3,7 +3,7 @@
 //! tolerances, same steps) on Robertson, on W4, on a system with `dim + n_params > 16` and
 //! with several save times; against central finite differences of the `f64` solve; on the
 //! sparse-Jacobian path (a 1D Brusselator, 80 states); through the tape (`Var`) and in
-//! tangent mode (`Dual`).
+//! tangent mode (`Dual`, dense and sparse).
 
 use ad_core::{Dual, Real, Tape};
 use ode::problems::Robertson;
@@ -368,6 +368,22 @@ fn sparse_path_matches_finite_differences_and_dense_forward() {
     let e = rel_err(&ours, &fwd, 0.0);
     eprintln!("sparse vs dense forward: rel err {e:.1e}");
     assert!(e < 1e-6, "rel err {e:e}");
+    // Dual inputs on the sparse path: the tangent recursion over the same log, the transpose
+    // of the reverse one (<ȳ, J ṗ> = p̄ · ṗ)
+    let yd: Vec<Dual<1>> = y0.iter().map(|&v| Dual::constant(v)).collect();
+    let pd = [Dual::<1>::new(p[0], [1.0]), Dual::new(p[1], [-0.5])];
+    let sol = solve(&sys, &yd, &pd, 0.0, &save_at, &o).unwrap();
+    let dl: f64 = sol
+        .y
+        .iter()
+        .zip(&y_bar)
+        .map(|(y, b)| y.iter().zip(b).map(|(u, v)| u.d[0] * v).sum::<f64>())
+        .sum();
+    let expect = g.p_bar[0] - 0.5 * g.p_bar[1];
+    assert!(
+        (dl - expect).abs() < 1e-10 * g.p_bar[0].abs(),
+        "tangent {dl} vs adjoint {expect}"
+    );
     // central differences of the f64 solve (the sparse path too) in the parameters
     let loss = |p: &[f64]| -> f64 {
         let s = solve(&sys, &y0, p, 0.0, &save_at, &o).unwrap();

@@ -101,9 +101,12 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
 }
 
 /// A BDF solve as one tape node whose reverse step is the discrete adjoint
-/// ([`super::discrete::reverse`]) over the step log of the forward pass, and whose tangent
-/// step is the same recursion forward ([`super::discrete::tangent`]): both the exact
-/// derivative of the numerical solution.
+/// ([`super::discrete::reverse`]) over the step log of the forward pass. Its tangent step
+/// (`Dual` inputs, called once per direction) is the same derivative: for dense Jacobians the
+/// forward sensitivities, computed once (they take the same steps and give all directions for
+/// about the cost of one replay); on the sparse path, whose Newton iterations the dense
+/// forward sensitivities would not reproduce, the recursion forward over the log
+/// ([`super::discrete::tangent`], one direction per call).
 pub(crate) struct DiscreteBlock<Sys> {
     pub(crate) sys: Sys,
     pub(crate) opts: Options,
@@ -113,6 +116,7 @@ pub(crate) struct DiscreteBlock<Sys> {
     pub(crate) p: Vec<f64>,
     pub(crate) values: Vec<f64>,
     pub(crate) log: StepLog,
+    pub(crate) forward: std::sync::OnceLock<Vec<f64>>,
 }
 
 impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
@@ -140,6 +144,25 @@ impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        if self.log.sparse.is_none() {
+            let jac = self.forward.get_or_init(|| {
+                super::integrate(
+                    &self.sys,
+                    &self.y0,
+                    &self.p,
+                    self.t0,
+                    &self.save_at,
+                    &self.opts,
+                    true,
+                )
+                .expect("the forward sensitivities of a successful solve")
+                .jac
+            });
+            for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
+                *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+            }
+            return;
+        }
         if let Err(e) = super::discrete::tangent(
             &self.sys,
             &self.y0,

@@ -233,6 +233,7 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             p: pv,
             values: o.saved.concat(),
             log: o.log.expect("the step log was asked for"),
+            forward: std::sync::OnceLock::new(),
         };
         return Ok(solution_from_block(block, y0, p, save_at, stats));
     }
