@@ -43,8 +43,8 @@
 //! Layout: [`system`] (the equations), [`options`] (method, tolerances, sensitivity), the
 //! explicit Runge-Kutta methods (RK4, Dormand-Prince 5(4), Tsitouras 5(4); one tableau-driven
 //! stepper with PI control, FSAL and dense output), the stiff methods ([`stiff`]: BDF/NDF of
-//! orders 1-5 and Rodas4, forward-mode Jacobians, forward sensitivities and the BDF continuous
-//! adjoint), the sensitivities, and [`ensemble`] (many parameter sets in parallel). The guides
+//! orders 1-5 and Rodas4, forward-mode Jacobians, forward sensitivities and BDF's discrete
+//! and continuous adjoints), the sensitivities, and [`ensemble`] (many parameter sets in parallel). The guides
 //! with the equations: `docs/ode.md`, `docs/stiff.md`.
 #![warn(missing_docs)]
 
