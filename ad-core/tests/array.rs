@@ -434,3 +434,133 @@ fn array_style_step_through_revolve_matches_scalar_taping() {
     }
     assert!((uf.iter().sum::<f64>() - plain.0).abs() < 1e-12 * plain.0.abs());
 }
+
+/// A small periodic reaction-diffusion right-hand side in array style (rolls, element-wise
+/// products, `from_slice` / `to_vec` at the ends), as an ODE solver tapes it.
+fn rd_rhs<S: ad_core::Real>(m: usize, u: &[S], d: &[S]) -> Vec<S> {
+    let (u, d) = (S::Array::from_slice(u), S::Array::from_slice(d));
+    let gx = d
+        .add(&d.roll2(m, m, -1, 0))
+        .mul(&u.roll2(m, m, -1, 0).sub(&u));
+    let gy = d
+        .add(&d.roll2(m, m, 0, -1))
+        .mul(&u.roll2(m, m, 0, -1).sub(&u));
+    let flux = gx
+        .sub(&gx.roll2(m, m, 1, 0))
+        .add(&gy.sub(&gy.roll2(m, m, 0, 1)));
+    flux.mul_f64(3.0).add(&u.mul(&u.rsub_f64(1.0))).to_vec()
+}
+
+#[test]
+fn from_run_recognises_exactly_the_runs() {
+    let tape = Tape::new();
+    let other = Tape::new();
+    let v = tape.vars(&[1.0, 2.0, 3.0, 4.0]);
+    let w = other.vars(&[5.0, 6.0, 7.0, 8.0]);
+    // a run, and any contiguous part of one
+    let a = VarArray::from_run(&v).expect("the Vars of Tape::vars are a run");
+    assert_eq!(a.values(), &[1.0, 2.0, 3.0, 4.0]);
+    assert!(VarArray::from_run(&v[1..3]).is_some());
+    let arr = tape.var_array(&[0.5, 1.5, 2.5]).sin();
+    let parts = arr.to_vars();
+    let r = VarArray::from_run(&parts).expect("to_vars gives a run");
+    assert_eq!(r.values(), arr.values());
+    // not runs: ends that fit but a permuted middle, a gap, a constant, another tape's Var,
+    // reversed, empty, constants only
+    let not_runs: Vec<Vec<Var>> = vec![
+        vec![v[0], v[2], v[1], v[3]],
+        vec![v[0], v[1], v[3]],
+        vec![v[0], Var::constant(2.0), v[2]],
+        vec![v[0], w[1], v[2]],
+        vec![v[3], v[2], v[1], v[0]],
+        vec![],
+        vec![Var::constant(1.0), Var::constant(2.0)],
+    ];
+    for (k, vars) in not_runs.iter().enumerate() {
+        assert!(VarArray::from_run(vars).is_none(), "case {k} is not a run");
+    }
+    // from_vars copies what is not a run: the gradient follows the Vars given
+    let before = tape.len();
+    let copied = VarArray::from_vars(&not_runs[0]);
+    assert_eq!(
+        tape.len(),
+        before + 4,
+        "a permuted run is copied to new slots"
+    );
+    assert_eq!(copied.values(), &[1.0, 3.0, 2.0, 4.0]);
+    let y = copied.dot_f64s(&[1.0, 10.0, 100.0, 1000.0]);
+    let adj = tape.gradient(y);
+    assert_eq!(adj.wrt_all(&v), vec![1.0, 100.0, 10.0, 1000.0]);
+    // a run is used as is: nothing recorded
+    let before = tape.len();
+    let _ = VarArray::from_vars(&v);
+    assert_eq!(tape.len(), before);
+}
+
+#[test]
+#[should_panic(expected = "another tape")]
+fn from_vars_of_two_tapes_panics_even_at_matching_indices() {
+    let (tape, other) = (Tape::new(), Tape::new());
+    let v = tape.vars(&[1.0, 2.0, 3.0]);
+    let w = other.vars(&[1.0, 2.0, 3.0]);
+    // `w[1]` has the index a run would have there: the tape check must still catch it
+    let _ = VarArray::from_vars(&[v[0], w[1], v[2]]);
+}
+
+/// Seeding a run of outputs as one weighted sum (`from_run(f).dot_f64s(w)`, as an ODE solver
+/// seeds an array-style right-hand side) gives the same adjoints as seeding each output
+/// (`vjp` with cotangent `w`), and both match the right-hand side on scalar `Var`s.
+#[test]
+fn run_of_outputs_seeded_as_one_dot_matches_scalar_vars() {
+    let m = 6;
+    let n = m * m;
+    let mut rng = Rng::new(77);
+    let u: Vec<f64> = (0..n).map(|_| rng.uniform(0.1, 0.9)).collect();
+    let d: Vec<f64> = (0..n).map(|_| rng.uniform(0.5, 1.5)).collect();
+    let w: Vec<f64> = (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    // scalar Vars, cell by cell
+    let reference = {
+        let tape = Tape::new();
+        let (us, ds) = (tape.vars(&u), tape.vars(&d));
+        let mut f = Vec::with_capacity(n);
+        for i in 0..m {
+            for j in 0..m {
+                let c = i * m + j;
+                let next = [((i + 1) % m) * m + j, i * m + (j + 1) % m];
+                let prev = [((i + m - 1) % m) * m + j, i * m + (j + m - 1) % m];
+                let mut acc = Var::constant(0.0);
+                for (&q, &p) in next.iter().zip(&prev) {
+                    acc =
+                        acc + (ds[c] + ds[q]) * (us[q] - us[c]) - (ds[p] + ds[c]) * (us[c] - us[p]);
+                }
+                f.push(acc * 3.0 + us[c] * (1.0 - us[c]));
+            }
+        }
+        let adj = tape.vjp(&f, &w);
+        let mut g = adj.wrt_all(&us);
+        g.extend(adj.wrt_all(&ds));
+        g
+    };
+    let mut per_output = Vec::new();
+    for one_dot in [false, true] {
+        let tape = Tape::new();
+        let (us, ds) = (tape.vars(&u), tape.vars(&d));
+        let f = rd_rhs(m, &us, &ds);
+        let adj = if one_dot {
+            let run = VarArray::from_run(&f).expect("to_vec of an array is a run");
+            tape.vjp(&[run.dot_f64s(&w)], &[1.0])
+        } else {
+            tape.vjp(&f, &w)
+        };
+        let mut g = adj.wrt_all(&us);
+        g.extend(adj.wrt_all(&ds));
+        grads_agree(&g, &reference, 1e-14);
+        if one_dot {
+            assert_eq!(
+                g, per_output,
+                "one weighted sum seeds the same adjoints, bit for bit"
+            );
+        }
+        per_output = g;
+    }
+}

@@ -101,6 +101,27 @@ impl Drop for Buf {
     }
 }
 
+/// The values of `vars` (in a pooled buffer), and whether the `Var`s are the slots
+/// `first, first + 1, ...` of `tape` (`first` the index of `vars[0]`), in one branch-free pass.
+fn gather_run(vars: &[Var<'_>], tape: &Tape) -> (Rc<Buf>, bool) {
+    let n = vars.len();
+    let first = vars.first().map_or(0, |v| v.index());
+    let tape_addr = tape as *const Tape as usize;
+    let mut values = pool::take_f64(Use::Values, n);
+    values.reserve(n);
+    let spare = &mut values.spare_capacity_mut()[..n];
+    // any difference from the expected tape address or index sets bits of `off`
+    let mut off = 0usize;
+    for (i, (o, v)) in spare.iter_mut().zip(vars).enumerate() {
+        o.write(v.value());
+        let addr = v.tape().map_or(0, |t| t as *const Tape as usize);
+        off |= (addr ^ tape_addr) | (v.index() ^ first.wrapping_add(i as u32)) as usize;
+    }
+    // SAFETY: the loop wrote all `n` elements.
+    unsafe { values.set_len(n) };
+    (Buf::new(values), off == 0)
+}
+
 impl Tape {
     /// New input variables forming one array.
     pub fn var_array(&self, xs: &[f64]) -> VarArray<'_> {
@@ -175,18 +196,27 @@ impl<'t> VarArray<'t> {
 
     /// The elements as scalar `Var`s (no recording).
     pub fn to_vars(&self) -> Vec<Var<'t>> {
+        let values = self.values();
+        let n = values.len();
+        let mut out: Vec<Var<'t>> = Vec::with_capacity(n);
+        let spare = &mut out.spare_capacity_mut()[..n];
         match self.tape {
             Some(t) => {
                 self.escape(t);
                 let start = self.start;
-                self.values()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| Var::on_tape(v, start + i as u32, t))
-                    .collect()
+                for (i, (o, &v)) in spare.iter_mut().zip(values).enumerate() {
+                    o.write(Var::on_tape(v, start.wrapping_add(i as u32), t));
+                }
             }
-            None => self.values().iter().map(|&v| Var::constant(v)).collect(),
+            None => {
+                for (o, &v) in spare.iter_mut().zip(values) {
+                    o.write(Var::constant(v));
+                }
+            }
         }
+        // SAFETY: the loops above wrote all `n` elements.
+        unsafe { out.set_len(n) };
+        out
     }
 
     /// Scalar code may now reach the slots: the tape must zero their adjoints before a sweep.
@@ -210,18 +240,9 @@ impl<'t> VarArray<'t> {
         };
         // one pass: the values, and whether the Vars are one run of slots on `tape` (the inputs
         // of a taped step are)
-        let first = vars[0].index();
-        let mut contiguous = true;
-        let mut values = pool::take_f64(Use::Values, vars.len());
-        values.extend(vars.iter().enumerate().map(|(i, v)| {
-            contiguous &= v.tape().is_some_and(|t| std::ptr::eq(t, tape))
-                && v.index() == first.wrapping_add(i as u32);
-            v.value()
-        }));
-        let values = Buf::new(values);
-        let first = if contiguous { Some(first) } else { None };
+        let (values, contiguous) = gather_run(vars, tape);
         let start = if contiguous {
-            first.unwrap_or(0)
+            vars[0].index()
         } else {
             let mut start = tape.len() as u32;
             for (i, v) in vars.iter().enumerate() {
@@ -236,6 +257,21 @@ impl<'t> VarArray<'t> {
             start
         };
         VarArray::from_buf(Some(tape), start, NO_ITEM, values)
+    }
+
+    /// The array over `vars` if they are one contiguous run of slots on one tape, in order
+    /// (e.g. the `Var`s of [`VarArray::to_vars`] or [`Tape::vars`]); else `None`. Records
+    /// nothing either way. A run is recognised in one pass over the `Var`s that also gathers
+    /// their values; a slice whose ends cannot bound a run is rejected without that pass.
+    pub fn from_run(vars: &[Var<'t>]) -> Option<Self> {
+        let (first, last) = (vars.first()?, vars.last()?);
+        let tape = first.tape()?;
+        let span = last.index().wrapping_sub(first.index()) as usize;
+        if !last.tape().is_some_and(|t| std::ptr::eq(t, tape)) || span != vars.len() - 1 {
+            return None;
+        }
+        let (values, contiguous) = gather_run(vars, tape);
+        contiguous.then(|| VarArray::from_buf(Some(tape), first.index(), NO_ITEM, values))
     }
 
     /// The adjoints of the elements (zeros for a constant array).
