@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use ad_core::{Adjoints, Tape, Var, VarArray};
+use ad_core::{Adjoints, Tape, Var};
 
 use crate::options::RhsProducts;
 use crate::rhs_jacobian::RhsJacobian;
@@ -160,7 +160,7 @@ impl RhsVjp {
         // it as the single output `sum_i w_i f_i` (one array node whose reverse step adds `w`
         // to the run in one vectorised pass) instead of one seed per output (W5, 16 384
         // outputs: ~25 instructions each). Same adjoints, bit for bit.
-        match VarArray::from_run(&f) {
+        match ad_core::VarArray::from_run(&f) {
             Some(run) => tape.vjp_into(&[run.dot_f64s(w)], &[1.0], &mut self.adj),
             None => tape.vjp_into(&f, w, &mut self.adj),
         }
