@@ -564,3 +564,81 @@ fn run_of_outputs_seeded_as_one_dot_matches_scalar_vars() {
         per_output = g;
     }
 }
+
+/// Re-indexings whose runs continue one another (shifts by whole rows, a clamped shift's
+/// interior, ascending stretches of a gather) are copied as merged runs: values and gradients
+/// match per-element indexing of scalar `Var`s (computed here without the arrays' run code).
+#[test]
+fn merged_runs_of_reindexings_match_per_element_indexing() {
+    let (rows, cols) = (5usize, 7usize);
+    let n = rows * cols;
+    let x = point(n, 91);
+    let w = point(n, 92);
+    let idx: Arc<[u32]> = vec![2, 3, 4, 7, 8, 0, 1, 2, 30, 31, 32, 33, 34].into();
+    type Src = Box<dyn Fn(usize) -> usize>;
+    let wrap = |v: isize, m: usize| v.rem_euclid(m as isize) as usize;
+    let cases: Vec<(&str, usize, Src)> = vec![
+        (
+            "roll2 by rows",
+            n,
+            Box::new(move |i| wrap(i as isize / cols as isize + 2, rows) * cols + i % cols),
+        ),
+        (
+            "roll2 by rows and columns",
+            n,
+            Box::new(move |i| {
+                wrap(i as isize / cols as isize + 1, rows) * cols
+                    + wrap((i % cols) as isize - 3, cols)
+            }),
+        ),
+        ("roll", n, Box::new(move |i| wrap(i as isize + 4, n))),
+        (
+            "shift_clamped right",
+            n,
+            Box::new(move |i| (i as isize - 3).clamp(0, n as isize - 1) as usize),
+        ),
+        (
+            "shift_clamped left",
+            n,
+            Box::new(move |i| (i as isize + 5).clamp(0, n as isize - 1) as usize),
+        ),
+        ("gather", idx.len(), {
+            let idx = idx.clone();
+            Box::new(move |i| idx[i] as usize)
+        }),
+    ];
+    for (k, (name, n_out, src)) in cases.into_iter().enumerate() {
+        let w = &w[..n_out];
+        // scalar Vars, indexed element by element
+        let tape = Tape::new();
+        let v = tape.vars(&x);
+        let y: Var = (0..n_out).map(|i| v[src(i)] * w[i]).sum();
+        let g_ref = tape.gradient(y).wrt_all(&v);
+        let values_ref: Vec<f64> = (0..n_out).map(|i| x[src(i)]).collect();
+        // tape arrays
+        let tape = Tape::new();
+        let a = tape.var_array(&x);
+        let out = match k {
+            0 => a.roll2(rows, cols, -2, 0),
+            1 => a.roll2(rows, cols, -1, 3),
+            2 => a.roll(-4),
+            3 => a.shift_clamped(3),
+            4 => a.shift_clamped(-5),
+            _ => a.gather(&idx),
+        };
+        assert_eq!(out.values(), &values_ref[..], "{name}: values");
+        let y2 = out.dot_f64s(w);
+        let g = a.adjoints(&tape.gradient(y2));
+        grads_agree(&g, &g_ref, 1e-14);
+        // the f64 path (ndarray) uses the same runs
+        let plain = Array1::from(x.clone());
+        if k < 3 {
+            let shifted = match k {
+                0 => plain.roll2(rows, cols, -2, 0),
+                1 => plain.roll2(rows, cols, -1, 3),
+                _ => plain.roll(-4),
+            };
+            assert_eq!(shifted.to_vec(), values_ref, "{name}: f64 values");
+        }
+    }
+}

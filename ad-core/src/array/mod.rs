@@ -459,9 +459,18 @@ impl IndexMap {
 
     /// Calls `f(out_start, src_start, len)` for runs of consecutive elements that map to
     /// consecutive sources, covering all `n_out` outputs: two runs per row for the periodic
-    /// shifts, one run for a unit-stride slice, single elements otherwise. Gathers and their
-    /// reverse steps then copy and add whole runs instead of indexing element by element.
-    pub(crate) fn for_runs(&self, n_out: usize, mut f: impl FnMut(usize, usize, usize)) {
+    /// shifts, one run for a unit-stride slice, single elements otherwise, and runs that
+    /// continue one another are merged (a shift by whole rows is two runs, not one per row; a
+    /// clamped shift's interior is one run). Gathers and their reverse steps then copy and add
+    /// whole runs instead of indexing element by element.
+    pub(crate) fn for_runs(&self, n_out: usize, f: impl FnMut(usize, usize, usize)) {
+        let mut merged = Merge { f, run: (0, 0, 0) };
+        self.for_runs_unmerged(n_out, |o, s, len| merged.push(o, s, len));
+        merged.flush();
+    }
+
+    /// [`IndexMap::for_runs`] without merging the runs.
+    fn for_runs_unmerged(&self, n_out: usize, mut f: impl FnMut(usize, usize, usize)) {
         /// `out[i] = in[(i - k) mod n]` for one row of length `n`.
         fn roll(
             f: &mut impl FnMut(usize, usize, usize),
@@ -493,6 +502,35 @@ impl IndexMap {
                 }
             }
         }
+    }
+}
+
+/// Merges the runs `(out_start, src_start, len)` given to [`Merge::push`] that continue the
+/// previous one in both output and source, passing the merged runs to `f`.
+struct Merge<F: FnMut(usize, usize, usize)> {
+    f: F,
+    /// The pending run (`len == 0`: none).
+    run: (usize, usize, usize),
+}
+
+impl<F: FnMut(usize, usize, usize)> Merge<F> {
+    #[inline(always)]
+    fn push(&mut self, o: usize, s: usize, len: usize) {
+        let (po, ps, pl) = self.run;
+        if pl > 0 && po + pl == o && ps + pl == s {
+            self.run.2 += len;
+        } else {
+            self.flush();
+            self.run = (o, s, len);
+        }
+    }
+
+    fn flush(&mut self) {
+        let (o, s, len) = self.run;
+        if len > 0 {
+            (self.f)(o, s, len);
+        }
+        self.run.2 = 0;
     }
 }
 
