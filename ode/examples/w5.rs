@@ -245,7 +245,12 @@ fn products(u0: &[f64], d: &[f64]) {
             let xs = tape.vars(&x);
             let mut f = vec![Var::constant(0.0); n];
             sys.rhs(Var::constant(0.0), &xs[..n], &xs[n..], &mut f);
-            tape.vjp_into(&f, &w, &mut adj);
+            // seeded as the solver's taped products seed (RhsVjp::taped): one weighted sum if
+            // the outputs are one run of slots
+            match ad_core::VarArray::from_run(&f) {
+                Some(run) => tape.vjp_into(&[run.dot_f64s(&w)], &[1.0], &mut adj),
+                None => tape.vjp_into(&f, &w, &mut adj),
+            }
             times[k + 1].push(c.elapsed().as_secs_f64() * 1e3);
             let s0 = xs[0].index() as usize;
             let g = &adj.as_slice()[s0..s0 + 2 * n];
