@@ -413,7 +413,7 @@ fn sparse_path_matches_finite_differences_and_dense_forward() {
 /// and the discrete adjoint, medians of 5 runs, and how far the continuous adjoint's
 /// gradient is from the exact one of the numerical solution.
 #[test]
-#[ignore]
+#[ignore = "a timing measurement that asserts nothing (see above); run by hand"]
 fn timing_forward_continuous_discrete() {
     use std::time::Instant;
     #[allow(clippy::too_many_arguments)]
