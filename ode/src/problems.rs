@@ -58,3 +58,43 @@ impl OdeSystem for Robertson {
         dy[2] = r2;
     }
 }
+
+/// The 1D Brusselator (Hairer & Wanner II, IV.1, BRUSS) with `n` interior points on [0, 1]:
+/// `u_i' = 1 + u_i^2 v_i - (B + 1) u_i + c (u_{i-1} - 2 u_i + u_{i+1})`,
+/// `v_i' = B u_i - u_i^2 v_i + c (v_{i-1} - 2 v_i + v_{i+1})`, `c = α (n + 1)^2`, boundary
+/// values `u = 1`, `v = 3`, states interleaved `(u_i, v_i)`, `p = (α, B)`. Its Jacobian is
+/// banded (`2 n` states, sparse for large `n`): the stiff solvers' sparse-path test problem.
+#[derive(Clone, Copy, Debug)]
+pub struct Brusselator1d {
+    /// Interior grid points (`2 n` states).
+    pub n: usize,
+}
+
+impl OdeSystem for Brusselator1d {
+    fn dim(&self) -> usize {
+        2 * self.n
+    }
+    fn n_params(&self) -> usize {
+        2
+    }
+    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
+        let n = self.n;
+        let c = p[0] * ((n + 1) * (n + 1)) as f64;
+        for i in 0..n {
+            let (u, v) = (y[2 * i], y[2 * i + 1]);
+            let (ul, vl) = if i == 0 {
+                (S::cst(1.0), S::cst(3.0))
+            } else {
+                (y[2 * i - 2], y[2 * i - 1])
+            };
+            let (ur, vr) = if i + 1 == n {
+                (S::cst(1.0), S::cst(3.0))
+            } else {
+                (y[2 * i + 2], y[2 * i + 3])
+            };
+            let uuv = u * u * v;
+            dy[2 * i] = uuv + 1.0 - u * (p[1] + 1.0) + c * (ul - u * 2.0 + ur);
+            dy[2 * i + 1] = u * p[1] - uuv + c * (vl - v * 2.0 + vr);
+        }
+    }
+}

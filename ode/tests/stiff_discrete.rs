@@ -293,40 +293,8 @@ fn the_tape_and_dual_inputs_give_the_same_derivative() {
     }
 }
 
-/// 1D Brusselator (as in `stiff_sparse.rs`): `2 n` states, banded Jacobian, one parameter.
-#[derive(Clone)]
-struct Bruss {
-    n: usize,
-}
-
-impl OdeSystem for Bruss {
-    fn dim(&self) -> usize {
-        2 * self.n
-    }
-    fn n_params(&self) -> usize {
-        2
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        let n = self.n;
-        let c = p[0] * ((n + 1) * (n + 1)) as f64;
-        for i in 0..n {
-            let (u, v) = (y[2 * i], y[2 * i + 1]);
-            let (ul, vl) = if i == 0 {
-                (S::cst(1.0), S::cst(3.0))
-            } else {
-                (y[2 * i - 2], y[2 * i - 1])
-            };
-            let (ur, vr) = if i + 1 == n {
-                (S::cst(1.0), S::cst(3.0))
-            } else {
-                (y[2 * i + 2], y[2 * i + 3])
-            };
-            let uuv = u * u * v;
-            dy[2 * i] = uuv + 1.0 - u * (p[1] + 1.0) + c * (ul - u * 2.0 + ur);
-            dy[2 * i + 1] = u * p[1] - uuv + c * (vl - v * 2.0 + vr);
-        }
-    }
-}
+/// 1D Brusselator, `p = (α, B)`: `2 n` states, banded Jacobian.
+type Bruss = ode::problems::Brusselator1d;
 
 fn bruss_y0(n: usize) -> Vec<f64> {
     (0..n)

@@ -10,6 +10,14 @@ use crate::system::OdeSystem;
 use super::differences::StepPoly;
 use super::discrete::StepLog;
 
+/// `y_dot = S x_dot` for the row-major Jacobian `S` of the saved states with respect to the
+/// `x_dot.len()` inputs.
+fn jac_times(jac: &[f64], x_dot: &[f64], y_dot: &mut [f64]) {
+    for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
+        *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+    }
+}
+
 /// A stiff solve as one tape node: inputs `(y0, p)`, outputs the saved states (row-major),
 /// with the full forward-sensitivity Jacobian computed in the forward pass.
 pub(crate) struct SensitivityBlock {
@@ -36,51 +44,50 @@ impl Block for SensitivityBlock {
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
-        for (yd, row) in y_dot.iter_mut().zip(self.jac.chunks_exact(self.n_in)) {
-            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
-        }
+        jac_times(&self.jac, x_dot, y_dot);
     }
 }
 
-/// A stiff solve as one tape node whose reverse step is the continuous adjoint
-/// ([`super::adjoint::backward`]) over the kept forward polynomials; its tangent step (for `Dual`
-/// inputs) computes the forward sensitivities once.
-pub(crate) struct AdjointBlock<Sys> {
+/// What the adjoint blocks keep of a stiff solve: the problem, the saved values, and (computed
+/// at the first tangent step, for `Dual` inputs) the forward-sensitivity Jacobian.
+pub(crate) struct Solved<Sys> {
     pub(crate) sys: Sys,
     pub(crate) opts: Options,
     pub(crate) t0: f64,
     pub(crate) save_at: Vec<f64>,
     pub(crate) y0: Vec<f64>,
     pub(crate) p: Vec<f64>,
+    /// The saved states, row-major.
     pub(crate) values: Vec<f64>,
-    pub(crate) trace: Vec<StepPoly>,
-    pub(crate) forward: std::sync::OnceLock<Vec<f64>>,
+    forward: std::sync::OnceLock<Vec<f64>>,
 }
 
-impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
-    type Residuals = ();
-
-    fn forward(&self, _x: &[f64], y: &mut [f64]) {
-        y.copy_from_slice(&self.values);
-    }
-
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-        if let Err(e) = super::adjoint::backward(
-            &self.sys,
-            &self.p,
-            self.t0,
-            &self.save_at,
-            &self.opts,
-            &self.trace,
-            y_bar,
-            x_bar,
-        ) {
-            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
-            panic!("ode: the backward (adjoint) stiff solve failed: {e}");
+impl<Sys: OdeSystem> Solved<Sys> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        sys: Sys,
+        opts: &Options,
+        t0: f64,
+        save_at: &[f64],
+        y0: Vec<f64>,
+        p: Vec<f64>,
+        values: Vec<f64>,
+    ) -> Self {
+        Solved {
+            sys,
+            opts: opts.clone(),
+            t0,
+            save_at: save_at.to_vec(),
+            y0,
+            p,
+            values,
+            forward: std::sync::OnceLock::new(),
         }
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    /// `y_dot = S x_dot` with `S` the forward sensitivities of the solve (the same steps, so
+    /// the same derivative as the adjoints), computed once for all directions.
+    fn forward_jvp(&self, x_dot: &[f64], y_dot: &mut [f64]) {
         let jac = self.forward.get_or_init(|| {
             super::integrate(
                 &self.sys,
@@ -94,9 +101,44 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
             .expect("the forward sensitivities of a successful solve")
             .jac
         });
-        for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
-            *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
+        jac_times(jac, x_dot, y_dot);
+    }
+}
+
+/// A stiff solve as one tape node whose reverse step is the continuous adjoint
+/// ([`super::adjoint::backward`]) over the kept forward polynomials; its tangent step (for `Dual`
+/// inputs) computes the forward sensitivities once.
+pub(crate) struct AdjointBlock<Sys> {
+    pub(crate) solved: Solved<Sys>,
+    pub(crate) trace: Vec<StepPoly>,
+}
+
+impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
+    type Residuals = ();
+
+    fn forward(&self, _x: &[f64], y: &mut [f64]) {
+        y.copy_from_slice(&self.solved.values);
+    }
+
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        let s = &self.solved;
+        if let Err(e) = super::adjoint::backward(
+            &s.sys,
+            &s.p,
+            s.t0,
+            &s.save_at,
+            &s.opts,
+            &self.trace,
+            y_bar,
+            x_bar,
+        ) {
+            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
+            panic!("ode: the backward (adjoint) stiff solve failed: {e}");
         }
+    }
+
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        self.solved.forward_jvp(x_dot, y_dot);
     }
 }
 
@@ -108,33 +150,27 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
 /// forward sensitivities would not reproduce, the recursion forward over the log
 /// ([`super::discrete::tangent`], one direction per call).
 pub(crate) struct DiscreteBlock<Sys> {
-    pub(crate) sys: Sys,
-    pub(crate) opts: Options,
-    pub(crate) t0: f64,
-    pub(crate) save_at: Vec<f64>,
-    pub(crate) y0: Vec<f64>,
-    pub(crate) p: Vec<f64>,
-    pub(crate) values: Vec<f64>,
+    pub(crate) solved: Solved<Sys>,
     pub(crate) log: StepLog,
-    pub(crate) forward: std::sync::OnceLock<Vec<f64>>,
 }
 
 impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
     type Residuals = ();
 
     fn forward(&self, _x: &[f64], y: &mut [f64]) {
-        y.copy_from_slice(&self.values);
+        y.copy_from_slice(&self.solved.values);
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        let s = &self.solved;
         if let Err(e) = super::discrete::reverse(
-            &self.sys,
-            &self.y0,
-            &self.p,
-            self.t0,
-            &self.save_at,
+            &s.sys,
+            &s.y0,
+            &s.p,
+            s.t0,
+            &s.save_at,
             &self.log,
-            self.opts.rhs_products,
+            s.opts.rhs_products,
             y_bar,
             x_bar,
         ) {
@@ -144,33 +180,18 @@ impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        let s = &self.solved;
         if self.log.sparse.is_none() {
-            let jac = self.forward.get_or_init(|| {
-                super::integrate(
-                    &self.sys,
-                    &self.y0,
-                    &self.p,
-                    self.t0,
-                    &self.save_at,
-                    &self.opts,
-                    true,
-                )
-                .expect("the forward sensitivities of a successful solve")
-                .jac
-            });
-            for (yd, row) in y_dot.iter_mut().zip(jac.chunks_exact(x_dot.len().max(1))) {
-                *yd = row.iter().zip(x_dot).map(|(a, b)| a * b).sum();
-            }
-            return;
+            return s.forward_jvp(x_dot, y_dot);
         }
         if let Err(e) = super::discrete::tangent(
-            &self.sys,
-            &self.y0,
-            &self.p,
-            self.t0,
-            &self.save_at,
+            &s.sys,
+            &s.y0,
+            &s.p,
+            s.t0,
+            &s.save_at,
             &self.log,
-            self.opts.rhs_products,
+            s.opts.rhs_products,
             x_dot,
             y_dot,
         ) {

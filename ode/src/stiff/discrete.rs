@@ -535,41 +535,9 @@ mod tests {
     use super::*;
     use crate::options::{Method, Options};
     use crate::stiff::bdf::{integrate, Keep};
-    use ad_core::Real;
 
-    /// 1D Brusselator with `2 n` states (banded Jacobian: sparse for `n >= 32`).
-    struct Bruss {
-        n: usize,
-    }
-
-    impl OdeSystem for Bruss {
-        fn dim(&self) -> usize {
-            2 * self.n
-        }
-        fn n_params(&self) -> usize {
-            2
-        }
-        fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-            let n = self.n;
-            let c = p[0] * ((n + 1) * (n + 1)) as f64;
-            for i in 0..n {
-                let (u, v) = (y[2 * i], y[2 * i + 1]);
-                let (ul, vl) = if i == 0 {
-                    (S::cst(1.0), S::cst(3.0))
-                } else {
-                    (y[2 * i - 2], y[2 * i - 1])
-                };
-                let (ur, vr) = if i + 1 == n {
-                    (S::cst(1.0), S::cst(3.0))
-                } else {
-                    (y[2 * i + 2], y[2 * i + 3])
-                };
-                let uuv = u * u * v;
-                dy[2 * i] = uuv + 1.0 - u * (p[1] + 1.0) + c * (ul - u * 2.0 + ur);
-                dy[2 * i + 1] = u * p[1] - uuv + c * (vl - v * 2.0 + vr);
-            }
-        }
-    }
+    // 1D Brusselator with `2 n` states (banded Jacobian: sparse for `n >= 32`)
+    use crate::problems::Brusselator1d as Bruss;
 
     /// On one forward log: the sparse reverse (sparse LU of `M`, transposed solves, products
     /// by the right-hand side's vjp) equals the dense one (LU of `M^T`, `[J | f_p]`), and the

@@ -31,7 +31,7 @@ pub(crate) mod sparse;
 
 use ad_core::Real;
 
-use blocks::{AdjointBlock, DiscreteBlock, SensitivityBlock};
+use blocks::{AdjointBlock, DiscreteBlock, SensitivityBlock, Solved};
 
 use crate::error::Error;
 use crate::options::{Method, Options, Sensitivity};
@@ -225,15 +225,8 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Log)?;
         let stats = o.stats;
         let block = DiscreteBlock {
-            sys: sys.clone(),
-            opts: opts.clone(),
-            t0,
-            save_at: save_at.to_vec(),
-            y0: y0v,
-            p: pv,
-            values: o.saved.concat(),
+            solved: Solved::new(sys.clone(), opts, t0, save_at, y0v, pv, o.saved.concat()),
             log: o.log.expect("the step log was asked for"),
-            forward: std::sync::OnceLock::new(),
         };
         return Ok(solution_from_block(block, y0, p, save_at, stats));
     }
@@ -241,15 +234,8 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Polys)?;
         let stats = o.stats;
         let block = AdjointBlock {
-            sys: sys.clone(),
-            opts: opts.clone(),
-            t0,
-            save_at: save_at.to_vec(),
-            y0: y0v,
-            p: pv,
-            values: o.saved.concat(),
+            solved: Solved::new(sys.clone(), opts, t0, save_at, y0v, pv, o.saved.concat()),
             trace: o.trace,
-            forward: std::sync::OnceLock::new(),
         };
         return Ok(solution_from_block(block, y0, p, save_at, stats));
     }
