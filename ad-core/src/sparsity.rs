@@ -667,10 +667,9 @@ pub struct CompressedJacobian {
     sparsity: Sparsity,
     colour: Vec<u32>,
     n_colours: usize,
-    /// Per stored entry in row order: its column and its column's colour.
-    entries: Vec<(u32, u32)>,
-    /// Per-thread accumulators of [`CompressedJacobian::vjp`].
-    scratch: Vec<Vec<f64>>,
+    /// Per evaluation `e` (colours `8e..8e+8`): its stored entries. Every column has one
+    /// colour, so the evaluations' columns are disjoint.
+    by_eval: Vec<EvalEntries>,
     /// Per evaluation: seeded inputs and outputs.
     buffers: Vec<(Vec<Dual<LANES>>, Vec<Dual<LANES>>)>,
 }
@@ -680,17 +679,29 @@ impl CompressedJacobian {
     pub fn new(sparsity: Sparsity) -> Self {
         let (col_start, rows_of) = by_columns(&sparsity);
         let (colour, n_colours) = column_colouring(&sparsity, &col_start, &rows_of);
-        let entries = sparsity
-            .col_index()
-            .iter()
-            .map(|&j| (j as u32, colour[j]))
+        let (rs, ci) = (sparsity.row_start(), sparsity.col_index());
+        let by_eval = (0..n_colours.div_ceil(LANES))
+            .map(|e| {
+                let mut row_start = Vec::with_capacity(sparsity.n_rows() + 1);
+                let mut entries = Vec::new();
+                row_start.push(0);
+                for i in 0..sparsity.n_rows() {
+                    for &j in &ci[rs[i]..rs[i + 1]] {
+                        let c = colour[j] as usize;
+                        if c / LANES == e {
+                            entries.push((j as u32, (c % LANES) as u32));
+                        }
+                    }
+                    row_start.push(entries.len() as u32);
+                }
+                EvalEntries { row_start, entries }
+            })
             .collect();
         CompressedJacobian {
             sparsity,
             colour,
             n_colours,
-            entries,
-            scratch: Vec::new(),
+            by_eval,
             buffers: Vec::new(),
         }
     }
@@ -728,8 +739,10 @@ impl CompressedJacobian {
 
     /// ADDS `J^T w` to `x_bar`, `J` the Jacobian of `f` at `x` by compressed forward mode: a
     /// vector-Jacobian product without a tape. Entry `(i, j)` of colour `c` is tangent `c` of
-    /// output `i`; the rows are swept in order (streaming through the outputs), split over
-    /// threads with one accumulator each for large patterns. Returns the number of evaluations.
+    /// output `i`, so `x_bar_j += sum_i w_i (tangent colour(j) of output i)` over the rows `i`
+    /// that hold column `j`. Each evaluation adds its own colours' entries right after it
+    /// runs (its outputs still in cache); the evaluations run in parallel and write disjoint
+    /// columns. Returns the number of evaluations.
     ///
     /// # Panics
     /// If `x`, `w` or `x_bar` have the wrong length.
@@ -740,46 +753,33 @@ impl CompressedJacobian {
         let (n_rows, n_cols) = (self.sparsity.n_rows(), self.sparsity.n_cols());
         assert_eq!(w.len(), n_rows, "CompressedJacobian::vjp: cotangent length");
         assert_eq!(x_bar.len(), n_cols, "CompressedJacobian::vjp: x_bar length");
-        let evals = self.evaluate(x, f);
-        let (rs, entries, buffers) = (self.sparsity.row_start(), &self.entries, &self.buffers);
-        let scatter = |rows: std::ops::Range<usize>, acc: &mut [f64]| {
-            // row i's tangents of all colours times w_i, gathered once per row (a vectorised
-            // copy) so that each entry is one load and one add
-            let mut tw = vec![0.0; buffers.len() * LANES];
-            for i in rows {
-                let wi = w[i];
+        let evals = self.seeded(x);
+        let cols = Columns(x_bar.as_mut_ptr());
+        let by_eval = &self.by_eval;
+        let task = |(e, (xs, out)): (usize, &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>))| {
+            load(xs, x);
+            f(xs, out);
+            let EvalEntries {
+                row_start: rs,
+                entries,
+            } = &by_eval[e];
+            for (i, (o, &wi)) in out.iter().zip(w).enumerate() {
                 if wi == 0.0 {
                     continue;
                 }
-                for (lanes, (_, out)) in tw.chunks_exact_mut(LANES).zip(buffers) {
-                    for (t, &d) in lanes.iter_mut().zip(&out[i].d) {
-                        *t = d * wi;
-                    }
-                }
-                for &(j, c) in &entries[rs[i]..rs[i + 1]] {
-                    acc[j as usize] += tw[c as usize];
+                for &(j, lane) in &entries[rs[i] as usize..rs[i + 1] as usize] {
+                    // SAFETY: `j < n_cols = x_bar.len()` (a column of the pattern), and the
+                    // columns of evaluation `e` are written by this task only: each column
+                    // has one colour and each colour one evaluation.
+                    unsafe { cols.add(j as usize, o.d[lane as usize] * wi) };
                 }
             }
         };
-        let parts = rayon::current_num_threads().min(8);
-        if parts > 1 && entries.len() >= PAR_MIN {
+        if evals > 1 && x.len() * evals >= PAR_MIN {
             use rayon::prelude::*;
-            self.scratch.resize_with(parts, Vec::new);
-            self.scratch
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(k, acc)| {
-                    acc.clear();
-                    acc.resize(n_cols, 0.0);
-                    scatter(k * n_rows / parts..(k + 1) * n_rows / parts, acc);
-                });
-            for acc in &self.scratch {
-                for (b, a) in x_bar.iter_mut().zip(acc) {
-                    *b += a;
-                }
-            }
+            self.buffers.par_iter_mut().enumerate().for_each(task);
         } else {
-            scatter(0..n_rows, x_bar);
+            self.buffers.iter_mut().enumerate().for_each(task);
         }
         evals
     }
@@ -867,6 +867,29 @@ impl CompressedJacobian {
                 vals[k] = self.buffers[c / LANES].1[i].d[c % LANES];
             }
         }
+    }
+}
+
+/// The stored entries whose columns one evaluation of a [`CompressedJacobian`] carries, in row
+/// order: row `i`'s are `entries[row_start[i]..row_start[i + 1]]`, each `(column, lane)`.
+struct EvalEntries {
+    row_start: Vec<u32>,
+    entries: Vec<(u32, u32)>,
+}
+
+/// `x_bar` of [`CompressedJacobian::vjp`], shared by evaluations that write disjoint columns.
+struct Columns(*mut f64);
+// SAFETY: the tasks sharing it write disjoint elements (see `CompressedJacobian::vjp`).
+unsafe impl Sync for Columns {}
+
+impl Columns {
+    /// Adds `v` to element `j`.
+    ///
+    /// # Safety
+    /// `j` is in bounds and no other thread reads or writes element `j` meanwhile.
+    #[inline]
+    unsafe fn add(&self, j: usize, v: f64) {
+        *self.0.add(j) += v;
     }
 }
 

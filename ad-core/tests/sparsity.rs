@@ -278,30 +278,45 @@ fn stencil_colours_and_parallel_values() {
     }
 }
 
-/// `CompressedJacobian::vjp` on a pattern large enough for the threaded row split equals the
-/// taped vector-Jacobian product.
+/// `CompressedJacobian::vjp` on a pattern needing several evaluations, large enough for them
+/// to run in parallel (each adding its own colours' columns), equals the taped
+/// vector-Jacobian product; some cotangents are zero (those rows are skipped).
 #[test]
 fn compressed_vjp_matches_the_tape() {
-    const M: usize = 64;
+    const M: usize = 96;
     fn stencil<S: Real>(u: &[S], f: &mut [S]) {
         for i in 0..M {
             for j in 0..M {
                 let c = i * M + j;
                 let (up, down) = (((i + M - 1) % M) * M + j, ((i + 1) % M) * M + j);
                 let (l, r) = (i * M + (j + M - 1) % M, i * M + (j + 1) % M);
-                f[c] = u[c] * u[up].sin() + (u[down] - u[l]) * u[r].exp() - u[c] * u[c];
+                // two cells further out along each axis: a 9-point cross, > 8 colours
+                let (up2, down2) = (((i + M - 2) % M) * M + j, ((i + 2) % M) * M + j);
+                let (l2, r2) = (i * M + (j + M - 2) % M, i * M + (j + 2) % M);
+                f[c] = u[c] * u[up].sin() + (u[down] - u[l]) * u[r].exp() - u[c] * u[c]
+                    + u[up2] * u[r2]
+                    - u[down2] * u[l2];
             }
         }
     }
     let n = M * M;
     let x: Vec<f64> = (0..n).map(|c| 0.5 + 0.3 * (c as f64 * 0.7).sin()).collect();
-    let w: Vec<f64> = (0..n).map(|c| (c as f64 * 0.31).cos()).collect();
+    let w: Vec<f64> = (0..n)
+        .map(|c| {
+            if c % 7 == 3 {
+                0.0
+            } else {
+                (c as f64 * 0.31).cos()
+            }
+        })
+        .collect();
     let s = jacobian_sparsity(&x, n, 16, stencil).unwrap();
-    assert!(
-        s.nnz() >= 1 << 14,
-        "the threaded path needs a large pattern"
-    );
     let mut cj = CompressedJacobian::new(s);
+    assert!(
+        cj.evaluations() >= 2 && n * cj.evaluations() >= 1 << 14,
+        "{} evaluations: the parallel path needs several on a large pattern",
+        cj.evaluations()
+    );
     let mut x_bar = vec![1.0; n]; // vjp adds
     cj.vjp(&x, stencil, &w, &mut x_bar);
 
