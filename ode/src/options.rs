@@ -56,7 +56,8 @@ pub enum Sensitivity {
     /// `checkpoints` states; the backward pass recomputes each segment between checkpoints,
     /// recursively with the same bound, so memory is O(`checkpoints` * state * levels) with
     /// `levels <= 1 + ceil(log_checkpoints(steps))`; each step is recomputed at most once per
-    /// level.
+    /// level. A segment whose stage arguments fit the bound (`steps * stages <= checkpoints`)
+    /// keeps them and is reversed without computing its stages again.
     ///
     /// With [`Method::Bdf`]: the exact transpose of BDF's forward sensitivities (steps, orders
     /// and step-size changes held fixed, the corrector solved exactly), one Jacobian at the

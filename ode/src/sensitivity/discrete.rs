@@ -15,15 +15,18 @@
 //! Memory: the forward pass keeps every step's `(t_k, h_k)` (16 bytes per step) and at most
 //! `C` states, thinning them when full (every other one is dropped and the stride doubles).
 //! The reverse pass recomputes each segment between two checkpoints from its first state: a
-//! segment of at most `C` steps is recomputed once and its states stored; a longer one is cut
-//! into at most `C` sub-segments whose first states are stored, recursively. At most `C`
-//! states per level are held, `levels <= 1 + ceil(log_C(steps))`, and every step is
-//! recomputed at most once per level.
+//! segment whose stage arguments fit (`steps * s <= C` for `s` stages) is computed once with
+//! every stage argument kept, and reversed from them; one of at most `C` steps is recomputed
+//! once with its states kept, and each step's stages once more as it is reversed; a longer one
+//! is cut into at most `C` sub-segments whose first states are stored, recursively. At most
+//! `C` vectors per level are held, `levels <= 1 + ceil(log_C(steps))`, and every step is
+//! recomputed at most once per level (plus its stages as it is reversed). All vectors come
+//! from one pool: the reverse pass allocates only while the pool grows.
 
 use crate::error::Error;
 use crate::explicit::{
-    dense_weights, integrate, stage_time, stages, stages_with_args, tableau, Observer, Tableau,
-    MAX_STAGES,
+    combine, dense_weights, integrate, stage_time, stages, stages_with_args, tableau, Observer,
+    Tableau, MAX_STAGES,
 };
 use crate::options::Options;
 use crate::solution::Stats;
@@ -123,6 +126,8 @@ struct Reverser<'a, Sys> {
     stage_bar: Vec<f64>,
     tmp: Vec<f64>,
     y1: Vec<f64>,
+    /// Vectors of length `dim` returned by finished segments, reused.
+    pool: Vec<Vec<f64>>,
     held: usize,
     stats: AdjointStats,
 }
@@ -155,64 +160,140 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
         self.stats.recomputed_steps += 1;
     }
 
+    /// Step `j` from `args[0] = y_j`, keeping every stage argument: afterwards
+    /// `args[i] = y_j + h sum_l a_il k_l` for all stages (`args[s-1] = y_{j+1}`), the same
+    /// values [`stages_with_args`] gives. With `then_next`, also `k[s-1] = f(t_{j+1}, y_{j+1})`
+    /// for the FSAL reuse of step `j + 1`.
+    fn advance_keeping(&mut self, j: usize, args: &mut [Vec<f64>], then_next: bool) {
+        let (t, h) = self.log[j];
+        let s = self.tab.stages();
+        if self.fsal_next == Some(j) {
+            self.k.swap(0, s - 1);
+        } else {
+            self.sys.rhs(t, &args[0], self.p, &mut self.k[0]);
+        }
+        let (y, rest) = args.split_at_mut(1);
+        for i in 1..s {
+            let (done, next) = self.k.split_at_mut(i);
+            combine(&y[0], h, self.tab.a[i], done, &mut rest[i - 1]);
+            if i < s - 1 || then_next {
+                let ti = stage_time(self.tab, t, h, i);
+                self.sys.rhs(ti, &rest[i - 1], self.p, &mut next[0]);
+            }
+        }
+        self.fsal_next = then_next.then_some(j + 1);
+        self.stats.recomputed_steps += 1;
+    }
+
     fn hold(&mut self, m: usize) {
         self.held += m;
         self.stats.max_states_held = self.stats.max_states_held.max(self.held);
     }
 
+    /// A vector of length `dim` from the pool, holding `y`.
+    fn take(&mut self, y: &[f64]) -> Vec<f64> {
+        let mut v = self.take_any();
+        v.copy_from_slice(y);
+        v
+    }
+
+    /// A vector of length `dim` from the pool, with any values.
+    fn take_any(&mut self) -> Vec<f64> {
+        let n = self.lambda.len();
+        self.pool.pop().unwrap_or_else(|| vec![0.0; n])
+    }
+
     /// Reverses steps `a..b` given the state `y_a` (held by the caller).
     fn reverse(&mut self, a: usize, b: usize, y_a: &[f64]) {
         let len = b - a;
-        if len <= self.cap {
+        let s = self.tab.stages();
+        if len * s <= self.cap {
+            // every stage argument of the segment kept: each step's stages computed once
+            self.hold(len * s);
+            let mut steps: Vec<Vec<Vec<f64>>> = Vec::with_capacity(len);
+            for j in a..b {
+                let y = steps.last().map_or(y_a, |prev| &prev[s - 1]);
+                let y = self.take(y);
+                let mut args = vec![y];
+                for _ in 1..s {
+                    args.push(self.take_any());
+                }
+                self.advance_keeping(j, &mut args, j + 1 < b);
+                steps.push(args);
+            }
+            for j in (a..b).rev() {
+                let args = steps.pop().expect("one per step");
+                self.reverse_step(j, &args);
+                self.pool.extend(args);
+            }
+            self.held -= len * s;
+        } else if len <= self.cap {
             let mut states = Vec::with_capacity(len);
-            states.push(y_a.to_vec());
+            states.push(self.take(y_a));
             self.hold(len);
             for j in a..b - 1 {
-                let mut y = states[j - a].clone();
+                let mut y = self.take(&states[j - a]);
                 self.advance(j, &mut y);
                 states.push(y);
             }
             for j in (a..b).rev() {
-                self.taped_step(j, &states[j - a]);
+                let y = states.pop().expect("one per step");
+                let mut args = std::mem::take(&mut self.args);
+                stages_with_args(
+                    self.sys,
+                    self.tab,
+                    self.log[j].0,
+                    self.log[j].1,
+                    &y,
+                    self.p,
+                    &mut self.k,
+                    &mut args,
+                );
+                self.fsal_next = None;
+                self.stats.recomputed_steps += 1;
+                self.reverse_step(j, &args);
+                self.args = args;
+                self.pool.push(y);
             }
             self.held -= len;
         } else {
             let stride = len.div_ceil(self.cap);
-            let mut snaps = vec![(a, y_a.to_vec())];
-            let mut y = y_a.to_vec();
+            let mut snaps = vec![(a, self.take(y_a))];
+            let mut y = self.take(y_a);
             let mut pos = a;
             while pos + stride < b {
                 for j in pos..pos + stride {
                     self.advance(j, &mut y);
                 }
                 pos += stride;
-                snaps.push((pos, y.clone()));
+                let snap = self.take(&y);
+                snaps.push((pos, snap));
             }
+            self.pool.push(y);
             self.hold(snaps.len());
             let mut end = b;
             while let Some((start, ys)) = snaps.pop() {
                 self.reverse(start, end, &ys);
+                self.pool.push(ys);
                 self.held -= 1;
                 end = start;
             }
         }
     }
 
-    /// Reverse step `j` from its start state `y`: the stages are recomputed on `f64` and
-    /// reversed one by one (`Y_i = y + h sum_j a_ij k_j`, `k_i = f(t_i, Y_i)`):
-    /// `Ȳ_i = J_i^T k̄_i` (plus `λ` for `Y_last = y1`), `k̄_j += h a_ij Ȳ_i`, `ȳ += Ȳ_i`;
-    /// only the right-hand side is taped (see [`RhsVjp`]), the linear algebra is `f64`.
-    fn taped_step(&mut self, j: usize, y: &[f64]) {
+    /// Reverses step `j` given its stage arguments `args` (`Y_i = y + h sum_l a_il k_l`,
+    /// `k_i = f(t_i, Y_i)`): `Ȳ_i = J_i^T k̄_i` (plus `λ` for `Y_last = y1`),
+    /// `k̄_l += h a_il Ȳ_i`, `ȳ += Ȳ_i`, stage by stage from the last; only the right-hand
+    /// side's products are differentiated (see [`RhsVjp`]), the linear algebra is `f64`.
+    fn reverse_step(&mut self, j: usize, args: &[Vec<f64>]) {
         let (t, h) = self.log[j];
         let last = j + 1 == self.log.len();
         let t_new = if last { self.t_end } else { self.log[j + 1].0 };
         let lo = self.save_at.partition_point(|&s| s <= t);
         let hi = self.hi;
-        let n = y.len();
+        let n = args[0].len();
         let tab = self.tab;
         let s = tab.stages();
-        stages_with_args(self.sys, tab, t, h, y, self.p, &mut self.k, &mut self.args);
-        self.fsal_next = None;
         for kb in &mut self.k_bar {
             kb.fill(0.0);
         }
@@ -251,7 +332,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
                     &mut self.plan,
                     self.sys,
                     stage_time(tab, t, h, i),
-                    &self.args[i],
+                    &args[i],
                     self.p,
                     &self.k_bar[i],
                     &mut self.stage_bar,
@@ -316,6 +397,7 @@ impl DiscreteForward {
             stage_bar: vec![0.0; n],
             tmp: vec![0.0; n],
             y1: vec![0.0; n],
+            pool: Vec::new(),
             held: self.checkpoints.len(),
             stats: AdjointStats {
                 max_states_held: self.checkpoints.len(),

@@ -27,9 +27,11 @@ pub struct AdjointStats {
     pub taped_steps: usize,
     /// Interpolating adjoint: accepted steps of the backward (adjoint) solve.
     pub adjoint_steps: usize,
-    /// Steps recomputed on `f64` from checkpoints.
+    /// Steps whose stages the backward pass computed again on `f64` from checkpoints (a step
+    /// counts each time: to reach a later state, and to reverse it).
     pub recomputed_steps: usize,
-    /// The most states held at once (forward checkpoints included).
+    /// The most state-sized vectors held at once: forward checkpoints, recomputed states and
+    /// kept stage arguments.
     pub max_states_held: usize,
     /// States kept by the forward pass.
     pub forward_checkpoints: usize,
