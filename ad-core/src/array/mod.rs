@@ -50,6 +50,8 @@ pub use ops::{CsrMatrix, DenseMatrix, Matrix};
 pub const PAR_MIN: usize = 1 << 18;
 /// Chunk length of the parallel loops.
 pub const CHUNK: usize = 1 << 13;
+// A chunk must take the one-thread path: `dot` and the other reductions recurse on chunks.
+const _: () = assert!(CHUNK < PAR_MIN, "CHUNK must be below PAR_MIN");
 
 /// A 1-D array of reverse-mode scalars: a contiguous run of slots on a [`Tape`] and their
 /// values, or a constant array (on no tape, recording nothing). Operations on it record one
