@@ -37,7 +37,9 @@ pub enum Method {
 #[non_exhaustive]
 pub enum Sensitivity {
     /// [`Sensitivity::Forward`] when `dim + n_params <= 16`, else
-    /// [`Sensitivity::DiscreteAdjoint`] with 64 checkpoints. Both give the exact derivative
+    /// [`Sensitivity::DiscreteAdjoint`] with as many checkpoints as 32 MiB of states hold
+    /// (`32 MiB / (8 dim)`, at least 64: every state of a 1 000-state system's first 4 194
+    /// steps, 256 for W5's 16 384). Both give the exact derivative
     /// of the numerical solution; forward sensitivities cost one solve on `Dual<W>` per chunk
     /// of up to 8 inputs and win for few inputs, the adjoint costs a few primal solves
     /// whatever the number of inputs. With the stiff methods: forward sensitivities, or for

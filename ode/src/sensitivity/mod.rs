@@ -39,11 +39,18 @@ pub struct AdjointStats {
     pub max_tape_len: usize,
 }
 
-/// The sensitivity method `Auto` stands for, for a system of this size.
+/// Bytes of states per level that `Sensitivity::Auto` gives the discrete adjoint.
+const AUTO_LEVEL_BYTES: usize = 32 << 20;
+
+/// The sensitivity method `Auto` stands for, for a system of this size: forward sensitivities
+/// for at most 16 inputs, else the discrete adjoint with as many checkpoints as 32 MiB of
+/// states hold, and at least 64.
 pub(crate) fn resolve(s: Sensitivity, dim: usize, n_params: usize) -> Sensitivity {
     match s {
         Sensitivity::Auto if dim + n_params <= 16 => Sensitivity::Forward,
-        Sensitivity::Auto => Sensitivity::DiscreteAdjoint { checkpoints: 64 },
+        Sensitivity::Auto => Sensitivity::DiscreteAdjoint {
+            checkpoints: (AUTO_LEVEL_BYTES / (8 * dim.max(1))).max(64),
+        },
         other => other,
     }
 }
