@@ -14,34 +14,14 @@
 use std::time::Instant;
 
 use ad_core::{ElementFn, RealArray, Tape, Var};
+type W5 = ode::problems::ReactionDiffusion<M>;
 use ode::{solve, Method, OdeSystem, Options, Real, RhsProducts, Sensitivity};
 
 const M: usize = 128;
 
-/// Runs `$body` for every cell `(i, j)` of the periodic grid with `l`, `r` the left and right
-/// columns and `up`, `row`, `down` the offsets of rows `i - 1`, `i`, `i + 1`; the interior of a
-/// row is a plain loop (no wrap-around) so that it vectorises on `f64`.
-macro_rules! rows {
-    ($i:ident, $j:ident, $l:ident, $r:ident, $up:ident, $row:ident, $down:ident, $body:block) => {
-        for $i in 0..M {
-            let ($up, $row, $down) = ((($i + M - 1) % M) * M, $i * M, (($i + 1) % M) * M);
-            {
-                let ($j, $l, $r) = (0usize, M - 1, 1usize);
-                $body
-            }
-            for $j in 1..M - 1 {
-                let ($l, $r) = ($j - 1, $j + 1);
-                $body
-            }
-            {
-                let ($j, $l, $r) = (M - 1, M - 2, 0usize);
-                $body
-            }
-        }
-    };
-}
-
-/// u' = div(D grad u) + u (1 - u), face D = mean of the two cells, h = 1/128.
+/// W5's system, `u' = div(D grad u) + u (1 - u)` on the 128 x 128 torus, in four forms: the
+/// generic scalar `rhs` of `ode::problems::ReactionDiffusion`, with its hand-written product,
+/// and array-style or fused-map code for taped evaluations.
 #[derive(Clone, Copy)]
 struct ReactionDiffusion {
     hand_vjp: bool,
@@ -112,6 +92,15 @@ fn rhs_map<S: Real>(u: &[S], d: &[S], du: &mut [S]) {
     du.copy_from_slice(&f.to_vec());
 }
 
+impl ReactionDiffusion {
+    /// The scalar form and the hand-written product: `ode::problems::ReactionDiffusion`.
+    fn scalar(&self) -> W5 {
+        W5 {
+            hand_vjp: self.hand_vjp,
+        }
+    }
+}
+
 impl OdeSystem for ReactionDiffusion {
     fn dim(&self) -> usize {
         M * M
@@ -119,7 +108,7 @@ impl OdeSystem for ReactionDiffusion {
     fn n_params(&self) -> usize {
         M * M
     }
-    fn rhs<S: Real>(&self, _t: S, u: &[S], d: &[S], du: &mut [S]) {
+    fn rhs<S: Real>(&self, t: S, u: &[S], d: &[S], du: &mut [S]) {
         // f64 (the primal) takes the scalar loop; taped evaluations the array code
         if self.array && !u.iter().chain(d).all(|x| x.is_constant()) {
             return if self.map {
@@ -128,47 +117,19 @@ impl OdeSystem for ReactionDiffusion {
                 rhs_array(u, d, du)
             };
         }
-        let k = 0.5 * (M * M) as f64;
-        // f_c = k sum_q (D_c + D_q)(u_q - u_c) + u_c - u_c^2
-        rows!(i, j, l, r, up, row, down, {
-            let (uc, dc) = (u[row + j], d[row + j]);
-            let acc = (dc + d[up + j]) * (u[up + j] - uc)
-                + (dc + d[down + j]) * (u[down + j] - uc)
-                + (dc + d[row + l]) * (u[row + l] - uc)
-                + (dc + d[row + r]) * (u[row + r] - uc);
-            du[row + j] = acc * k + uc - uc * uc;
-        });
+        self.scalar().rhs(t, u, d, du)
     }
 
     fn vjp(
         &self,
-        _t: f64,
+        t: f64,
         u: &[f64],
         d: &[f64],
         w: &[f64],
         u_bar: &mut [f64],
         d_bar: &mut [f64],
     ) -> bool {
-        if !self.hand_vjp {
-            return false;
-        }
-        let k = 0.5 * (M * M) as f64;
-        // gather form of the transposed Jacobian (the stencil is symmetric):
-        // u_bar_c += w_c (1 - 2 u_c) + k sum_q (D_c + D_q)(w_q - w_c)
-        // d_bar_c += k sum_q (u_q - u_c)(w_c - w_q)
-        rows!(i, j, l, r, up, row, down, {
-            let c = row + j;
-            let (uc, dc, wc) = (u[c], d[c], w[c]);
-            let mut su = wc * (1.0 - 2.0 * uc);
-            let mut sd = 0.0;
-            for q in [up + j, down + j, row + l, row + r] {
-                su += k * (dc + d[q]) * (w[q] - wc);
-                sd += k * (u[q] - uc) * (wc - w[q]);
-            }
-            u_bar[c] += su;
-            d_bar[c] += sd;
-        });
-        true
+        self.scalar().vjp(t, u, d, w, u_bar, d_bar)
     }
 }
 
@@ -291,17 +252,8 @@ fn main() {
         Some("compressed") => RhsProducts::Compressed,
         Some(other) => panic!("unknown products {other:?}: auto, tape or compressed"),
     };
-    let n = M * M;
-    let d: Vec<f64> = (0..n)
-        .map(|c| 0.01 * (1.0 + 0.5 * (c as f64).sin()))
-        .collect();
-    let u0: Vec<f64> = (0..n)
-        .map(|c| {
-            let (i, j) = ((c / M) as f64, (c % M) as f64);
-            let tp = 2.0 * std::f64::consts::PI / M as f64;
-            0.5 + 0.4 * (tp * i).sin() * (tp * j).cos()
-        })
-        .collect();
+    let w5 = W5 { hand_vjp: false };
+    let (d, u0) = (w5.w5_diffusivities(), w5.w5_initial_state());
     let opts = Options {
         method: Method::Rk4 { dt: 1e-3 },
         sensitivity: Sensitivity::DiscreteAdjoint { checkpoints },

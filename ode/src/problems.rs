@@ -98,3 +98,111 @@ impl OdeSystem for Brusselator1d {
         }
     }
 }
+
+/// W5: reaction-diffusion `u' = div(D grad u) + u (1 - u)` on an `M × M` periodic grid with one
+/// diffusivity per cell (`p = D`), 5-point stencil, `h = 1/M`, the diffusivity of a face the
+/// mean of its two cells:
+/// `f_c = (M² / 2) Σ_q (D_c + D_q)(u_q - u_c) + u_c (1 - u_c)` over the four neighbours `q` of
+/// cell `c = M i + j` (row `i`, column `j`). W5 is `ReactionDiffusion::<128>`; the side is a
+/// constant so that the `f64` loops vectorise (a run-time side measured 2x slower).
+///
+/// `rhs` is written once, generic, as a user would; with `hand_vjp` the system also has a
+/// hand-written [`OdeSystem::vjp`] (the gather form of the transposed stencil), the practical
+/// limit the generic products are measured against.
+#[derive(Clone, Copy, Debug)]
+pub struct ReactionDiffusion<const M: usize> {
+    /// Whether [`OdeSystem::vjp`] is the hand-written product (else the default: none).
+    pub hand_vjp: bool,
+}
+
+impl<const M: usize> ReactionDiffusion<M> {
+    /// W5's diffusivities `D[c] = 0.01 (1 + 0.5 sin c)`.
+    pub fn w5_diffusivities(&self) -> Vec<f64> {
+        (0..M * M)
+            .map(|c| 0.01 * (1.0 + 0.5 * (c as f64).sin()))
+            .collect()
+    }
+
+    /// W5's initial state `u0[c] = 0.5 + 0.4 sin(2π i/M) cos(2π j/M)`.
+    pub fn w5_initial_state(&self) -> Vec<f64> {
+        let m = M;
+        let tp = 2.0 * std::f64::consts::PI / m as f64;
+        (0..m * m)
+            .map(|c| 0.5 + 0.4 * (tp * (c / m) as f64).sin() * (tp * (c % m) as f64).cos())
+            .collect()
+    }
+}
+
+/// Runs `$body` for every cell `$c` of the `$m × $m` torus with `$q = [up, down, left, right]`
+/// its neighbours. A row's interior is a plain loop (no wrap-around) with the slices' indices
+/// in view, so that it vectorises on `f64`: the same loop as a closure taking the indices
+/// measured 2x slower (W5's primal 0.6 s against 0.28 s).
+macro_rules! for_cells {
+    ($m:expr, $c:ident, $q:ident, $body:block) => {
+        let m: usize = $m;
+        for i in 0..m {
+            let (up, row, down) = (((i + m - 1) % m) * m, i * m, ((i + 1) % m) * m);
+            // the first and the last column (one column if `m == 1`)
+            for j in [0, m - 1].into_iter().take(m.min(2)) {
+                let (l, r) = ((j + m - 1) % m, (j + 1) % m);
+                let ($c, $q) = (row + j, [up + j, down + j, row + l, row + r]);
+                $body
+            }
+            for j in 1..m.saturating_sub(1) {
+                let ($c, $q) = (row + j, [up + j, down + j, row + j - 1, row + j + 1]);
+                $body
+            }
+        }
+    };
+}
+
+impl<const M: usize> OdeSystem for ReactionDiffusion<M> {
+    fn dim(&self) -> usize {
+        M * M
+    }
+    fn n_params(&self) -> usize {
+        M * M
+    }
+    fn rhs<S: Real>(&self, _t: S, u: &[S], d: &[S], du: &mut [S]) {
+        let k = 0.5 * (M * M) as f64;
+        for_cells!(M, c, q, {
+            let [up, down, l, r] = q;
+            let (uc, dc) = (u[c], d[c]);
+            let acc = (dc + d[up]) * (u[up] - uc)
+                + (dc + d[down]) * (u[down] - uc)
+                + (dc + d[l]) * (u[l] - uc)
+                + (dc + d[r]) * (u[r] - uc);
+            du[c] = acc * k + uc - uc * uc;
+        });
+    }
+
+    /// `ū_c += w_c (1 - 2 u_c) + k Σ_q (D_c + D_q)(w_q - w_c)`,
+    /// `D̄_c += k Σ_q (u_q - u_c)(w_c - w_q)`, `k = M²/2` (the stencil is symmetric, so the
+    /// transposed product is a gather).
+    fn vjp(
+        &self,
+        _t: f64,
+        u: &[f64],
+        d: &[f64],
+        w: &[f64],
+        u_bar: &mut [f64],
+        d_bar: &mut [f64],
+    ) -> bool {
+        if !self.hand_vjp {
+            return false;
+        }
+        let k = 0.5 * (M * M) as f64;
+        for_cells!(M, c, qs, {
+            let (uc, dc, wc) = (u[c], d[c], w[c]);
+            let mut su = wc * (1.0 - 2.0 * uc);
+            let mut sd = 0.0;
+            for q in qs {
+                su += k * (dc + d[q]) * (w[q] - wc);
+                sd += k * (u[q] - uc) * (wc - w[q]);
+            }
+            u_bar[c] += su;
+            d_bar[c] += sd;
+        });
+        true
+    }
+}
