@@ -107,3 +107,42 @@ proptest! {
         prop_assert!(c.error(1.0) < 1e-6, "{:?}", c);
     }
 }
+
+/// `ode::problems::ReactionDiffusion`'s hand-written product equals its generic right-hand
+/// side's taped product, on grids whose neighbours coincide (sides 1 and 2), the smallest
+/// with distinct neighbours (3) and a larger one (8), at a random-looking state.
+#[test]
+fn reaction_diffusion_hand_vjp_matches_the_tape() {
+    fn check<const M: usize>() {
+        let sys = ode::problems::ReactionDiffusion::<M> { hand_vjp: true };
+        let n = M * M;
+        let u: Vec<f64> = (0..n).map(|c| 0.5 + 0.3 * (1.7 * c as f64).sin()).collect();
+        let d: Vec<f64> = sys.w5_diffusivities();
+        let w: Vec<f64> = (0..n).map(|c| (0.9 * c as f64 + 0.2).cos()).collect();
+        let (mut ub, mut db) = (vec![0.5; n], vec![-0.25; n]); // vjp adds
+        assert!(sys.vjp(0.0, &u, &d, &w, &mut ub, &mut db));
+
+        let tape = ad_core::Tape::new();
+        let (us, ds) = (tape.vars(&u), tape.vars(&d));
+        let mut f = vec![ad_core::Var::constant(0.0); n];
+        sys.rhs(ad_core::Var::constant(0.0), &us, &ds, &mut f);
+        let adj = tape.vjp(&f, &w);
+        for c in 0..n {
+            let (eu, ed) = (0.5 + adj.wrt(us[c]), -0.25 + adj.wrt(ds[c]));
+            assert!(
+                (ub[c] - eu).abs() <= 1e-12 * eu.abs().max(1.0),
+                "M {M} u {c}: {} vs {eu}",
+                ub[c]
+            );
+            assert!(
+                (db[c] - ed).abs() <= 1e-12 * ed.abs().max(1.0),
+                "M {M} D {c}: {} vs {ed}",
+                db[c]
+            );
+        }
+    }
+    check::<1>();
+    check::<2>();
+    check::<3>();
+    check::<8>();
+}
