@@ -33,7 +33,7 @@ use crate::solution::Stats;
 use crate::system::OdeSystem;
 
 use super::rhs_vjp::{Plan, RhsVjp};
-use super::AdjointStats;
+use super::{needs_worker, AdjointStats};
 
 /// What the forward pass keeps for the reverse pass.
 #[derive(Clone, Debug)]
@@ -372,6 +372,9 @@ impl DiscreteForward {
         y0_bar: &mut [f64],
         p_bar: &mut [f64],
     ) -> AdjointStats {
+        if needs_worker(y0_bar.len() + p.len()) {
+            return rayon::scope(|_| self.reverse(sys, p, t0, save_at, opts, y_bar, y0_bar, p_bar));
+        }
         let n = y0_bar.len();
         let s = tableau(opts.method).stages();
         let mut r = Reverser {

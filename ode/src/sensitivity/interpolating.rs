@@ -27,6 +27,7 @@ use crate::options::Options;
 use crate::system::OdeSystem;
 
 use super::discrete::DiscreteForward;
+use super::needs_worker;
 use super::rhs_vjp::{Plan, RhsVjp};
 
 thread_local! {
@@ -174,6 +175,9 @@ pub(crate) fn reverse<Sys: OdeSystem>(
     y0_bar: &mut [f64],
     p_bar: &mut [f64],
 ) -> Result<AdjointStats, Error> {
+    if needs_worker(y0_bar.len() + p.len()) {
+        return rayon::scope(|_| reverse(fwd, sys, p, t0, save_at, opts, y_bar, y0_bar, p_bar));
+    }
     let n = y0_bar.len();
     let mut z = vec![0.0; n + p.len()];
     let t_end = save_at.last().copied().unwrap_or(t0);
