@@ -692,7 +692,7 @@ impl CompressedJacobian {
                             entries.push((j as u32, (c % LANES) as u32));
                         }
                     }
-                    row_start.push(entries.len() as u32);
+                    row_start.push(entries.len());
                 }
                 EvalEntries { row_start, entries }
             })
@@ -767,7 +767,7 @@ impl CompressedJacobian {
                 if wi == 0.0 {
                     continue;
                 }
-                for &(j, lane) in &entries[rs[i] as usize..rs[i + 1] as usize] {
+                for &(j, lane) in &entries[rs[i]..rs[i + 1]] {
                     // SAFETY: `j < n_cols = x_bar.len()` (a column of the pattern), and the
                     // columns of evaluation `e` are written by this task only: each column
                     // has one colour and each colour one evaluation.
@@ -873,7 +873,7 @@ impl CompressedJacobian {
 /// The stored entries whose columns one evaluation of a [`CompressedJacobian`] carries, in row
 /// order: row `i`'s are `entries[row_start[i]..row_start[i + 1]]`, each `(column, lane)`.
 struct EvalEntries {
-    row_start: Vec<u32>,
+    row_start: Vec<usize>,
     entries: Vec<(u32, u32)>,
 }
 
