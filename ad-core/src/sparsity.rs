@@ -893,10 +893,14 @@ impl Columns {
     }
 }
 
-/// Writes the values `x` into the seeded inputs `xs` (their tangents stay).
+/// Writes the values `x` into the seeded inputs `xs` (their tangents stay), skipping values
+/// that are bitwise unchanged: inputs that stay put between calls (an ODE's parameters) leave
+/// their cache lines clean.
 fn load(xs: &mut [Dual<LANES>], x: &[f64]) {
     for (d, &v) in xs.iter_mut().zip(x) {
-        d.v = v;
+        if d.v.to_bits() != v.to_bits() {
+            d.v = v;
+        }
     }
 }
 
