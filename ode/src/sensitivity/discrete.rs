@@ -21,7 +21,7 @@
 //! is cut into at most `C` sub-segments whose first states are stored, recursively. At most
 //! `C` vectors per level are held, `levels <= 1 + ceil(log_C(steps))`, and every step is
 //! recomputed at most once per level (plus its stages as it is reversed). All vectors come
-//! from one pool: the reverse pass allocates only while the pool grows.
+//! from one pool: the reverse pass allocates state-sized vectors only while the pool grows.
 
 use crate::error::Error;
 use crate::explicit::{
