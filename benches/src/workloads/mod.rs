@@ -6,6 +6,7 @@ pub mod w1;
 pub mod w2;
 pub mod w3;
 pub mod w4;
+pub mod w5;
 pub mod w6;
 pub mod w7;
 
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Workload> {
         w2::workload_sparse(),
         w3::workload(),
         w4::workload(),
+        w5::workload(),
         w6::workload(),
         w7::workload(),
     ]
