@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use ad_core::{ElementFn, RealArray, Tape, Var};
+use ad_core::{RealArray, Tape, Var};
 type W5 = ode::problems::ReactionDiffusion<M>;
 use ode::{solve, Method, OdeSystem, Options, Real, RhsProducts, Sensitivity};
 
@@ -26,7 +26,8 @@ const M: usize = 128;
 struct ReactionDiffusion {
     hand_vjp: bool,
     array: bool,
-    /// With `array`: the fused-map form [`rhs_map`] instead of [`rhs_array`].
+    /// With `array`: the fused-map form (`ode::problems::ReactionDiffusionMaps`) instead of
+    /// [`rhs_array`].
     map: bool,
 }
 
@@ -57,41 +58,6 @@ fn rhs_array<S: Real>(u: &[S], d: &[S], du: &mut [S]) {
     du.copy_from_slice(&f.to_vec());
 }
 
-/// The flux `g = (D + D_next)(u_next - u)` through a cell's face to the next cell.
-struct Flux;
-impl ElementFn<4> for Flux {
-    #[inline]
-    fn eval<S: Real>(&self, [d, d_next, u, u_next]: [S; 4]) -> S {
-        (d + d_next) * (u_next - u)
-    }
-}
-
-/// `f = k (gx - gx_prev + gy - gy_prev) + u (1 - u)` from the two axes' face fluxes.
-struct Balance {
-    k: f64,
-}
-impl ElementFn<5> for Balance {
-    #[inline]
-    fn eval<S: Real>(&self, [gx, gx_prev, gy, gy_prev, u]: [S; 5]) -> S {
-        (gx - gx_prev + (gy - gy_prev)) * self.k + u * (S::cst(1.0) - u)
-    }
-}
-
-/// The same right-hand side with fused element-wise maps ([`RealArray::map`]): on `Var` nine
-/// tape nodes (six shifts, three maps) instead of 19.
-fn rhs_map<S: Real>(u: &[S], d: &[S], du: &mut [S]) {
-    let (u, d) = (S::Array::from_slice(u), S::Array::from_slice(d));
-    let flux = |dr, dc| {
-        let (dn, un) = (d.roll2(M, M, dr, dc), u.roll2(M, M, dr, dc));
-        S::Array::map([&d, &dn, &u, &un], &Flux)
-    };
-    let (gx, gy) = (flux(-1, 0), flux(0, -1));
-    let (gx_prev, gy_prev) = (gx.roll2(M, M, 1, 0), gy.roll2(M, M, 0, 1));
-    let k = 0.5 * (M * M) as f64;
-    let f = S::Array::map([&gx, &gx_prev, &gy, &gy_prev, &u], &Balance { k });
-    du.copy_from_slice(&f.to_vec());
-}
-
 impl ReactionDiffusion {
     /// The scalar form and the hand-written product: `ode::problems::ReactionDiffusion`.
     fn scalar(&self) -> W5 {
@@ -112,7 +78,7 @@ impl OdeSystem for ReactionDiffusion {
         // f64 (the primal) takes the scalar loop; taped evaluations the array code
         if self.array && !u.iter().chain(d).all(|x| x.is_constant()) {
             return if self.map {
-                rhs_map(u, d, du)
+                ode::problems::ReactionDiffusionMaps::<M>.rhs(t, u, d, du)
             } else {
                 rhs_array(u, d, du)
             };
