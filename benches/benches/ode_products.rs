@@ -1,15 +1,15 @@
 //! Criterion benches of W5's kernels at a quarter of its size (64 x 64 cells: 4 096 states and
 //! 4 096 diffusivities), for tracking regressions: one vector-Jacobian product `J^T w` of the
 //! generic right-hand side by each way the adjoints can take it (hand-written, compressed
-//! forward mode, taped), the `f64` right-hand side, and a 50-step RK4 discrete adjoint with
-//! the generic and the hand-written products.
+//! forward mode, taped), the fused-map form's taped product, the `f64` right-hand side, and a
+//! 50-step RK4 discrete adjoint with the generic and the hand-written products.
 
 use std::hint::black_box;
 
 use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
 use ad_core::{Adjoints, Dual, Tape, Var};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ode::problems::ReactionDiffusion;
+use ode::problems::{ReactionDiffusion, ReactionDiffusionMaps};
 use ode::{vjp, Method, OdeSystem, Options, RhsProducts, Sensitivity};
 
 const M: usize = 64;
@@ -64,6 +64,18 @@ fn products(c: &mut Criterion) {
             let xs = tape.vars(black_box(&x));
             let mut f = vec![Var::constant(0.0); N];
             generic.rhs(Var::constant(0.0), &xs[..N], &xs[N..], &mut f);
+            tape.vjp_into(&f, &w, &mut adj);
+            black_box(adj.wrt(xs[0]))
+        })
+    });
+    g.bench_function("vjp_taped_fused_maps", |b| {
+        let x: Vec<f64> = u.iter().chain(&d).copied().collect();
+        let (mut tape, mut adj) = (Tape::new(), Adjoints::default());
+        b.iter(|| {
+            tape.clear();
+            let xs = tape.vars(black_box(&x));
+            let mut f = vec![Var::constant(0.0); N];
+            ReactionDiffusionMaps::<M>.rhs(Var::constant(0.0), &xs[..N], &xs[N..], &mut f);
             tape.vjp_into(&f, &w, &mut adj);
             black_box(adj.wrt(xs[0]))
         })
