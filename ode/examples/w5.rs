@@ -14,10 +14,11 @@
 use std::time::Instant;
 
 use ad_core::{RealArray, Tape, Var};
-type W5 = ode::problems::ReactionDiffusion<M>;
 use ode::{solve, Method, OdeSystem, Options, Real, RhsProducts, Sensitivity};
 
 const M: usize = 128;
+/// W5's scalar form, with or without its hand-written product.
+type W5 = ode::problems::ReactionDiffusion<M>;
 
 /// W5's system, `u' = div(D grad u) + u (1 - u)` on the 128 x 128 torus, in four forms: the
 /// generic scalar `rhs` of `ode::problems::ReactionDiffusion`, with its hand-written product,
