@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
 use ad_core::{Adjoints, Dual, Tape, Var};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use ode::problems::{ReactionDiffusion, ReactionDiffusionMaps};
 use ode::{vjp, Method, OdeSystem, Options, RhsProducts, Sensitivity};
 
@@ -56,31 +56,25 @@ fn products(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("vjp_taped", |b| {
-        let x: Vec<f64> = u.iter().chain(&d).copied().collect();
-        let (mut tape, mut adj) = (Tape::new(), Adjoints::default());
-        b.iter(|| {
-            tape.clear();
-            let xs = tape.vars(black_box(&x));
-            let mut f = vec![Var::constant(0.0); N];
-            generic.rhs(Var::constant(0.0), &xs[..N], &xs[N..], &mut f);
-            tape.vjp_into(&f, &w, &mut adj);
-            black_box(adj.wrt(xs[0]))
-        })
-    });
+    let x: Vec<f64> = u.iter().chain(&d).copied().collect();
+    g.bench_function("vjp_taped", |b| taped_product(b, &generic, &x, &w));
     g.bench_function("vjp_taped_fused_maps", |b| {
-        let x: Vec<f64> = u.iter().chain(&d).copied().collect();
-        let (mut tape, mut adj) = (Tape::new(), Adjoints::default());
-        b.iter(|| {
-            tape.clear();
-            let xs = tape.vars(black_box(&x));
-            let mut f = vec![Var::constant(0.0); N];
-            ReactionDiffusionMaps::<M>.rhs(Var::constant(0.0), &xs[..N], &xs[N..], &mut f);
-            tape.vjp_into(&f, &w, &mut adj);
-            black_box(adj.wrt(xs[0]))
-        })
+        taped_product(b, &ReactionDiffusionMaps::<M>, &x, &w)
     });
     g.finish();
+}
+
+/// Times `J^T w` of `sys` at `x = (u, D)` recorded on a reused tape.
+fn taped_product(b: &mut Bencher, sys: &impl OdeSystem, x: &[f64], w: &[f64]) {
+    let (mut tape, mut adj) = (Tape::new(), Adjoints::default());
+    b.iter(|| {
+        tape.clear();
+        let xs = tape.vars(black_box(x));
+        let mut f = vec![Var::constant(0.0); N];
+        sys.rhs(Var::constant(0.0), &xs[..N], &xs[N..], &mut f);
+        tape.vjp_into(&f, w, &mut adj);
+        black_box(adj.wrt(xs[0]))
+    })
 }
 
 fn adjoint(c: &mut Criterion) {

@@ -108,6 +108,22 @@ proptest! {
     }
 }
 
+/// `sys.rhs` recorded on a tape at `(u, d)`: its values and `(∂f/∂u)^T w`, `(∂f/∂d)^T w`.
+fn taped_product(
+    sys: &impl OdeSystem,
+    u: &[f64],
+    d: &[f64],
+    w: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let tape = ad_core::Tape::new();
+    let (us, ds) = (tape.vars(u), tape.vars(d));
+    let mut f = vec![ad_core::Var::constant(0.0); u.len()];
+    sys.rhs(ad_core::Var::constant(0.0), &us, &ds, &mut f);
+    let adj = tape.vjp(&f, w);
+    let values = f.iter().map(|v| v.value()).collect();
+    (values, adj.wrt_all(&us), adj.wrt_all(&ds))
+}
+
 /// `ode::problems::ReactionDiffusion`'s hand-written product equals its generic right-hand
 /// side's taped product, on grids whose neighbours coincide (sides 1 and 2), the smallest
 /// with distinct neighbours (3) and a larger one (8), at a random-looking state.
@@ -122,13 +138,9 @@ fn reaction_diffusion_hand_vjp_matches_the_tape() {
         let (mut ub, mut db) = (vec![0.5; n], vec![-0.25; n]); // vjp adds
         assert!(sys.vjp(0.0, &u, &d, &w, &mut ub, &mut db));
 
-        let tape = ad_core::Tape::new();
-        let (us, ds) = (tape.vars(&u), tape.vars(&d));
-        let mut f = vec![ad_core::Var::constant(0.0); n];
-        sys.rhs(ad_core::Var::constant(0.0), &us, &ds, &mut f);
-        let adj = tape.vjp(&f, &w);
+        let (_, tu, td) = taped_product(&sys, &u, &d, &w);
         for c in 0..n {
-            let (eu, ed) = (0.5 + adj.wrt(us[c]), -0.25 + adj.wrt(ds[c]));
+            let (eu, ed) = (0.5 + tu[c], -0.25 + td[c]);
             assert!(
                 (ub[c] - eu).abs() <= 1e-12 * eu.abs().max(1.0),
                 "M {M} u {c}: {} vs {eu}",
@@ -169,19 +181,15 @@ fn reaction_diffusion_maps_match_the_scalar_form() {
 
     let (mut ub, mut db) = (vec![0.0; n], vec![0.0; n]);
     scalar.vjp(0.0, &u, &d, &w, &mut ub, &mut db);
-    let tape = ad_core::Tape::new();
-    let (us, ds) = (tape.vars(&u), tape.vars(&d));
-    let mut f = vec![ad_core::Var::constant(0.0); n];
-    maps.rhs(ad_core::Var::constant(0.0), &us, &ds, &mut f);
-    let adj = tape.vjp(&f, &w);
+    let (f, tu, td) = taped_product(&maps, &u, &d, &w);
     for c in 0..n {
-        assert!((f[c].value() - f_scalar[c]).abs() <= 1e-12 * f_scalar[c].abs().max(1.0));
+        assert!((f[c] - f_scalar[c]).abs() <= 1e-12 * f_scalar[c].abs().max(1.0));
         assert!(
-            (adj.wrt(us[c]) - ub[c]).abs() <= 1e-12 * ub[c].abs().max(1.0),
+            (tu[c] - ub[c]).abs() <= 1e-12 * ub[c].abs().max(1.0),
             "u {c}"
         );
         assert!(
-            (adj.wrt(ds[c]) - db[c]).abs() <= 1e-12 * db[c].abs().max(1.0),
+            (td[c] - db[c]).abs() <= 1e-12 * db[c].abs().max(1.0),
             "D {c}"
         );
     }

@@ -126,32 +126,6 @@ pub(crate) fn stages<S: Real, Sys: OdeSystem>(
     }
 }
 
-/// As [`stages`] on `f64`, also computing `k[0]` and keeping every stage's argument:
-/// `args[i] = y + h sum_j a_ij k_j` (`args[0] = y`, `args[s-1] = y1`). The last stage
-/// `f(t + h, y1)` is not evaluated (no argument depends on it): `k[s-1]` is left as it was.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn stages_with_args<Sys: OdeSystem>(
-    sys: &Sys,
-    tab: &Tableau,
-    t: f64,
-    h: f64,
-    y: &[f64],
-    p: &[f64],
-    k: &mut [Vec<f64>],
-    args: &mut [Vec<f64>],
-) {
-    args[0].copy_from_slice(y);
-    sys.rhs(t, y, p, &mut k[0]);
-    let s = tab.stages();
-    for (i, arg) in args.iter_mut().enumerate().take(s).skip(1) {
-        let (done, rest) = k.split_at_mut(i);
-        combine(y, h, tab.a[i], done, arg);
-        if i < s - 1 {
-            sys.rhs(stage_time(tab, t, h, i), arg, p, &mut rest[0]);
-        }
-    }
-}
-
 /// The state at save time `ts` in the step `[t, t_new]` of size `h`: `y1` itself at
 /// `ts == t_new`, else the method's dense output.
 #[allow(clippy::too_many_arguments)]

@@ -25,8 +25,7 @@
 
 use crate::error::Error;
 use crate::explicit::{
-    combine, dense_weights, integrate, stage_time, stages, stages_with_args, tableau, Observer,
-    Tableau, MAX_STAGES,
+    combine, dense_weights, integrate, stage_time, tableau, Observer, Tableau, MAX_STAGES,
 };
 use crate::options::Options;
 use crate::solution::Stats;
@@ -124,8 +123,6 @@ struct Reverser<'a, Sys> {
     y_bar_step: Vec<f64>,
     y1_bar: Vec<f64>,
     stage_bar: Vec<f64>,
-    tmp: Vec<f64>,
-    y1: Vec<f64>,
     /// Vectors of length `dim` returned by finished segments, reused.
     pool: Vec<Vec<f64>>,
     held: usize,
@@ -133,38 +130,22 @@ struct Reverser<'a, Sys> {
 }
 
 impl<Sys: OdeSystem> Reverser<'_, Sys> {
-    /// One `f64` step `j` in place. FSAL: when step `j - 1` was the last one advanced, its
-    /// last stage `f(t_j, y_j)` is reused as `k[0]` (bitwise the value a fresh evaluation
-    /// gives: same `t_j = t_{j-1} + h_{j-1}` and same `y_j`).
+    /// One `f64` step `j` in place, through the stage arguments buffer ([`Self::step`]).
     fn advance(&mut self, j: usize, y: &mut [f64]) {
-        let (t, h) = self.log[j];
-        let s = self.tab.stages();
-        if self.fsal_next == Some(j) {
-            self.k.swap(0, s - 1);
-        } else {
-            self.sys.rhs(t, y, self.p, &mut self.k[0]);
-        }
-        stages(
-            self.sys,
-            self.tab,
-            t,
-            h,
-            y,
-            self.p,
-            &mut self.k,
-            &mut self.tmp,
-            &mut self.y1,
-        );
-        y.copy_from_slice(&self.y1);
-        self.fsal_next = Some(j + 1);
-        self.stats.recomputed_steps += 1;
+        let mut args = std::mem::take(&mut self.args);
+        args[0].copy_from_slice(y);
+        self.step(j, &mut args, true);
+        y.copy_from_slice(&args[self.tab.stages() - 1]);
+        self.args = args;
     }
 
-    /// Step `j` from `args[0] = y_j`, keeping every stage argument: afterwards
-    /// `args[i] = y_j + h sum_l a_il k_l` for all stages (`args[s-1] = y_{j+1}`), the same
-    /// values [`stages_with_args`] gives. With `then_next`, also `k[s-1] = f(t_{j+1}, y_{j+1})`
-    /// for the FSAL reuse of step `j + 1`.
-    fn advance_keeping(&mut self, j: usize, args: &mut [Vec<f64>], then_next: bool) {
+    /// The `f64` step `j` from `args[0] = y_j`, keeping every stage argument: afterwards
+    /// `args[i] = y_j + h sum_l a_il k_l` for all stages (`args[s-1] = y_{j+1}`; the stages
+    /// `k_i = f(t_i, args[i])` computed as the forward solve computed them). With `then_next`,
+    /// also `k[s-1] = f(t_{j+1}, y_{j+1})`, reused as `k[0]` of step `j + 1` if that is the next
+    /// step taken (FSAL; bitwise the value a fresh evaluation gives: same `t_{j+1}` and
+    /// `y_{j+1}`).
+    fn step(&mut self, j: usize, args: &mut [Vec<f64>], then_next: bool) {
         let (t, h) = self.log[j];
         let s = self.tab.stages();
         if self.fsal_next == Some(j) {
@@ -218,7 +199,7 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
                 for _ in 1..s {
                     args.push(self.take_any());
                 }
-                self.advance_keeping(j, &mut args, j + 1 < b);
+                self.step(j, &mut args, j + 1 < b);
                 steps.push(args);
             }
             for j in (a..b).rev() {
@@ -239,18 +220,8 @@ impl<Sys: OdeSystem> Reverser<'_, Sys> {
             for j in (a..b).rev() {
                 let y = states.pop().expect("one per step");
                 let mut args = std::mem::take(&mut self.args);
-                stages_with_args(
-                    self.sys,
-                    self.tab,
-                    self.log[j].0,
-                    self.log[j].1,
-                    &y,
-                    self.p,
-                    &mut self.k,
-                    &mut args,
-                );
-                self.fsal_next = None;
-                self.stats.recomputed_steps += 1;
+                args[0].copy_from_slice(&y);
+                self.step(j, &mut args, false);
                 self.reverse_step(j, &args);
                 self.args = args;
                 self.pool.push(y);
@@ -398,8 +369,6 @@ impl DiscreteForward {
             y_bar_step: vec![0.0; n],
             y1_bar: vec![0.0; n],
             stage_bar: vec![0.0; n],
-            tmp: vec![0.0; n],
-            y1: vec![0.0; n],
             pool: Vec::new(),
             held: self.checkpoints.len(),
             stats: AdjointStats {
