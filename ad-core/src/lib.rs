@@ -41,6 +41,8 @@
 //! documented in one place: the private `table` module, summarised in `docs/ad-model.md`.
 #![warn(missing_docs)]
 
+#[macro_use]
+mod traced;
 pub mod array;
 mod block;
 mod checkpoint;
@@ -53,6 +55,7 @@ pub mod sparsity;
 mod table;
 pub mod tape;
 pub mod testing;
+
 mod var;
 
 pub use array::{CsrMatrix, DenseMatrix, ElementFn, Matrix, RealArray, VarArray};

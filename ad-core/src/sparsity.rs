@@ -39,12 +39,11 @@
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt;
-use std::iter::{Product, Sum};
 use std::ops::{
     Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, RemAssign, Sub, SubAssign,
 };
 
-use num_traits::{Float, FloatConst, Num, NumCast, One, ToPrimitive, Zero};
+use num_traits::Float;
 
 use crate::block::Block;
 use crate::dual::Dual;
@@ -357,48 +356,7 @@ impl fmt::Debug for Tracer {
         write!(f, "Tracer({:?} #{})", self.value, self.set)
     }
 }
-impl fmt::Display for Tracer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.value, f)
-    }
-}
-impl Default for Tracer {
-    fn default() -> Self {
-        Tracer::constant(0.0)
-    }
-}
-impl From<f64> for Tracer {
-    fn from(x: f64) -> Self {
-        Tracer::constant(x)
-    }
-}
-impl PartialEq for Tracer {
-    /// Compares values (and marks the pattern local if either depends on the inputs).
-    fn eq(&self, other: &Self) -> bool {
-        self.looked_at();
-        other.looked_at();
-        self.value == other.value
-    }
-}
-impl PartialOrd for Tracer {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        self.looked_at();
-        other.looked_at();
-        self.value.partial_cmp(&other.value)
-    }
-}
-impl PartialEq<f64> for Tracer {
-    fn eq(&self, other: &f64) -> bool {
-        self.looked_at();
-        self.value == *other
-    }
-}
-impl PartialOrd<f64> for Tracer {
-    fn partial_cmp(&self, other: &f64) -> Option<Ordering> {
-        self.looked_at();
-        self.value.partial_cmp(other)
-    }
-}
+traced_scalar_impls!(Tracer);
 
 // ---- arithmetic ----
 
@@ -454,80 +412,6 @@ impl Neg for Tracer {
     }
 }
 
-impl Sum for Tracer {
-    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
-        iter.fold(Tracer::constant(0.0), |a, b| a + b)
-    }
-}
-impl<'a> Sum<&'a Tracer> for Tracer {
-    fn sum<I: Iterator<Item = &'a Self>>(iter: I) -> Self {
-        iter.fold(Tracer::constant(0.0), |a, &b| a + b)
-    }
-}
-impl Product for Tracer {
-    fn product<I: Iterator<Item = Self>>(iter: I) -> Self {
-        iter.fold(Tracer::constant(1.0), |a, b| a * b)
-    }
-}
-impl<'a> Product<&'a Tracer> for Tracer {
-    fn product<I: Iterator<Item = &'a Self>>(iter: I) -> Self {
-        iter.fold(Tracer::constant(1.0), |a, &b| a * b)
-    }
-}
-
-// ---- num-traits ----
-
-impl Zero for Tracer {
-    fn zero() -> Self {
-        Tracer::constant(0.0)
-    }
-    fn is_zero(&self) -> bool {
-        self.looked_at();
-        self.value == 0.0
-    }
-}
-impl One for Tracer {
-    fn one() -> Self {
-        Tracer::constant(1.0)
-    }
-}
-impl Num for Tracer {
-    type FromStrRadixErr = <f64 as Num>::FromStrRadixErr;
-    fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
-        f64::from_str_radix(s, radix).map(Tracer::constant)
-    }
-}
-impl ToPrimitive for Tracer {
-    fn to_i64(&self) -> Option<i64> {
-        self.looked_at();
-        self.value.to_i64()
-    }
-    fn to_u64(&self) -> Option<u64> {
-        self.looked_at();
-        self.value.to_u64()
-    }
-    fn to_f64(&self) -> Option<f64> {
-        self.looked_at();
-        Some(self.value)
-    }
-}
-impl NumCast for Tracer {
-    /// A constant.
-    fn from<P: ToPrimitive>(n: P) -> Option<Self> {
-        n.to_f64().map(Tracer::constant)
-    }
-}
-
-macro_rules! float_consts {
-    ($($name:ident)*) => {
-        impl FloatConst for Tracer {
-            $(fn $name() -> Self { Tracer::constant(f64::$name()) })*
-        }
-    };
-}
-float_consts!(E FRAC_1_PI FRAC_1_SQRT_2 FRAC_2_PI FRAC_2_SQRT_PI FRAC_PI_2 FRAC_PI_3 FRAC_PI_4
-    FRAC_PI_6 FRAC_PI_8 LN_10 LN_2 LOG10_E LOG2_E PI SQRT_2 TAU LOG10_2 LOG2_10);
-
 /// Unary functions that keep their argument's dependencies.
 macro_rules! keep {
     ($($f:ident)*) => {$(
@@ -552,25 +436,8 @@ macro_rules! join {
         }
     )*};
 }
-/// Constants and predicates.
-macro_rules! constant {
-    ($($f:ident)*) => {$(
-        fn $f() -> Self {
-            Tracer::constant(f64::$f())
-        }
-    )*};
-}
-macro_rules! predicate {
-    ($($f:ident)*) => {$(
-        fn $f(self) -> bool {
-            self.value.$f()
-        }
-    )*};
-}
-
 impl Float for Tracer {
-    constant!(nan infinity neg_infinity neg_zero min_value min_positive_value max_value epsilon);
-    predicate!(is_nan is_infinite is_finite is_normal is_sign_positive is_sign_negative);
+    traced_float_basics!(Tracer);
     keep!(fract abs recip sqrt exp exp2 ln log2 log10 to_degrees to_radians cbrt sin cos tan
         asin acos atan exp_m1 ln_1p sinh cosh tanh asinh acosh atanh);
     flat!(floor ceil round trunc signum);
@@ -580,9 +447,6 @@ impl Float for Tracer {
         self.join(b, (self.value - b.value).max(0.0))
     }
 
-    fn classify(self) -> std::num::FpCategory {
-        self.value.classify()
-    }
     fn mul_add(self, a: Self, b: Self) -> Self {
         let v = self.value.mul_add(a.value, b.value);
         self.join(a, v).join(b, v)
@@ -597,9 +461,6 @@ impl Float for Tracer {
     fn sin_cos(self) -> (Self, Self) {
         let (s, c) = self.value.sin_cos();
         (self.keep(s), self.keep(c))
-    }
-    fn integer_decode(self) -> (u64, i16, i8) {
-        self.value.integer_decode()
     }
 }
 
@@ -667,11 +528,14 @@ pub struct CompressedJacobian {
     sparsity: Sparsity,
     colour: Vec<u32>,
     n_colours: usize,
-    /// Per evaluation `e` (colours `8e..8e+8`): its stored entries. Every column has one
-    /// colour, so the evaluations' columns are disjoint.
-    by_eval: Vec<EvalEntries>,
+    /// Per evaluation `e` (colours `8e..8e+8`): its columns and their rows. Every column has
+    /// one colour, so the evaluations' columns are disjoint.
+    by_eval: Vec<EvalColumns>,
     /// Per evaluation: seeded inputs and outputs.
     buffers: Vec<(Vec<Dual<LANES>>, Vec<Dual<LANES>>)>,
+    /// The input values all `buffers` hold; `None` before the first evaluation and after one
+    /// that did not finish (then every value is written again).
+    loaded: Option<Vec<f64>>,
 }
 
 impl CompressedJacobian {
@@ -679,22 +543,23 @@ impl CompressedJacobian {
     pub fn new(sparsity: Sparsity) -> Self {
         let (col_start, rows_of) = by_columns(&sparsity);
         let (colour, n_colours) = column_colouring(&sparsity, &col_start, &rows_of);
-        let (rs, ci) = (sparsity.row_start(), sparsity.col_index());
         let by_eval = (0..n_colours.div_ceil(LANES))
             .map(|e| {
-                let mut row_start = Vec::with_capacity(sparsity.n_rows() + 1);
-                let mut entries = Vec::new();
-                row_start.push(0);
-                for i in 0..sparsity.n_rows() {
-                    for &j in &ci[rs[i]..rs[i + 1]] {
-                        let c = colour[j] as usize;
-                        if c / LANES == e {
-                            entries.push((j as u32, (c % LANES) as u32));
-                        }
+                let mut ev = EvalColumns {
+                    cols: Vec::new(),
+                    start: vec![0],
+                    rows: Vec::new(),
+                };
+                for (j, &c) in colour.iter().enumerate() {
+                    let c = c as usize;
+                    if c / LANES == e {
+                        ev.cols.push((j as u32, (c % LANES) as u32));
+                        ev.rows
+                            .extend_from_slice(&rows_of[col_start[j]..col_start[j + 1]]);
+                        ev.start.push(ev.rows.len());
                     }
-                    row_start.push(entries.len());
                 }
-                EvalEntries { row_start, entries }
+                ev
             })
             .collect();
         CompressedJacobian {
@@ -703,6 +568,7 @@ impl CompressedJacobian {
             n_colours,
             by_eval,
             buffers: Vec::new(),
+            loaded: None,
         }
     }
 
@@ -754,33 +620,22 @@ impl CompressedJacobian {
         assert_eq!(w.len(), n_rows, "CompressedJacobian::vjp: cotangent length");
         assert_eq!(x_bar.len(), n_cols, "CompressedJacobian::vjp: x_bar length");
         let evals = self.seeded(x);
-        let cols = Columns(x_bar.as_mut_ptr());
+        let x_bar = Columns(x_bar.as_mut_ptr());
         let by_eval = &self.by_eval;
-        let task = |(e, (xs, out)): (usize, &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>))| {
-            load(xs, x);
+        run(&mut self.buffers, &mut self.loaded, x, |e, xs, out| {
             f(xs, out);
-            let EvalEntries {
-                row_start: rs,
-                entries,
-            } = &by_eval[e];
-            for (i, (o, &wi)) in out.iter().zip(w).enumerate() {
-                if wi == 0.0 {
-                    continue;
-                }
-                for &(j, lane) in &entries[rs[i]..rs[i + 1]] {
-                    // SAFETY: `j < n_cols = x_bar.len()` (a column of the pattern), and the
-                    // columns of evaluation `e` are written by this task only: each column
-                    // has one colour and each colour one evaluation.
-                    unsafe { cols.add(j as usize, o.d[lane as usize] * wi) };
-                }
+            let EvalColumns { cols, start, rows } = &by_eval[e];
+            for (k, &(j, lane)) in cols.iter().enumerate() {
+                let lane = lane as usize;
+                let s = rows[start[k]..start[k + 1]]
+                    .iter()
+                    .fold(0.0, |s, &i| s + w[i as usize] * out[i as usize].d[lane]);
+                // SAFETY: `j < n_cols = x_bar.len()` (a column of the pattern), and the
+                // columns of evaluation `e` are written by this task only: each column has
+                // one colour and each colour one evaluation.
+                unsafe { x_bar.add(j as usize, s) };
             }
-        };
-        if evals > 1 && x.len() * evals >= PAR_MIN {
-            use rayon::prelude::*;
-            self.buffers.par_iter_mut().enumerate().for_each(task);
-        } else {
-            self.buffers.iter_mut().enumerate().for_each(task);
-        }
+        });
         evals
     }
 
@@ -792,16 +647,9 @@ impl CompressedJacobian {
     {
         let evals = self.seeded(x);
         // `f` writes every output (a function, not an accumulation): no clearing needed
-        let eval = |(xs, out): &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>)| {
-            load(xs, x);
-            f(xs, out);
-        };
-        if evals > 1 && x.len() * evals >= PAR_MIN {
-            use rayon::prelude::*;
-            self.buffers.par_iter_mut().for_each(eval);
-        } else {
-            self.buffers.iter_mut().for_each(eval);
-        }
+        run(&mut self.buffers, &mut self.loaded, x, |_, xs, out| {
+            f(xs, out)
+        });
         evals
     }
 
@@ -812,10 +660,12 @@ impl CompressedJacobian {
         F: FnMut(&[Dual<LANES>], &mut [Dual<LANES>]),
     {
         let evals = self.seeded(x);
+        let before = self.loaded.take();
         for (xs, out) in &mut self.buffers {
-            load(xs, x);
+            load(xs, x, before.as_deref());
             f(xs, out);
         }
+        self.loaded = Some(loaded_now(before, x));
         self.extract(vals);
         evals
     }
@@ -848,6 +698,7 @@ impl CompressedJacobian {
                     (xs, vec![Dual::constant(0.0); n_rows])
                 })
                 .collect();
+            self.loaded = None;
         }
         evals
     }
@@ -870,11 +721,49 @@ impl CompressedJacobian {
     }
 }
 
-/// The stored entries whose columns one evaluation of a [`CompressedJacobian`] carries, in row
-/// order: row `i`'s are `entries[row_start[i]..row_start[i + 1]]`, each `(column, lane)`.
-struct EvalEntries {
-    row_start: Vec<usize>,
-    entries: Vec<(u32, u32)>,
+/// The columns one evaluation of a [`CompressedJacobian`] carries, each `(column, lane)`, and
+/// their rows: column `cols[k]`'s are `rows[start[k]..start[k + 1]]`.
+struct EvalColumns {
+    cols: Vec<(u32, u32)>,
+    start: Vec<usize>,
+    rows: Vec<u32>,
+}
+
+/// Loads `x` into every seeded buffer and runs `task(e, inputs, outputs)` for each
+/// evaluation `e`, in parallel when the work is large enough; `loaded` is what the buffers
+/// held before and holds `x` afterwards (`None` while the evaluations run, so that a panic
+/// leaves it unknown).
+fn run<T>(
+    buffers: &mut [(Vec<Dual<LANES>>, Vec<Dual<LANES>>)],
+    loaded: &mut Option<Vec<f64>>,
+    x: &[f64],
+    task: T,
+) where
+    T: Fn(usize, &[Dual<LANES>], &mut [Dual<LANES>]) + Sync,
+{
+    let before = loaded.take();
+    let one = |(e, (xs, out)): (usize, &mut (Vec<Dual<LANES>>, Vec<Dual<LANES>>))| {
+        load(xs, x, before.as_deref());
+        task(e, xs, out);
+    };
+    if buffers.len() > 1 && x.len() * buffers.len() >= PAR_MIN {
+        use rayon::prelude::*;
+        buffers.par_iter_mut().enumerate().for_each(one);
+    } else {
+        buffers.iter_mut().enumerate().for_each(one);
+    }
+    *loaded = Some(loaded_now(before, x));
+}
+
+/// `x` in `before`'s allocation when there is one.
+fn loaded_now(before: Option<Vec<f64>>, x: &[f64]) -> Vec<f64> {
+    match before {
+        Some(mut v) => {
+            v.copy_from_slice(x);
+            v
+        }
+        None => x.to_vec(),
+    }
 }
 
 /// `x_bar` of [`CompressedJacobian::vjp`], shared by evaluations that write disjoint columns.
@@ -893,13 +782,23 @@ impl Columns {
     }
 }
 
-/// Writes the values `x` into the seeded inputs `xs` (their tangents stay), skipping values
-/// that are bitwise unchanged: inputs that stay put between calls (an ODE's parameters) leave
-/// their cache lines clean.
-fn load(xs: &mut [Dual<LANES>], x: &[f64]) {
-    for (d, &v) in xs.iter_mut().zip(x) {
-        if d.v.to_bits() != v.to_bits() {
-            d.v = v;
+/// Writes the values `x` into the seeded inputs `xs` (their tangents stay). With `before`,
+/// the values `xs` hold, only the values that changed bitwise are written, found by a
+/// contiguous comparison: inputs that stay put between calls (an ODE's parameters) are not
+/// touched at all.
+fn load(xs: &mut [Dual<LANES>], x: &[f64], before: Option<&[f64]>) {
+    match before {
+        Some(b) => {
+            for ((d, &v), &old) in xs.iter_mut().zip(x).zip(b) {
+                if v.to_bits() != old.to_bits() {
+                    d.v = v;
+                }
+            }
+        }
+        None => {
+            for (d, &v) in xs.iter_mut().zip(x) {
+                d.v = v;
+            }
         }
     }
 }
