@@ -35,6 +35,8 @@
 //! - [`Block`]: custom derivative rules — a heavy operation recorded as ONE node with a
 //!   hand-written adjoint; [`Function`] for functions written once for all scalar types;
 //! - [`checkpoint`] and [`revolve`]: bounded-memory reverse mode;
+//! - [`sparsity`]: sparsity patterns and compressed Jacobians; [`trace`]: operations recorded
+//!   once and replayed (values and vector-Jacobian products) at any point;
 //! - [`testing`]: the shared gradient checker.
 //!
 //! The derivative table and its conventions at kinks (`abs` at 0, `max` on ties, ...) are
@@ -55,7 +57,7 @@ pub mod sparsity;
 mod table;
 pub mod tape;
 pub mod testing;
-
+pub mod trace;
 mod var;
 
 pub use array::{CsrMatrix, DenseMatrix, ElementFn, Matrix, RealArray, VarArray};
