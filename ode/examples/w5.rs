@@ -217,6 +217,7 @@ fn main() {
         None | Some("auto") => RhsProducts::Auto,
         Some("tape") => RhsProducts::Tape,
         Some("compressed") => RhsProducts::Compressed,
+        Some("trace") => RhsProducts::Trace,
         Some(other) => panic!("unknown products {other:?}: auto, tape or compressed"),
     };
     let w5 = W5 { hand_vjp: false };

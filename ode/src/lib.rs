@@ -54,6 +54,7 @@ mod explicit;
 pub mod options;
 pub mod problems;
 mod rhs_jacobian;
+mod rhs_trace;
 mod sensitivity;
 pub mod solution;
 mod solve;

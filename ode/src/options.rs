@@ -94,9 +94,9 @@ pub enum Sensitivity {
 /// products; they differ in cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RhsProducts {
-    /// For systems with at least 256 states plus parameters whose traced Jacobian pattern holds
-    /// everywhere: one product timed each way at the first product of a solve, the faster kept
-    /// (the compressed Jacobian wins on scalar stencils, the tape on array-style code).
+    /// For systems with at least 256 states plus parameters whose traced Jacobian pattern or
+    /// operation trace holds everywhere: a few products timed each possible way at the first
+    /// product of a solve (tape, compressed Jacobian, trace replay), the fastest kept.
     /// Otherwise the tape.
     #[default]
     Auto,
@@ -106,6 +106,10 @@ pub enum RhsProducts {
     /// least 256 states plus parameters, pattern valid everywhere, at most 24 colours); else
     /// the tape.
     Compressed,
+    /// `rhs` recorded once as a frozen operation trace (`ad_core::trace::Trace`) and replayed
+    /// for every product, when the recording holds everywhere (at least 256 states plus
+    /// parameters, `rhs` does not branch on values); else the tape.
+    Trace,
 }
 
 /// Options of a solve. Build with struct update syntax: `Options { rtol: 1e-8, ..Default::default() }`.

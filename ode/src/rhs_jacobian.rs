@@ -8,7 +8,7 @@ use ad_core::Dual;
 use crate::system::OdeSystem;
 
 /// Systems with fewer states plus parameters than this use dense or taped products.
-const MIN_SPARSE_INPUTS: usize = 256;
+pub(crate) const MIN_SPARSE_INPUTS: usize = 256;
 /// Rows with more entries than this make the Jacobian count as dense.
 const MAX_ROW_NNZ: usize = 64;
 

@@ -1,8 +1,8 @@
-//! Large sparse systems: the adjoints take the right-hand side's vector-Jacobian products
-//! from a compressed forward-mode Jacobian (pattern traced once per solve) instead of a tape.
-//! Gradients must equal the taped ones (whichever `RhsProducts` is chosen) and pass the
-//! gradient checker; a right-hand side that branches on a state value must fall back to the
-//! tape.
+//! Large systems: the adjoints take the right-hand side's vector-Jacobian products from a
+//! compressed forward-mode Jacobian (pattern traced once per solve) or from a replayed
+//! operation trace (recorded once per solve) instead of a tape. Gradients must equal the taped
+//! ones (whichever `RhsProducts` is chosen) and pass the gradient checker; a right-hand side
+//! that branches on a state value must fall back to the tape.
 
 use ad_core::testing::check_function;
 use ad_core::{Function, Real};
@@ -83,19 +83,27 @@ fn compressed_jacobian_products_match_the_tape() {
             vjp(&sys, &u0, &d, 0.0, &save_at, &opts, &y_bar).unwrap()
         };
         let sparse = run(false, RhsProducts::Compressed);
+        let traced = run(false, RhsProducts::Trace);
         let taped = run(false, RhsProducts::Tape);
         let fallback = run(true, RhsProducts::Compressed);
+        let trace_fallback = run(true, RhsProducts::Trace);
         let auto = run(false, RhsProducts::Auto);
-        // the compressed Jacobian records no tape; a system branching on a state is taped
+        // the compressed Jacobian and the trace record no tape; a system branching on a
+        // state is taped
         assert_eq!(sparse.adjoint.max_tape_len, 0, "{method:?} {sens:?}");
+        assert_eq!(traced.adjoint.max_tape_len, 0, "{method:?} {sens:?}");
         assert!(taped.adjoint.max_tape_len > 0, "{method:?} {sens:?}");
         assert!(fallback.adjoint.max_tape_len > 0, "{method:?} {sens:?}");
+        assert!(
+            trace_fallback.adjoint.max_tape_len > 0,
+            "{method:?} {sens:?}"
+        );
         let scale = taped
             .p_bar
             .iter()
             .chain(&taped.y0_bar)
             .fold(0.0f64, |m, v| m.max(v.abs()));
-        for other in [&sparse, &fallback, &auto] {
+        for other in [&sparse, &traced, &fallback, &trace_fallback, &auto] {
             for (a, b) in other
                 .p_bar
                 .iter()
@@ -133,25 +141,27 @@ impl Function for Solve {
 }
 
 #[test]
-fn gradient_check_through_compressed_products() {
+fn gradient_check_through_compressed_and_traced_products() {
     let (u0, d) = inputs();
     let x: Vec<f64> = u0.into_iter().chain(d.iter().map(|v| v * 100.0)).collect();
-    let opts = Options {
-        method: Method::Rk4 { dt: 2e-3 },
-        sensitivity: Sensitivity::DiscreteAdjoint { checkpoints: 4 },
-        rhs_products: RhsProducts::Compressed,
-        ..Default::default()
-    };
-    for seed in 0..3 {
-        let c = check_function(&Solve(opts.clone()), &x, seed);
-        assert!(c.error(1.0) < 1e-7, "{c:?}");
+    for rhs_products in [RhsProducts::Compressed, RhsProducts::Trace] {
+        let opts = Options {
+            method: Method::Rk4 { dt: 2e-3 },
+            sensitivity: Sensitivity::DiscreteAdjoint { checkpoints: 4 },
+            rhs_products,
+            ..Default::default()
+        };
+        for seed in 0..3 {
+            let c = check_function(&Solve(opts.clone()), &x, seed);
+            assert!(c.error(1.0) < 1e-7, "{rhs_products:?}: {c:?}");
+        }
     }
 }
 
 /// A system large enough for the backward pass to move to a rayon worker (W5's stencil on a
 /// 48 x 48 torus: 4 608 inputs): the discrete and the interpolating adjoints give the same
-/// gradients with compressed, taped and hand-written products, called from outside the pool
-/// and from inside a worker.
+/// gradients with compressed, traced, taped and hand-written products, called from outside
+/// the pool and from inside a worker.
 #[test]
 fn large_systems_agree_on_and_off_the_pool() {
     use ode::problems::ReactionDiffusion;
@@ -185,6 +195,7 @@ fn large_systems_agree_on_and_off_the_pool() {
             ..Default::default()
         };
         let compressed = opts(RhsProducts::Compressed);
+        let traced = opts(RhsProducts::Trace);
         let reference = vjp(
             &hand,
             &u0,
@@ -208,6 +219,8 @@ fn large_systems_agree_on_and_off_the_pool() {
             )
             .unwrap(),
             rayon::scope(|_| vjp(&generic, &u0, &d, 0.0, &save_at, &compressed, &y_bar).unwrap()),
+            vjp(&generic, &u0, &d, 0.0, &save_at, &traced, &y_bar).unwrap(),
+            rayon::scope(|_| vjp(&generic, &u0, &d, 0.0, &save_at, &traced, &y_bar).unwrap()),
         ];
         let scale = reference
             .p_bar

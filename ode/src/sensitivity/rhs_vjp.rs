@@ -1,17 +1,18 @@
-//! Vector-Jacobian products of the user's right-hand side, by the cheapest of three ways:
+//! Vector-Jacobian products of the user's right-hand side, by the cheapest of four ways:
 //!
 //! 1. the system's own [`OdeSystem::vjp`], if it has one;
-//! 2. for large systems whose Jacobian `[∂f/∂y | ∂f/∂p]` is sparse with a pattern that holds
+//! 2. for large systems whose generic `rhs` does not look at values: the operations recorded
+//!    once as a frozen trace and replayed for every product ([`RhsTrace`]);
+//! 3. for large systems whose Jacobian `[∂f/∂y | ∂f/∂p]` is sparse with a pattern that holds
 //!    everywhere: `J^T w` from compressed forward mode ([`RhsJacobian`]:
 //!    `ceil(colours / 8)` evaluations of `rhs` on `Dual<8>`, in parallel);
-//! 3. else `rhs` recorded on `Var` on a reused tape and swept backwards.
+//! 4. else `rhs` recorded on `Var` on a reused tape and swept backwards.
 //!
-//! The choice between 2 and 3 is made once per solve, at the first product ([`Plan`]): the
-//! pattern is traced with `ad_core::sparsity::jacobian_sparsity` and usable if the traced code
-//! did not branch on a value (a branch could read other entries elsewhere, and a missed entry
-//! would be a wrong gradient) and the colouring needs at most [`MAX_EVALS`] evaluations; then
-//! a few products are timed each way and the faster kept. Both ways give the exact products (to
-//! rounding).
+//! The choice is made once per solve, at the first product ([`Plan`]): the pattern and the
+//! trace are recorded (each usable only if the recorded code did not branch on a value — a
+//! branch could go another way elsewhere, and a wrong product would be a wrong gradient — and
+//! the colouring needs at most [`MAX_EVALS`] evaluations); then a few products are timed each
+//! possible way and the fastest kept. All ways give the exact products (to rounding).
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use ad_core::{Adjoints, Tape, Var};
 
 use crate::options::RhsProducts;
 use crate::rhs_jacobian::RhsJacobian;
+use crate::rhs_trace::RhsTrace;
 use crate::system::OdeSystem;
 
 /// Largest number of `Dual<8>` evaluations per product for the compressed Jacobian (above,
@@ -36,6 +38,8 @@ pub(crate) enum Plan {
     Taped,
     /// The compressed sparse Jacobian and a buffer for the cotangent of `(y, p)`.
     Sparse(Box<RhsJacobian>, Vec<f64>),
+    /// Replay the recorded trace.
+    Traced(Box<RhsTrace>),
 }
 
 impl Plan {
@@ -79,23 +83,25 @@ impl RhsVjp {
         if let Plan::Undecided(how) = *plan {
             *plan = self.decide(how, sys, t, y, p, w);
         }
-        if let Plan::Sparse(jac, x_bar) = plan {
-            x_bar.fill(0.0);
-            jac.vjp(sys, t, y, p, w, x_bar);
-            for (b, v) in y_bar.iter_mut().chain(p_bar.iter_mut()).zip(x_bar.iter()) {
-                *b += v;
+        match plan {
+            Plan::Sparse(jac, x_bar) => {
+                sparse_vjp(jac, x_bar, sys, t, y, p, w, y_bar, p_bar);
+                0
             }
-            return 0;
+            Plan::Traced(trace) => {
+                trace.vjp(t, y, p, w, y_bar, p_bar);
+                0
+            }
+            _ => self.taped(sys, t, y, p, w, y_bar, p_bar),
         }
-        self.taped(sys, t, y, p, w, y_bar, p_bar)
     }
 
-    /// With [`RhsProducts::Auto`]: traces the pattern; if the compressed Jacobian is possible,
-    /// times [`TIMED_ROUNDS`] products each way (after one to size the buffers) and keeps the
-    /// faster by their best times. Both are exact, so the choice
-    /// changes the cost, not the result beyond rounding. An array-style right-hand side
-    /// (one tape node per array operation) usually tapes faster; a scalar stencil is faster
-    /// by compressed forward mode (W5: about 2x).
+    /// With [`RhsProducts::Auto`]: records the trace and the pattern; times [`TIMED_ROUNDS`]
+    /// products each possible way (after one to size the buffers) and keeps the fastest by
+    /// their best times. All are exact, so the choice changes the cost, not the result beyond
+    /// rounding. On a scalar stencil the trace replay wins (W5: ~3x over compressed forward
+    /// mode, which beats the tape ~2x); on array-style code the tape (one node per array
+    /// operation).
     fn decide<Sys: OdeSystem>(
         &mut self,
         how: RhsProducts,
@@ -105,37 +111,46 @@ impl RhsVjp {
         p: &[f64],
         w: &[f64],
     ) -> Plan {
-        if how == RhsProducts::Tape {
-            return Plan::Taped;
-        }
-        let Some(mut jac) = RhsJacobian::detect(sys, t, y, p, MAX_EVALS) else {
-            return Plan::Taped;
+        let trace = || RhsTrace::record(sys, t, y, p).map(|tr| Plan::Traced(Box::new(tr)));
+        let sparse = || {
+            RhsJacobian::detect(sys, t, y, p, MAX_EVALS)
+                .map(|jac| Plan::Sparse(Box::new(jac), vec![0.0; y.len() + p.len()]))
         };
-        let mut x_bar = vec![0.0; y.len() + p.len()];
-        if how == RhsProducts::Compressed {
-            return Plan::Sparse(Box::new(jac), x_bar);
+        let mut plans: Vec<Plan> = match how {
+            RhsProducts::Tape => vec![],
+            RhsProducts::Compressed => sparse().into_iter().collect(),
+            RhsProducts::Trace => trace().into_iter().collect(),
+            RhsProducts::Auto => trace().into_iter().chain(sparse()).collect(),
+        };
+        if how != RhsProducts::Auto || plans.is_empty() {
+            return plans.pop().unwrap_or(Plan::Taped);
         }
+        plans.push(Plan::Taped);
         let (mut y_sink, mut p_sink) = (vec![0.0; y.len()], vec![0.0; p.len()]);
         // the first round sizes the buffers; the best of the others is each way's cost (the
         // minimum, because another process can only make a run slower)
-        let (mut sparse, mut taped) = (f64::INFINITY, f64::INFINITY);
+        let mut best = vec![f64::INFINITY; plans.len()];
         for round in 0..=TIMED_ROUNDS {
-            let clock = Instant::now();
-            jac.vjp(sys, t, y, p, w, &mut x_bar);
-            let s = clock.elapsed().as_secs_f64();
-            let clock = Instant::now();
-            self.taped(sys, t, y, p, w, &mut y_sink, &mut p_sink);
-            let tp = clock.elapsed().as_secs_f64();
-            if round > 0 {
-                sparse = sparse.min(s);
-                taped = taped.min(tp);
+            for (plan, best) in plans.iter_mut().zip(&mut best) {
+                let clock = Instant::now();
+                match plan {
+                    Plan::Sparse(jac, x_bar) => {
+                        sparse_vjp(jac, x_bar, sys, t, y, p, w, &mut y_sink, &mut p_sink)
+                    }
+                    Plan::Traced(trace) => trace.vjp(t, y, p, w, &mut y_sink, &mut p_sink),
+                    _ => {
+                        self.taped(sys, t, y, p, w, &mut y_sink, &mut p_sink);
+                    }
+                }
+                if round > 0 {
+                    *best = best.min(clock.elapsed().as_secs_f64());
+                }
             }
         }
-        if sparse < taped {
-            Plan::Sparse(Box::new(jac), x_bar)
-        } else {
-            Plan::Taped
-        }
+        let fastest = (0..plans.len())
+            .min_by(|&i, &j| best[i].total_cmp(&best[j]))
+            .expect("the tape at least");
+        plans.swap_remove(fastest)
     }
 
     /// The product by taping `rhs`; returns the number of nodes recorded.
@@ -175,5 +190,25 @@ impl RhsVjp {
             *b += a;
         }
         tape.len()
+    }
+}
+
+/// ADDS the product by the compressed Jacobian (`x_bar` its buffer for `(y_bar, p_bar)`).
+#[allow(clippy::too_many_arguments)]
+fn sparse_vjp<Sys: OdeSystem>(
+    jac: &mut RhsJacobian,
+    x_bar: &mut [f64],
+    sys: &Sys,
+    t: f64,
+    y: &[f64],
+    p: &[f64],
+    w: &[f64],
+    y_bar: &mut [f64],
+    p_bar: &mut [f64],
+) {
+    x_bar.fill(0.0);
+    jac.vjp(sys, t, y, p, w, x_bar);
+    for (b, v) in y_bar.iter_mut().chain(p_bar.iter_mut()).zip(x_bar.iter()) {
+        *b += v;
     }
 }
