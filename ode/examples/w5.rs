@@ -1,15 +1,16 @@
 //! W5 of BENCHMARKS.md (reaction-diffusion on a 128 x 128 periodic grid, 16 384 states and
 //! 16 384 diffusivities, classic RK4 with dt = 1e-3 for 2000 steps): primal and value+gradient
 //! with the checkpointed discrete adjoint, with the right-hand side written once generic over
-//! `Real` (its vector-Jacobian products recorded on a tape) and with a hand-written
-//! `OdeSystem::vjp`. Prints suite-style lines with the peak RSS of the process so far.
+//! `Real` (its vector-Jacobian products replayed from a trace, from a compressed Jacobian or
+//! taped) and with a hand-written `OdeSystem::vjp`. Prints suite-style lines with the peak RSS of the process so far.
 //!
-//! `cargo run --release -p ode --example w5 [generic|hand|array|map|all|products] [checkpoints] [auto|tape|compressed]`
+//! `cargo run --release -p ode --example w5 [generic|hand|array|map|all|products] [checkpoints] [auto|trace|compressed|tape]`
 //!
 //! `checkpoints` defaults to 256 (see `docs/ode.md`, "Memory").
 //!
 //! The third argument chooses how the generic and array right-hand sides' products are
-//! computed (`Options::rhs_products`; default `auto`, which times both and keeps the faster).
+//! computed (`Options::rhs_products`; default `auto`, which times each possible way and keeps
+//! the fastest).
 
 use std::time::Instant;
 
@@ -218,7 +219,7 @@ fn main() {
         Some("tape") => RhsProducts::Tape,
         Some("compressed") => RhsProducts::Compressed,
         Some("trace") => RhsProducts::Trace,
-        Some(other) => panic!("unknown products {other:?}: auto, tape or compressed"),
+        Some(other) => panic!("unknown products {other:?}: auto, tape, compressed or trace"),
     };
     let w5 = W5 { hand_vjp: false };
     let (d, u0) = (w5.w5_diffusivities(), w5.w5_initial_state());

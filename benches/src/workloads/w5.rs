@@ -2,7 +2,8 @@
 //! states and 16 384 diffusivities, classic RK4 with `dt = 1e-3` for 2000 steps; loss
 //! `sum_c (u(2)[c] - 0.5)^2`, gradient with respect to the diffusivities. Value and gradient by
 //! the discrete adjoint that `Sensitivity::Auto` picks (256 checkpoints here), with the generic
-//! right-hand side's products (compressed forward mode), with the hand-written product, and with
+//! right-hand side's products (what `RhsProducts::Auto` picks: the replayed operation trace),
+//! with the hand-written product, and with
 //! the right-hand side in array style with fused maps (`ReactionDiffusionMaps`, its products
 //! taped).
 //!
