@@ -1,12 +1,14 @@
 //! Criterion benches of W5's kernels at a quarter of its size (64 x 64 cells: 4 096 states and
 //! 4 096 diffusivities), for tracking regressions: one vector-Jacobian product `J^T w` of the
-//! generic right-hand side by each way the adjoints can take it (hand-written, compressed
-//! forward mode, taped), the fused-map form's taped product, the `f64` right-hand side, and a
-//! 50-step RK4 discrete adjoint with the generic and the hand-written products.
+//! generic right-hand side by each way the adjoints can take it (hand-written, replayed
+//! operation trace, compressed forward mode, taped), the fused-map form's taped product, the
+//! `f64` right-hand side, and a 50-step RK4 discrete adjoint with the generic (compressed,
+//! traced) and the hand-written products.
 
 use std::hint::black_box;
 
 use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
+use ad_core::trace::{Trace, TraceVar};
 use ad_core::{Adjoints, Dual, Tape, Var};
 use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use ode::problems::{ReactionDiffusion, ReactionDiffusionMaps};
@@ -57,6 +59,14 @@ fn products(c: &mut Criterion) {
     });
 
     let x: Vec<f64> = u.iter().chain(&d).copied().collect();
+    g.bench_function("vjp_trace", |b| {
+        let mut trace = Trace::record(&x, N, |x: &[TraceVar], out| {
+            generic.rhs(TraceVar::constant(0.0), &x[..N], &x[N..], out)
+        })
+        .expect("a trace that holds everywhere");
+        let mut x_bar = vec![0.0; 2 * N];
+        b.iter(|| trace.vjp(black_box(&x), &w, &mut x_bar))
+    });
     g.bench_function("vjp_taped", |b| taped_product(b, &generic, &x, &w));
     g.bench_function("vjp_taped_fused_maps", |b| {
         taped_product(b, &ReactionDiffusionMaps::<M>, &x, &w)
@@ -92,6 +102,13 @@ fn adjoint(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("generic_rhs_compressed", |b| {
         b.iter(|| vjp(&generic, black_box(&u), &d, 0.0, &save_at, &opts, &y_bar).unwrap())
+    });
+    let traced = Options {
+        rhs_products: RhsProducts::Trace,
+        ..opts.clone()
+    };
+    g.bench_function("generic_rhs_trace", |b| {
+        b.iter(|| vjp(&generic, black_box(&u), &d, 0.0, &save_at, &traced, &y_bar).unwrap())
     });
     g.bench_function("hand_written_vjp", |b| {
         b.iter(|| vjp(&hand, black_box(&u), &d, 0.0, &save_at, &opts, &y_bar).unwrap())
