@@ -1059,10 +1059,54 @@ fn map(out: &mut [f64], a: View, b: View, f: impl Fn(f64, f64) -> f64) {
     }
 }
 
+/// Where the adjoint terms of an operand go, over a chunk's repetitions.
+enum Target<'a> {
+    /// A constant: nowhere.
+    Nowhere,
+    /// A row of the chunk's adjoints nothing was added to yet: store.
+    Store(&'a mut [f64]),
+    /// A row or contiguous global slots: add.
+    Add(&'a mut [f64]),
+    /// Strided, broadcast or listed global slots: [`scatter`].
+    Scatter,
+}
+
+/// The [`Target`] of `src` at repetitions `r0..r0 + len`: a row of the chunk's adjoints `rows`
+/// (marked no longer `fresh`) or global slots.
+#[inline(always)]
+fn target<'a>(
+    src: &Src,
+    rows: &'a mut [f64],
+    fresh: &mut [bool],
+    globals: &'a mut [f64],
+    r0: usize,
+    len: usize,
+) -> Target<'a> {
+    match *src {
+        Src::Const(_) | Src::Consts(_) => Target::Nowhere,
+        Src::Local { row } => {
+            let t = &mut rows[row * len..(row + 1) * len];
+            if std::mem::replace(&mut fresh[row], false) {
+                Target::Store(t)
+            } else {
+                Target::Add(t)
+            }
+        }
+        Src::Run {
+            ref starts,
+            stride: 1,
+            seg,
+        } => {
+            let first = run_slot(starts, 1, seg, r0);
+            Target::Add(&mut globals[first..first + len])
+        }
+        _ => Target::Scatter,
+    }
+}
+
 /// Adds `g[r] d(a_r, b_r)` to the adjoint of `src` at repetitions `r0 + r` (`d` one of the
-/// operation's partials): a row of the chunk's adjoints `rows` (stored instead if the row is
-/// still `fresh`) or global slots; nothing for constants. Contiguous targets take one fused
-/// loop; the others go through `tmp`.
+/// operation's partials), fused into one loop for rows and contiguous slots; scattered slots
+/// go through `tmp`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn accumulate(
@@ -1077,32 +1121,39 @@ fn accumulate(
     tmp: &mut [f64],
     d: impl Fn(f64, f64) -> f64,
 ) {
-    let len = g.len();
-    match *src {
-        Src::Const(_) | Src::Consts(_) => {}
-        Src::Local { row } => {
-            let target = &mut rows[row * len..(row + 1) * len];
-            if std::mem::replace(&mut fresh[row], false) {
-                fused(target, a, b, g, d, |t, v| *t = v);
-            } else {
-                fused(target, a, b, g, d, |t, v| *t += v);
-            }
-        }
-        Src::Run {
-            ref starts,
-            stride: 1,
-            seg,
-        } => {
-            let first = run_slot(starts, 1, seg, r0);
-            fused(&mut globals[first..first + len], a, b, g, d, |t, v| *t += v);
-        }
-        _ => {
-            // strided, broadcast or listed slots: the terms first, then their slots
+    match target(src, rows, fresh, globals, r0, g.len()) {
+        Target::Nowhere => {}
+        Target::Store(t) => fused(t, a, b, g, d, |t, v| *t = v),
+        Target::Add(t) => fused(t, a, b, g, d, |t, v| *t += v),
+        Target::Scatter => {
             for (r, t) in tmp.iter_mut().enumerate() {
                 *t = g[r] * d(get(a, r), get(b, r));
             }
             scatter(src, globals, r0, tmp);
         }
+    }
+}
+
+/// Adds the precomputed `terms[r]` to the adjoint of `src` at repetitions `r0 + r` (as
+/// [`accumulate`], for the less common operations).
+#[inline(always)]
+fn add_terms(
+    src: &Src,
+    rows: &mut [f64],
+    fresh: &mut [bool],
+    globals: &mut [f64],
+    r0: usize,
+    terms: &[f64],
+) {
+    match target(src, rows, fresh, globals, r0, terms.len()) {
+        Target::Nowhere => {}
+        Target::Store(t) => t.copy_from_slice(terms),
+        Target::Add(t) => {
+            for (t, &v) in t.iter_mut().zip(terms) {
+                *t += v;
+            }
+        }
+        Target::Scatter => scatter(src, globals, r0, terms),
     }
 }
 
@@ -1138,45 +1189,6 @@ fn fused(
                 put(t, g * dv);
             }
         }
-    }
-}
-
-/// Adds the precomputed `terms[r]` to the adjoint of `src` at repetitions `r0 + r` (as
-/// [`accumulate`], for the less common operations).
-#[inline(always)]
-fn add_terms(
-    src: &Src,
-    rows: &mut [f64],
-    fresh: &mut [bool],
-    globals: &mut [f64],
-    r0: usize,
-    terms: &[f64],
-) {
-    let len = terms.len();
-    let add = |to: &mut [f64]| {
-        for (t, &v) in to.iter_mut().zip(terms) {
-            *t += v;
-        }
-    };
-    match *src {
-        Src::Const(_) | Src::Consts(_) => {}
-        Src::Local { row } => {
-            let target = &mut rows[row * len..(row + 1) * len];
-            if std::mem::replace(&mut fresh[row], false) {
-                target.copy_from_slice(terms);
-            } else {
-                add(target);
-            }
-        }
-        Src::Run {
-            ref starts,
-            stride: 1,
-            seg,
-        } => {
-            let first = run_slot(starts, 1, seg, r0);
-            add(&mut globals[first..first + len]);
-        }
-        _ => scatter(src, globals, r0, terms),
     }
 }
 
