@@ -59,6 +59,8 @@ use crate::table;
 
 /// The id of constants (they are not operations of the trace).
 const CONST: u32 = u32::MAX;
+/// Most operations a trace records (~40 bytes each while recording and compiling).
+pub const MAX_OPS: usize = 1 << 24;
 /// Longest pattern the run detection looks for, in operations.
 const MAX_PERIOD: usize = 4096;
 /// Candidate pattern lengths tried at each position.
@@ -232,6 +234,12 @@ pub enum TraceError {
     },
     /// `Trace::record` was called from code it was recording.
     Nested,
+    /// The code ran more operations than the limit ([`MAX_OPS`] for [`Trace::record`]), or
+    /// has too many inputs for 32-bit operand ids.
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for TraceError {
@@ -244,6 +252,9 @@ impl fmt::Display for TraceError {
             ),
             TraceError::Unsupported { what } => write!(f, "a trace cannot replay {what}"),
             TraceError::Nested => write!(f, "Trace::record called inside a recording"),
+            TraceError::TooLarge { limit } => {
+                write!(f, "the traced code ran more than {limit} operations")
+            }
         }
     }
 }
@@ -253,6 +264,7 @@ impl std::error::Error for TraceError {}
 /// The operations recorded so far on this thread.
 struct Recorder {
     n_inputs: u32,
+    max_ops: usize,
     ops: Vec<Op>,
     flaw: Option<TraceError>,
 }
@@ -302,10 +314,18 @@ impl TraceVar {
         }
         let (a, b) = (self.arg(), b.arg());
         let id = with_recorder(|r| {
+            if r.flaw.is_some() {
+                // the recording is void: stop growing it
+                return None;
+            }
+            if r.ops.len() >= r.max_ops {
+                r.flaw = Some(TraceError::TooLarge { limit: r.max_ops });
+                return None;
+            }
             r.ops.push(Op { code, a, b });
-            r.n_inputs + r.ops.len() as u32 - 1
+            Some(r.n_inputs + r.ops.len() as u32 - 1)
         });
-        TraceVar { value, id }
+        id.map_or(TraceVar::constant(value), |id| TraceVar { value, id })
     }
 
     #[inline]
@@ -575,11 +595,33 @@ impl Trace {
     /// # Errors
     /// [`TraceError::LooksAtValues`] if `f` looked at a value that depends on `x`,
     /// [`TraceError::Unsupported`] if it applied a custom [`Block`], [`TraceError::Nested`]
-    /// if called while recording.
+    /// if called while recording, [`TraceError::TooLarge`] past [`MAX_OPS`] operations.
     pub fn record<F>(x: &[f64], n_out: usize, f: F) -> Result<Trace, TraceError>
     where
         F: FnOnce(&[TraceVar], &mut [TraceVar]),
     {
+        Trace::record_with_limit(x, n_out, MAX_OPS, f)
+    }
+
+    /// As [`Trace::record`], with at most `max_ops` operations (memory while recording and
+    /// compiling: ~40 bytes per operation).
+    ///
+    /// # Errors
+    /// As [`Trace::record`]; [`TraceError::TooLarge`] past `max_ops` operations.
+    pub fn record_with_limit<F>(
+        x: &[f64],
+        n_out: usize,
+        max_ops: usize,
+        f: F,
+    ) -> Result<Trace, TraceError>
+    where
+        F: FnOnce(&[TraceVar], &mut [TraceVar]),
+    {
+        // operand ids are u32, constants take u32::MAX
+        let max_ops = max_ops.min((u32::MAX as usize - 1).saturating_sub(x.len()));
+        if max_ops == 0 {
+            return Err(TraceError::TooLarge { limit: 0 });
+        }
         let nested = RECORDER.with(|r| {
             let mut r = r.borrow_mut();
             if r.is_some() {
@@ -587,6 +629,7 @@ impl Trace {
             }
             *r = Some(Recorder {
                 n_inputs: x.len() as u32,
+                max_ops,
                 ops: Vec::new(),
                 flaw: None,
             });

@@ -263,3 +263,19 @@ fn custom_blocks_and_nesting_are_refused() {
     });
     assert!(r.is_ok());
 }
+
+#[test]
+fn recordings_past_the_limit_are_refused() {
+    // 3 operations per input: 30 in all
+    let f = |x: &[TraceVar], y: &mut [TraceVar]| {
+        for (yi, &xi) in y.iter_mut().zip(x) {
+            *yi = num_traits::Float::sin(xi * xi) + 1.0;
+        }
+    };
+    let x = [0.5; 10];
+    assert!(Trace::record_with_limit(&x, 10, 30, f).is_ok());
+    assert_eq!(
+        Trace::record_with_limit(&x, 10, 29, f).err(),
+        Some(TraceError::TooLarge { limit: 29 })
+    );
+}

@@ -8,6 +8,10 @@ use ad_core::trace::{Trace, TraceVar};
 use crate::rhs_jacobian::MIN_SPARSE_INPUTS;
 use crate::system::OdeSystem;
 
+/// Most operations of a recorded right-hand side (~40 bytes each while recording: 340 MB at
+/// most, once per solve); a larger one is not traced.
+const MAX_OPS: usize = 1 << 23;
+
 /// The trace of `rhs` with inputs `(y, p, t)`, and buffers for them and their cotangent.
 pub(crate) struct RhsTrace {
     trace: Trace,
@@ -24,7 +28,7 @@ impl RhsTrace {
             return None;
         }
         let x: Vec<f64> = y.iter().chain(p).chain([&t]).copied().collect();
-        let trace = Trace::record(&x, n, |x: &[TraceVar], out| {
+        let trace = Trace::record_with_limit(&x, n, MAX_OPS, |x: &[TraceVar], out| {
             sys.rhs(x[n + np], &x[..n], &x[n..n + np], out)
         })
         .ok()?;
