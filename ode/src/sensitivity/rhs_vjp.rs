@@ -83,16 +83,37 @@ impl RhsVjp {
         if let Plan::Undecided(how) = *plan {
             *plan = self.decide(how, sys, t, y, p, w);
         }
+        self.product(plan, sys, t, y, p, w, y_bar, p_bar)
+    }
+
+    /// ADDS the product the way `plan` says (the tape unless it is a trace or a compressed
+    /// Jacobian); returns the number of tape nodes recorded.
+    #[allow(clippy::too_many_arguments)]
+    fn product<Sys: OdeSystem>(
+        &mut self,
+        plan: &mut Plan,
+        sys: &Sys,
+        t: f64,
+        y: &[f64],
+        p: &[f64],
+        w: &[f64],
+        y_bar: &mut [f64],
+        p_bar: &mut [f64],
+    ) -> usize {
         match plan {
             Plan::Sparse(jac, x_bar) => {
-                sparse_vjp(jac, x_bar, sys, t, y, p, w, y_bar, p_bar);
+                x_bar.fill(0.0);
+                jac.vjp(sys, t, y, p, w, x_bar);
+                for (b, v) in y_bar.iter_mut().chain(p_bar.iter_mut()).zip(x_bar.iter()) {
+                    *b += v;
+                }
                 0
             }
             Plan::Traced(trace) => {
                 trace.vjp(t, y, p, w, y_bar, p_bar);
                 0
             }
-            _ => self.taped(sys, t, y, p, w, y_bar, p_bar),
+            Plan::Taped | Plan::Undecided(_) => self.taped(sys, t, y, p, w, y_bar, p_bar),
         }
     }
 
@@ -133,15 +154,7 @@ impl RhsVjp {
         for round in 0..=TIMED_ROUNDS {
             for (plan, best) in plans.iter_mut().zip(&mut best) {
                 let clock = Instant::now();
-                match plan {
-                    Plan::Sparse(jac, x_bar) => {
-                        sparse_vjp(jac, x_bar, sys, t, y, p, w, &mut y_sink, &mut p_sink)
-                    }
-                    Plan::Traced(trace) => trace.vjp(t, y, p, w, &mut y_sink, &mut p_sink),
-                    _ => {
-                        self.taped(sys, t, y, p, w, &mut y_sink, &mut p_sink);
-                    }
-                }
+                self.product(plan, sys, t, y, p, w, &mut y_sink, &mut p_sink);
                 if round > 0 {
                     *best = best.min(clock.elapsed().as_secs_f64());
                 }
@@ -190,25 +203,5 @@ impl RhsVjp {
             *b += a;
         }
         tape.len()
-    }
-}
-
-/// ADDS the product by the compressed Jacobian (`x_bar` its buffer for `(y_bar, p_bar)`).
-#[allow(clippy::too_many_arguments)]
-fn sparse_vjp<Sys: OdeSystem>(
-    jac: &mut RhsJacobian,
-    x_bar: &mut [f64],
-    sys: &Sys,
-    t: f64,
-    y: &[f64],
-    p: &[f64],
-    w: &[f64],
-    y_bar: &mut [f64],
-    p_bar: &mut [f64],
-) {
-    x_bar.fill(0.0);
-    jac.vjp(sys, t, y, p, w, x_bar);
-    for (b, v) in y_bar.iter_mut().chain(p_bar.iter_mut()).zip(x_bar.iter()) {
-        *b += v;
     }
 }
