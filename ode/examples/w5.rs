@@ -115,7 +115,7 @@ fn peak_rss_mb() -> f64 {
 /// `w5 products`: the cost of one product `J^T w` at the initial state by each way — the
 /// generic right-hand side by compressed forward mode and taped, the array-style and
 /// fused-map ones taped (median and best of 101 each, interleaved) — and the largest
-/// difference of each from the compressed product.
+/// difference of each from the compressed product; then the replayed trace's.
 fn products(u0: &[f64], d: &[f64]) {
     use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
     use ad_core::{Adjoints, Dual};
@@ -203,6 +203,38 @@ fn products(u0: &[f64], d: &[f64]) {
             t[50], t[0]
         );
     }
+    // the operation trace, recorded once and replayed (what `RhsProducts::Auto` picks here)
+    let mut trace = ad_core::trace::Trace::record(&x, n, |x, out| {
+        generic.rhs(
+            ad_core::trace::TraceVar::constant(0.0),
+            &x[..n],
+            &x[n..],
+            out,
+        )
+    })
+    .expect("the scalar stencil does not branch on values");
+    let mut xt = vec![0.0; 2 * n];
+    let mut t: Vec<f64> = (0..101)
+        .map(|_| {
+            xt.fill(0.0);
+            let c = Instant::now();
+            trace.vjp(&x, &w, &mut xt);
+            c.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let e = xt
+        .iter()
+        .zip(&xb)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!(
+        "one product, trace ({} operations in {} runs): {:.3} ms (best {:.3}); max difference {e:.1e}",
+        trace.n_ops(),
+        trace.n_runs(),
+        t[50],
+        t[0]
+    );
 }
 
 fn main() {
