@@ -560,13 +560,13 @@ pub struct Trace {
     biggest: usize,
 }
 
-/// One thread's buffers: a chunk's values and adjoints, gathered operands and partials, and
-/// on the flat path its own adjoints of the inputs.
+/// One thread's buffers: a chunk's values and adjoints (staged operands first), the adjoint
+/// terms of the less common operations, and on the flat path its own adjoints of the inputs.
 #[derive(Clone, Debug, Default)]
 struct Workspace {
     local: Vec<f64>,
     local_adj: Vec<f64>,
-    scratch: [Vec<f64>; 4],
+    scratch: [Vec<f64>; 2],
     input_adj: Vec<f64>,
     /// Per row of the chunk's adjoints: nothing added yet.
     fresh: Vec<bool>,
@@ -852,7 +852,6 @@ enum Globals<'a> {
 /// [`Globals::Write`], its exported rows into the globals).
 #[inline(always)]
 fn chunk_forward_body(run: &Run, r0: usize, len: usize, ws: &mut Workspace, mut globals: Globals) {
-    let [sa, sb, ..] = &mut ws.scratch;
     let g: &[f64] = match &globals {
         Globals::Read(g) => g,
         Globals::Write(g) => g,
@@ -868,8 +867,8 @@ fn chunk_forward_body(run: &Run, r0: usize, len: usize, ws: &mut Workspace, mut 
             Globals::Read(g) => g,
             Globals::Write(g) => g,
         };
-        let a = view(&op.a, rows, g, r0, len, sa);
-        let b = view(&op.b, rows, g, r0, len, sb);
+        let a = view(&op.a, rows, g, r0, len);
+        let b = view(&op.b, rows, g, r0, len);
         // the common operations get loops specialised to their operands' kinds; the others
         // one loop each (keeping the dispatching functions small enough for the caches)
         match op.code {
@@ -909,7 +908,7 @@ fn chunk_reverse_body(
     let fresh = &mut ws.fresh;
     fresh.clear();
     fresh.resize(n_stage + run.ops.len(), true);
-    let [sa, sb, ta, tb] = &mut ws.scratch;
+    let [ta, tb] = &mut ws.scratch;
     for (k, op) in run.ops.iter().enumerate().rev() {
         let row = n_stage + k;
         let (adj_rows, adj_rest) = ladj.split_at_mut(row * len);
@@ -928,8 +927,8 @@ fn chunk_reverse_body(
             continue;
         }
         let rows = &ws.local[..row * len];
-        let a = view(&op.a, rows, globals, r0, len, sa);
-        let b = view(&op.b, rows, globals, r0, len, sb);
+        let a = view(&op.a, rows, globals, r0, len);
+        let b = view(&op.b, rows, globals, r0, len);
         let g = &*g;
         let (ta, tb) = (&mut ta[..len], &mut tb[..len]);
         macro_rules! fused_both {
@@ -1015,43 +1014,27 @@ enum View<'a> {
 }
 
 /// `src` over repetitions `r0..r0 + len`, reading the chunk's earlier `rows` and the
-/// `globals` (gathering into `scratch` unless contiguous).
+/// `globals`. Scattered operands (`List`s, strided `Run`s) never get here: the run's stage
+/// gathered them into rows.
 #[inline(always)]
-fn view<'a>(
-    src: &'a Src,
-    rows: &'a [f64],
-    globals: &'a [f64],
-    r0: usize,
-    len: usize,
-    scratch: &'a mut Vec<f64>,
-) -> View<'a> {
+fn view<'a>(src: &'a Src, rows: &'a [f64], globals: &'a [f64], r0: usize, len: usize) -> View<'a> {
     match *src {
         Src::Local { row } => View::Slice(&rows[row * len..(row + 1) * len]),
         Src::Const(c) => View::Scalar(c),
         Src::Consts(ref v) => View::Slice(&v[r0..r0 + len]),
         Src::Run {
             ref starts,
-            stride,
+            stride: stride @ (0 | 1),
             seg,
         } => {
             let first = run_slot(starts, stride, seg, r0);
-            match stride {
-                1 => View::Slice(&globals[first..first + len]),
-                0 => View::Scalar(globals[first]),
-                _ => {
-                    scratch.clear();
-                    scratch.extend(
-                        (0..len).map(|r| globals[(first as isize + r as isize * stride) as usize]),
-                    );
-                    View::Slice(scratch)
-                }
+            if stride == 1 {
+                View::Slice(&globals[first..first + len])
+            } else {
+                View::Scalar(globals[first])
             }
         }
-        Src::List(ref slots) => {
-            scratch.clear();
-            scratch.extend(slots[r0..r0 + len].iter().map(|&s| globals[s as usize]));
-            View::Slice(scratch)
-        }
+        Src::Run { .. } | Src::List(_) => unreachable!("scattered operands are staged"),
     }
 }
 
