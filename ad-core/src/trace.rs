@@ -558,6 +558,10 @@ pub struct Trace {
     /// Largest chunk: repetitions and values.
     widest: usize,
     biggest: usize,
+    /// Every chunk `(run, first repetition, length)`, in run order (the flat path's tasks).
+    tasks: Vec<(usize, usize, usize)>,
+    /// Operations times repetitions, summed over the runs.
+    element_ops: usize,
 }
 
 /// One thread's buffers: a chunk's values and adjoints (staged operands first), the adjoint
@@ -778,10 +782,7 @@ impl Trace {
     /// The reverse sweep of a flat trace: every chunk reads only inputs, so the chunks are
     /// independent; each thread takes a share and adds into its own adjoints of the inputs.
     fn flat_reverse(&mut self, x_bar: &mut [f64]) {
-        let tasks: Vec<(usize, usize, usize)> = (0..self.runs.len())
-            .flat_map(|i| chunks(&self.runs[i]).map(move |(r0, len)| (i, r0, len)))
-            .collect();
-        let work: usize = self.runs.iter().map(|r| r.reps * r.ops.len()).sum();
+        let (tasks, work) = (&self.tasks, self.element_ops);
         let threads = if work >= PAR_WORK {
             rayon::current_num_threads().min(tasks.len()).max(1)
         } else {
@@ -1548,6 +1549,10 @@ fn compile(n_in: usize, ops: &[Op], outputs: &[Arg]) -> Trace {
         .max()
         .unwrap_or(0);
     let flat = !runs.iter().any(|r| r.feeds_later);
+    let tasks = (0..runs.len())
+        .flat_map(|i| chunks(&runs[i]).map(move |(r0, len)| (i, r0, len)))
+        .collect();
+    let element_ops = runs.iter().map(|r| r.reps * r.ops.len()).sum();
     Trace {
         n_inputs: n_in,
         n_ops: ops.len(),
@@ -1559,6 +1564,8 @@ fn compile(n_in: usize, ops: &[Op], outputs: &[Arg]) -> Trace {
         work: vec![Workspace::new(biggest, widest)],
         widest,
         biggest,
+        tasks,
+        element_ops,
     }
 }
 /// Moves a run's scattered operands (`List`s, strided `Run`s) into its stage: each distinct
