@@ -7,7 +7,7 @@
 //! operations the forward pass performed.
 //!
 //! ```
-//! use ad_core::{gradient, Block, Real};
+//! use ad_core::{gradient, Block, BlockError, Real};
 //!
 //! /// y = A x for a fixed 2x2 matrix, with its transpose as the reverse rule.
 //! struct MatVec([[f64; 2]; 2]);
@@ -19,13 +19,15 @@
 //!             y[i] = self.0[i][0] * x[0] + self.0[i][1] * x[1];
 //!         }
 //!     }
-//!     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+//!     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
 //!         for j in 0..2 {
 //!             x_bar[j] += self.0[0][j] * y_bar[0] + self.0[1][j] * y_bar[1];
 //!         }
+//!         Ok(())
 //!     }
-//!     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+//!     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
 //!         self.forward(x_dot, y_dot);
+//!         Ok(())
 //!     }
 //! }
 //!
@@ -43,6 +45,7 @@
 use rayon::prelude::*;
 
 use crate::dual::Dual;
+use crate::error::{BlockError, GradientError};
 use crate::real::Real;
 use crate::tape::{BlockInputs, Item, RecordedBlock, Tape};
 use crate::var::Var;
@@ -60,11 +63,30 @@ pub trait Block: 'static {
     /// Computes the outputs `y` from the inputs `x`.
     fn forward(&self, x: &[f64], y: &mut [f64]) -> Self::Residuals;
 
-    /// Reverse rule: ADDS `J^T y_bar` to `x_bar`.
-    fn vjp(&self, residuals: &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]);
+    /// Reverse rule: ADDS `J^T y_bar` to `x_bar`. An error (the raising crate's typed error,
+    /// boxed) stops the reverse sweep and reaches the caller of
+    /// [`Tape::try_vjp`](crate::Tape::try_vjp) as [`GradientError::Block`](crate::GradientError).
+    fn vjp(
+        &self,
+        residuals: &Self::Residuals,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> Result<(), BlockError>;
 
-    /// Forward rule: WRITES `J x_dot` to `y_dot`.
-    fn jvp(&self, residuals: &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]);
+    /// Forward rule: WRITES `J x_dot` to `y_dot`. The default has none (a reverse-only rule):
+    /// it returns [`NoRule`](crate::NoRule).
+    fn jvp(
+        &self,
+        residuals: &Self::Residuals,
+        x_dot: &[f64],
+        y_dot: &mut [f64],
+    ) -> Result<(), BlockError> {
+        let _ = (residuals, x_dot, y_dot);
+        Err(Box::new(crate::error::NoRule {
+            block: std::any::type_name::<Self>(),
+            rule: "tangent",
+        }))
+    }
 
     /// Reverse rule, writing: WRITES `J^T y_bar` to `x_bar`, whose contents on entry are
     /// unspecified (stale values, not zeros): every element must be assigned.
@@ -76,9 +98,14 @@ pub trait Block: 'static {
     /// writing it. The default zeroes `x_bar` and calls [`Block::vjp`]; blocks with large
     /// inputs override it to write directly (for a solve's `A_bar = -lambda x^T`, an 8 MB
     /// write instead of a zeroing pass plus a read-modify-write at `n = 1000`).
-    fn vjp_write(&self, residuals: &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp_write(
+        &self,
+        residuals: &Self::Residuals,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> Result<(), BlockError> {
         x_bar.fill(0.0);
-        self.vjp(residuals, y_bar, x_bar);
+        self.vjp(residuals, y_bar, x_bar)
     }
 
     /// As [`Block::forward`], reading the inputs' values on demand: [`Real::apply_block`] on
@@ -113,18 +140,31 @@ struct Recorded<B: Block> {
 }
 
 impl<B: Block> RecordedBlock for Recorded<B> {
-    fn vjp(&self, y_bar: &[f64], below: &mut [f64]) {
+    fn vjp(&self, y_bar: &[f64], below: &mut [f64]) -> Result<(), GradientError> {
         let x_bar = &mut below[self.in_start..self.in_start + self.n_in];
-        self.block.vjp(&self.residuals, y_bar, x_bar);
+        self.block
+            .vjp(&self.residuals, y_bar, x_bar)
+            .map_err(reverse_error::<B>)
     }
 
-    fn vjp_write(&self, y_bar: &[f64], below: &mut [f64]) {
+    fn vjp_write(&self, y_bar: &[f64], below: &mut [f64]) -> Result<(), GradientError> {
         let x_bar = &mut below[self.in_start..self.in_start + self.n_in];
-        self.block.vjp_write(&self.residuals, y_bar, x_bar);
+        self.block
+            .vjp_write(&self.residuals, y_bar, x_bar)
+            .map_err(reverse_error::<B>)
     }
 
     fn inputs(&self) -> std::ops::Range<usize> {
         self.in_start..self.in_start + self.n_in
+    }
+}
+
+/// A failed reverse rule of `B`, with the block's name.
+fn reverse_error<B: Block>(source: BlockError) -> GradientError {
+    GradientError::Block {
+        block: std::any::type_name::<B>(),
+        pass: "reverse",
+        source,
     }
 }
 
@@ -314,7 +354,12 @@ pub(crate) fn apply_dual<const N: usize, T: Real, B: Block>(
         for (xd, d) in x_dot.iter_mut().zip(x) {
             *xd = d.d[k].value();
         }
-        block.jvp(&residuals, &x_dot, &mut y_dot);
+        if let Err(e) = block.jvp(&residuals, &x_dot, &mut y_dot) {
+            panic!(
+                "ad_core: the tangent rule of block {} failed: {e}",
+                std::any::type_name::<B>()
+            );
+        }
         for (yi, &yd) in y.iter_mut().zip(&y_dot) {
             yi.d[k] = T::cst(yd);
         }
@@ -353,17 +398,19 @@ mod tests {
         fn forward(&self, _: &[f64], y: &mut [f64]) {
             y.copy_from_slice(&self.y);
         }
-        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
             for (r, yb) in self.w.iter().zip(y_bar) {
                 for (xb, a) in x_bar.iter_mut().zip(r) {
                     *xb += a * yb;
                 }
             }
+            Ok(())
         }
-        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
             for (r, yd) in self.w.iter().zip(y_dot) {
                 *yd = r.iter().zip(x_dot).map(|(a, b)| a * b).sum();
             }
+            Ok(())
         }
     }
 
@@ -437,17 +484,19 @@ mod tests {
         fn forward(&self, _: &[f64], y: &mut [f64]) {
             y[0] = self.0;
         }
-        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
             for (i, xb) in x_bar.iter_mut().enumerate() {
                 *xb += (i + 1) as f64 * y_bar[0];
             }
+            Ok(())
         }
-        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
             y_dot[0] = x_dot
                 .iter()
                 .enumerate()
                 .map(|(i, d)| (i + 1) as f64 * d)
                 .sum();
+            Ok(())
         }
     }
 
@@ -507,11 +556,13 @@ mod tests {
         fn forward(&self, x: &[f64], y: &mut [f64]) {
             y[0] = x.iter().enumerate().map(|(i, v)| (i + 1) as f64 * v).sum();
         }
-        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-            Weighted(0.0).vjp(&(), y_bar, x_bar);
+        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
+            Weighted(0.0).vjp(&(), y_bar, x_bar)?;
+            Ok(())
         }
-        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
             self.forward(x_dot, y_dot);
+            Ok(())
         }
     }
 

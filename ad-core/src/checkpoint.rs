@@ -9,6 +9,7 @@
 
 use crate::block::Block;
 use crate::dual::Dual;
+use crate::error::BlockError;
 use crate::function::Function;
 use crate::real::Real;
 use crate::tape::{Adjoints, Tape};
@@ -62,21 +63,23 @@ impl<F: Function + 'static> Block for Checkpointed<F> {
         x.to_vec()
     }
 
-    fn vjp(&self, x: &Vec<f64>, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, x: &Vec<f64>, y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         let tape = Tape::new();
         let xs = tape.vars(x);
         let ys = self.f.eval(&xs);
-        let adj = tape.vjp(&ys, y_bar);
+        let adj = tape.try_vjp(&ys, y_bar)?;
         for (xb, &v) in x_bar.iter_mut().zip(&xs) {
             *xb += adj.wrt(v);
         }
+        Ok(())
     }
 
-    fn jvp(&self, x: &Vec<f64>, x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, x: &Vec<f64>, x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         let xs = Dual::<1>::along(x, x_dot);
         for (yd, y) in y_dot.iter_mut().zip(self.f.eval(&xs)) {
             *yd = y.d[0];
         }
+        Ok(())
     }
 }
 
@@ -346,7 +349,7 @@ impl<St: Step + 'static> Block for Revolve<St> {
         xp.to_vec()
     }
 
-    fn vjp(&self, xp: &Vec<f64>, y_bar: &[f64], xp_bar: &mut [f64]) {
+    fn vjp(&self, xp: &Vec<f64>, y_bar: &[f64], xp_bar: &mut [f64]) -> Result<(), BlockError> {
         let (x0, p) = xp.split_at(self.n);
         let mut x_bar = y_bar.to_vec();
         let mut p_bar = vec![0.0; p.len()];
@@ -366,9 +369,10 @@ impl<St: Step + 'static> Block for Revolve<St> {
         for (a, b) in pb.iter_mut().zip(&p_bar) {
             *a += b;
         }
+        Ok(())
     }
 
-    fn jvp(&self, xp: &Vec<f64>, xp_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, xp: &Vec<f64>, xp_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         let d = Dual::<1>::along(xp, xp_dot);
         let (x0, p) = d.split_at(self.n);
         let mut out = vec![Dual::<1>::constant(0.0); self.n];
@@ -376,5 +380,6 @@ impl<St: Step + 'static> Block for Revolve<St> {
         for (yd, o) in y_dot.iter_mut().zip(&out) {
             *yd = o.d[0];
         }
+        Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::dual::Dual;
+use crate::error::{BlockError, GradientError};
 use crate::function::Function;
 use crate::real::Real;
 use crate::tape::Tape;
@@ -35,6 +36,43 @@ where
     let y = f(&xs);
     let adj = tape.gradient(y);
     (y.value(), adj.wrt_all(&xs))
+}
+
+/// As [`gradient`], for a function that can fail: the value and gradient, or the function's
+/// own error ([`GradientError::Function`]) or the error of a custom block's reverse rule
+/// ([`GradientError::Block`], e.g. a singular adjoint system inside an ODE solve). Never
+/// panics on a failure of the function or of a rule.
+///
+/// ```
+/// use ad_core::{try_gradient, GradientError, Real};
+///
+/// #[derive(Debug)]
+/// struct Negative;
+/// impl std::fmt::Display for Negative {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "negative input")
+///     }
+/// }
+/// impl std::error::Error for Negative {}
+///
+/// fn root<S: Real>(x: &[S]) -> Result<S, Negative> {
+///     if x[0] < 0.0 { Err(Negative) } else { Ok(x[0].sqrt()) }
+/// }
+/// let (v, g) = try_gradient(|x| root(x), &[4.0]).unwrap();
+/// assert_eq!((v, g[0]), (2.0, 0.25));
+/// let err = try_gradient(|x| root(x), &[-1.0]).unwrap_err();
+/// assert!(matches!(err, GradientError::Function { .. }));
+/// ```
+pub fn try_gradient<F, E>(f: F, x: &[f64]) -> Result<(f64, Vec<f64>), GradientError>
+where
+    F: for<'t> Fn(&[Var<'t>]) -> Result<Var<'t>, E>,
+    E: Into<BlockError>,
+{
+    let tape = Tape::new();
+    let xs = tape.vars(x);
+    let y = f(&xs).map_err(|e| GradientError::Function { source: e.into() })?;
+    let adj = tape.try_gradient(y)?;
+    Ok((y.value(), adj.wrt_all(&xs)))
 }
 
 /// Gradients of `f` at many points in parallel (rayon), one tape per task; results in input

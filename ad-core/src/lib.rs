@@ -50,6 +50,7 @@ mod block;
 mod checkpoint;
 mod drivers;
 mod dual;
+mod error;
 mod function;
 mod pool;
 mod real;
@@ -65,8 +66,11 @@ pub use block::Block;
 pub use checkpoint::{
     binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats, Step,
 };
-pub use drivers::{gradient, hessian_vector_product, jacobian, jvp, par_gradients, values, vjp};
+pub use drivers::{
+    gradient, hessian_vector_product, jacobian, jvp, par_gradients, try_gradient, values, vjp,
+};
 pub use dual::Dual;
+pub use error::{BlockError, GradientError, NoRule};
 pub use function::Function;
 pub use pool::release_pooled_memory;
 pub use real::Real;

@@ -60,6 +60,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 use crate::array::ArrayOp;
+use crate::error::GradientError;
 use crate::pool::{self, Use};
 use crate::var::Var;
 
@@ -74,10 +75,10 @@ static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) trait RecordedBlock {
     /// Adds `J^T y_bar` into the adjoints of the block's inputs; `below` holds the adjoints of
     /// every node recorded before the block's outputs.
-    fn vjp(&self, y_bar: &[f64], below: &mut [f64]);
+    fn vjp(&self, y_bar: &[f64], below: &mut [f64]) -> Result<(), GradientError>;
     /// As [`RecordedBlock::vjp`], but WRITES `J^T y_bar` into the inputs' adjoints, which hold
     /// stale values (see "Written input runs" in the module docs).
-    fn vjp_write(&self, y_bar: &[f64], below: &mut [f64]);
+    fn vjp_write(&self, y_bar: &[f64], below: &mut [f64]) -> Result<(), GradientError>;
     /// The block's input nodes (one contiguous run).
     fn inputs(&self) -> std::ops::Range<usize>;
 }
@@ -455,25 +456,60 @@ impl Tape {
     }
 
     /// Computes the adjoints of every node for the output `y` (seed 1): the gradient of `y`.
+    ///
+    /// # Panics
+    /// If a custom block's reverse rule fails; [`Tape::try_gradient`] returns that error.
     pub fn gradient(&self, y: Var<'_>) -> Adjoints {
         self.vjp(&[y], &[1.0])
+    }
+
+    /// As [`Tape::gradient`], returning the error of a custom block's reverse rule that fails
+    /// (a singular adjoint system, a failed adjoint solve) instead of panicking.
+    pub fn try_gradient(&self, y: Var<'_>) -> Result<Adjoints, GradientError> {
+        self.try_vjp(&[y], &[1.0])
     }
 
     /// Computes `J^T c`: the adjoints of every node for the cotangent `c` of `outputs`.
     ///
     /// # Panics
-    /// If `outputs` and `cotangent` differ in length, or an output lives on another tape.
+    /// If `outputs` and `cotangent` differ in length, or an output lives on another tape (a
+    /// contract violation), or a custom block's reverse rule fails ([`Tape::try_vjp`] returns
+    /// that error).
     pub fn vjp(&self, outputs: &[Var<'_>], cotangent: &[f64]) -> Adjoints {
+        self.try_vjp(outputs, cotangent)
+            .unwrap_or_else(|e| panic!("ad_core::Tape::vjp: {e} (use try_vjp to handle it)"))
+    }
+
+    /// As [`Tape::vjp`], returning the error of a custom block's reverse rule that fails.
+    pub fn try_vjp(
+        &self,
+        outputs: &[Var<'_>],
+        cotangent: &[f64],
+    ) -> Result<Adjoints, GradientError> {
         let mut adj = Adjoints {
             adj: pool::take_f64_dirty(Use::Adjoints, self.len()),
             tape_id: self.id,
         };
-        self.vjp_into(outputs, cotangent, &mut adj);
-        adj
+        self.try_vjp_into(outputs, cotangent, &mut adj)?;
+        Ok(adj)
     }
 
     /// As [`Tape::vjp`], reusing the memory of `adj` (for repeated sweeps of one tape).
     pub fn vjp_into(&self, outputs: &[Var<'_>], cotangent: &[f64], adj: &mut Adjoints) {
+        self.try_vjp_into(outputs, cotangent, adj)
+            .unwrap_or_else(|e| {
+                panic!("ad_core::Tape::vjp_into: {e} (use try_vjp_into to handle it)")
+            })
+    }
+
+    /// As [`Tape::vjp_into`], returning the error of a custom block's reverse rule that fails;
+    /// the contents of `adj` are then unspecified.
+    pub fn try_vjp_into(
+        &self,
+        outputs: &[Var<'_>],
+        cotangent: &[f64],
+        adj: &mut Adjoints,
+    ) -> Result<(), GradientError> {
         assert_eq!(
             outputs.len(),
             cotangent.len(),
@@ -527,7 +563,7 @@ impl Tape {
                 adj.adj[i] += c;
             }
         }
-        self.sweep(&mut adj.adj);
+        self.sweep(&mut adj.adj)
     }
 
     /// Marks in `writes` the blocks that write the adjoints of their inputs in the coming sweep
@@ -573,7 +609,7 @@ impl Tape {
 
     /// The reverse sweep over all nodes; `adj` has one entry per node, seeded, and zero except
     /// in the pending lazy runs.
-    fn sweep(&self, adj: &mut [f64]) {
+    fn sweep(&self, adj: &mut [f64]) -> Result<(), GradientError> {
         let inner = self.inner();
         assert_eq!(adj.len(), inner.n_nodes as usize);
         let mut node_hi = inner.n_nodes;
@@ -589,8 +625,10 @@ impl Tape {
                 let (below, hi) = adj.split_at_mut(ev.node_start as usize);
                 let y_bar = &hi[..(ev.node_end - ev.node_start) as usize];
                 match &inner.items[ev.item as usize] {
-                    Item::Block(b) if inner.writes[ev.item as usize] => b.vjp_write(y_bar, below),
-                    Item::Block(b) => b.vjp(y_bar, below),
+                    Item::Block(b) if inner.writes[ev.item as usize] => {
+                        b.vjp_write(y_bar, below)?
+                    }
+                    Item::Block(b) => b.vjp(y_bar, below)?,
                     Item::Array(op) => op.reverse(&inner.arena, y_bar, below, &mut claims),
                 }
             }
@@ -606,6 +644,7 @@ impl Tape {
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ad_core::testing::check_function;
-use ad_core::{hessian_vector_product, Block, Dual, Function, Real, Tape, Var};
+use ad_core::{hessian_vector_product, Block, BlockError, Dual, Function, Real, Tape, Var};
 use common::{assert_all_close, assert_close, fd_jacobian};
 use num_traits::Float;
 use proptest::prelude::*;
@@ -46,17 +46,29 @@ impl Block for Nonlinear {
         ([x[0], x[1], x[2]], e)
     }
 
-    fn vjp(&self, &(x, e): &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(
+        &self,
+        &(x, e): &Self::Residuals,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> Result<(), BlockError> {
         self.calls.vjp.fetch_add(1, Ordering::SeqCst);
         x_bar[0] += y_bar[0] * x[1] + y_bar[1] * e * x[2];
         x_bar[1] += y_bar[0] * x[0];
         x_bar[2] += y_bar[0] * x[2].cos() + y_bar[1] * e;
+        Ok(())
     }
 
-    fn jvp(&self, &(x, e): &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(
+        &self,
+        &(x, e): &Self::Residuals,
+        x_dot: &[f64],
+        y_dot: &mut [f64],
+    ) -> Result<(), BlockError> {
         self.calls.jvp.fetch_add(1, Ordering::SeqCst);
         y_dot[0] = x_dot[0] * x[1] + x[0] * x_dot[1] + x[2].cos() * x_dot[2];
         y_dot[1] = e * x[2] * x_dot[0] + e * x_dot[2];
+        Ok(())
     }
 }
 
@@ -235,20 +247,22 @@ impl Block for RecurrentStep {
         [y[0], y[1]]
     }
 
-    fn vjp(&self, z: &[f64; 2], y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, z: &[f64; 2], y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         for i in 0..2 {
             let s = y_bar[i] * (1.0 - z[i] * z[i]);
             x_bar[0] += W[i][0] * s;
             x_bar[1] += W[i][1] * s;
             x_bar[2 + i] += s;
         }
+        Ok(())
     }
 
-    fn jvp(&self, z: &[f64; 2], x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, z: &[f64; 2], x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         for i in 0..2 {
             let lin = W[i][0] * x_dot[0] + W[i][1] * x_dot[1] + x_dot[2 + i];
             y_dot[i] = (1.0 - z[i] * z[i]) * lin;
         }
+        Ok(())
     }
 }
 
@@ -325,11 +339,17 @@ impl Block for WrongVjp {
     fn forward(&self, x: &[f64], y: &mut [f64]) -> Self::Residuals {
         Nonlinear::default().forward(x, y)
     }
-    fn vjp(&self, &(x, e): &Self::Residuals, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(
+        &self,
+        &(x, e): &Self::Residuals,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> Result<(), BlockError> {
         x_bar[0] += y_bar[0] * x[1] + y_bar[1] * e * x[2];
         x_bar[2] += y_bar[0] * x[2].cos() + y_bar[1] * e;
+        Ok(())
     }
-    fn jvp(&self, r: &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, r: &Self::Residuals, x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         Nonlinear::default().jvp(r, x_dot, y_dot)
     }
 }
@@ -418,14 +438,15 @@ impl<const WRITE: bool> Block for Linear<WRITE> {
         y[1] = x.iter().enumerate().map(|(i, a)| (i % 3) as f64 * a).sum();
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         self.adds.fetch_add(1, Ordering::SeqCst);
         for (i, xb) in x_bar.iter_mut().enumerate() {
             *xb += self.jt(i, y_bar);
         }
+        Ok(())
     }
 
-    fn vjp_write(&self, r: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp_write(&self, r: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         if WRITE {
             for (i, xb) in x_bar.iter_mut().enumerate() {
@@ -433,13 +454,15 @@ impl<const WRITE: bool> Block for Linear<WRITE> {
             }
         } else {
             x_bar.fill(0.0);
-            self.vjp(r, y_bar, x_bar);
+            self.vjp(r, y_bar, x_bar)?;
             self.adds.fetch_sub(1, Ordering::SeqCst);
         }
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         self.forward(x_dot, y_dot);
+        Ok(())
     }
 }
 
@@ -632,13 +655,15 @@ impl Block for Pieces {
         }
         self.forward(&v, y);
     }
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         for (i, xb) in x_bar.iter_mut().enumerate() {
             *xb += (i + 1) as f64 * y_bar[0];
         }
+        Ok(())
     }
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         self.forward(x_dot, y_dot);
+        Ok(())
     }
 }
 

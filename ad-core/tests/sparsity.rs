@@ -5,7 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, SparsityError};
-use ad_core::{Block, Dual, Real};
+use ad_core::{Block, BlockError, Dual, Real};
 use num_traits::Float;
 use proptest::prelude::*;
 
@@ -182,13 +182,15 @@ fn blocks_are_dense() {
             y[0] = x[1];
             y[1] = x[0];
         }
-        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
             x_bar[0] += y_bar[1];
             x_bar[1] += y_bar[0];
+            Ok(())
         }
-        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
             y_dot[0] = x_dot[1];
             y_dot[1] = x_dot[0];
+            Ok(())
         }
     }
     let s = jacobian_sparsity(&[1.0, 2.0, 3.0], 2, usize::MAX, |x, y| {

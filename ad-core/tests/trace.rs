@@ -10,7 +10,7 @@ mod common;
 
 use ad_core::testing::Rng;
 use ad_core::trace::{Trace, TraceError, TraceVar};
-use ad_core::{Block, Real, RealArray, Tape};
+use ad_core::{Block, BlockError, Real, RealArray, Tape};
 use common::assert_close;
 
 /// `f` written once, generic: the test bodies below.
@@ -243,11 +243,13 @@ fn custom_blocks_and_nesting_are_refused() {
         fn forward(&self, x: &[f64], y: &mut [f64]) {
             y[0] = 2.0 * x[0];
         }
-        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+        fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
             x_bar[0] += 2.0 * y_bar[0];
+            Ok(())
         }
-        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+        fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
             y_dot[0] = 2.0 * x_dot[0];
+            Ok(())
         }
     }
     let r = Trace::record(&[1.0], 1, |x, y| TraceVar::apply_block(Double, x, y));

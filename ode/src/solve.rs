@@ -1,6 +1,6 @@
 //! `ode::solve`: one entry point for every scalar type.
 
-use ad_core::{Block, Real};
+use ad_core::{Block, BlockError, Real};
 
 use crate::error::Error;
 use crate::explicit::integrate;
@@ -173,8 +173,10 @@ impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
         }
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
-        if let Err(e) = self.rec.vjp(
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
+        // the backward (adjoint) solve can fail: its `ode::Error` reaches the caller of
+        // `Tape::try_gradient` / `ad_core::try_gradient`
+        self.rec.vjp(
             &self.sys,
             &self.p,
             self.t0,
@@ -182,14 +184,11 @@ impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
             &self.opts,
             y_bar,
             x_bar,
-        ) {
-            // Only the continuous adjoint's backward solve can fail; a Block's reverse step has
-            // no error channel (use `ode::vjp` to get it as a value).
-            panic!("ode: the backward (adjoint) solve failed: {e}");
-        }
+        )?;
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         self.rec.jvp(
             &self.sys,
             &self.y0,
@@ -200,5 +199,6 @@ impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
             x_dot,
             y_dot,
         );
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use ad_core::sparsity::{CompressedJacobian, Sparsity};
-use ad_core::{Block, Dual, Real, Tape};
+use ad_core::{Block, BlockError, Dual, Real, Tape};
 use faer::MatMut;
 use ndarray::ArrayView2;
 
@@ -343,7 +343,7 @@ impl<R: Residual + 'static> Block for Implicit<R> {
     }
 
     /// `J^T lambda = x_bar`, `theta_bar -= (dF/dtheta)^T lambda` (a reverse sweep of `F`).
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
         let n = self.x.len();
         let mut lam = y_bar.to_vec();
         self.lu.solve(&mut lam, true);
@@ -356,10 +356,11 @@ impl<R: Residual + 'static> Block for Implicit<R> {
         for (tb, t) in x_bar.iter_mut().zip(&th) {
             *tb -= adj.wrt(*t);
         }
+        Ok(())
     }
 
     /// `x_dot = -J^{-1} (dF/dtheta theta_dot)`.
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
         let n = self.x.len();
         let th: Vec<Dual<1>> = self
             .theta
@@ -374,5 +375,6 @@ impl<R: Residual + 'static> Block for Implicit<R> {
             *y = -o.d[0];
         }
         self.lu.solve(y_dot, false);
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ad_core::{Block, Real};
+use ad_core::{Block, BlockError, Real};
 
 use crate::sparse::{CsrMatrix, Pattern};
 
@@ -124,7 +124,7 @@ impl Block for Poisson2dAssembly {
         assemble(self.m, &self.k, y);
     }
 
-    fn vjp(&self, _: &(), v_bar: &[f64], k_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), v_bar: &[f64], k_bar: &mut [f64]) -> Result<(), BlockError> {
         let scale = self.scale();
         for_rows(self.m, |c, d, links, boundary| {
             let vd = v_bar[d] * scale;
@@ -138,9 +138,10 @@ impl Block for Poisson2dAssembly {
             }
             k_bar[c] += kc;
         });
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), k_dot: &[f64], v_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), k_dot: &[f64], v_dot: &mut [f64]) -> Result<(), BlockError> {
         let scale = self.scale();
         for_rows(self.m, |c, d, links, boundary| {
             let mut diag = boundary * 0.5 * k_dot[c];
@@ -152,6 +153,7 @@ impl Block for Poisson2dAssembly {
             }
             v_dot[d] = scale * diag;
         });
+        Ok(())
     }
 }
 

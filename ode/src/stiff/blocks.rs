@@ -2,7 +2,7 @@
 //! of the saved states), the continuous adjoint (a backward solve in the reverse step) and the
 //! discrete adjoint of BDF (the transposed recursion over the logged steps).
 
-use ad_core::Block;
+use ad_core::{Block, BlockError};
 
 use crate::options::Options;
 use crate::system::OdeSystem;
@@ -33,7 +33,7 @@ impl Block for SensitivityBlock {
         y.copy_from_slice(&self.values);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         for (row, &yb) in self.jac.chunks_exact(self.n_in).zip(y_bar) {
             if yb != 0.0 {
                 for (xb, &j) in x_bar.iter_mut().zip(row) {
@@ -41,10 +41,12 @@ impl Block for SensitivityBlock {
                 }
             }
         }
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         jac_times(&self.jac, x_dot, y_dot);
+        Ok(())
     }
 }
 
@@ -87,21 +89,25 @@ impl<Sys: OdeSystem> Solved<Sys> {
 
     /// `y_dot = S x_dot` with `S` the forward sensitivities of the solve (the same steps, so
     /// the same derivative as the adjoints), computed once for all directions.
-    fn forward_jvp(&self, x_dot: &[f64], y_dot: &mut [f64]) {
-        let jac = self.forward.get_or_init(|| {
-            super::integrate(
-                &self.sys,
-                &self.y0,
-                &self.p,
-                self.t0,
-                &self.save_at,
-                &self.opts,
-                true,
-            )
-            .expect("the forward sensitivities of a successful solve")
-            .jac
-        });
+    fn forward_jvp(&self, x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
+        let jac = match self.forward.get() {
+            Some(jac) => jac,
+            None => {
+                let jac = super::integrate(
+                    &self.sys,
+                    &self.y0,
+                    &self.p,
+                    self.t0,
+                    &self.save_at,
+                    &self.opts,
+                    true,
+                )?
+                .jac;
+                self.forward.get_or_init(|| jac)
+            }
+        };
         jac_times(jac, x_dot, y_dot);
+        Ok(())
     }
 }
 
@@ -120,9 +126,9 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
         y.copy_from_slice(&self.solved.values);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         let s = &self.solved;
-        if let Err(e) = super::adjoint::backward(
+        super::adjoint::backward(
             &s.sys,
             &s.p,
             s.t0,
@@ -131,14 +137,12 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
             &self.trace,
             y_bar,
             x_bar,
-        ) {
-            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
-            panic!("ode: the backward (adjoint) stiff solve failed: {e}");
-        }
+        )?;
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
-        self.solved.forward_jvp(x_dot, y_dot);
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
+        self.solved.forward_jvp(x_dot, y_dot)
     }
 }
 
@@ -161,9 +165,9 @@ impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
         y.copy_from_slice(&self.solved.values);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         let s = &self.solved;
-        if let Err(e) = super::discrete::reverse(
+        super::discrete::reverse(
             &s.sys,
             &s.y0,
             &s.p,
@@ -173,18 +177,16 @@ impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
             s.opts.rhs_products,
             y_bar,
             x_bar,
-        ) {
-            // a Block's reverse step has no error channel (use `ode::vjp` to get it as a value)
-            panic!("ode: the discrete adjoint of the BDF solve failed: {e}");
-        }
+        )?;
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         let s = &self.solved;
         if self.log.sparse.is_none() {
             return s.forward_jvp(x_dot, y_dot);
         }
-        if let Err(e) = super::discrete::tangent(
+        super::discrete::tangent(
             &s.sys,
             &s.y0,
             &s.p,
@@ -194,8 +196,7 @@ impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
             s.opts.rhs_products,
             x_dot,
             y_dot,
-        ) {
-            panic!("ode: the tangent of the BDF solve failed: {e}");
-        }
+        )?;
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use ad_core::tape::BlockInputs;
-use ad_core::{Block, Real};
+use ad_core::{Block, BlockError, Real};
 use faer::MatMut;
 use rayon::prelude::*;
 
@@ -173,15 +173,22 @@ impl<F: Factors> Block for SolveRhs<F> {
         to_row_major(&self.x, self.f.n(), self.k, y);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
         self.rhs_bar::<false>(y_bar, x_bar);
+        Ok(())
     }
 
-    fn vjp_write(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp_write(
+        &self,
+        _: &(),
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         self.rhs_bar::<true>(y_bar, x_bar);
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
         let (n, k) = (self.f.n(), self.k);
         let mut r = to_col_major(x_dot, n, k);
         self.f.solve_in_place(
@@ -189,6 +196,7 @@ impl<F: Factors> Block for SolveRhs<F> {
             self.transpose,
         );
         to_row_major(&r, n, k, y_dot);
+        Ok(())
     }
 }
 
@@ -267,7 +275,7 @@ impl<F: Factors> Block for SolveMatrix<F> {
         y.fill(0.0);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
         let shared = self.shared.as_deref();
         matrix_bar::<false, F>(
             &self.f,
@@ -278,9 +286,15 @@ impl<F: Factors> Block for SolveMatrix<F> {
             y_bar,
             a_bar,
         );
+        Ok(())
     }
 
-    fn vjp_write(&self, _: &(), y_bar: &[f64], a_bar: &mut [f64]) {
+    fn vjp_write(
+        &self,
+        _: &(),
+        y_bar: &[f64],
+        a_bar: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         let shared = self.shared.as_deref();
         matrix_bar::<true, F>(
             &self.f,
@@ -291,10 +305,12 @@ impl<F: Factors> Block for SolveMatrix<F> {
             y_bar,
             a_bar,
         );
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), a_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), a_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
         matrix_jvp(&*self.f, &self.x, self.k, self.transpose, a_dot, y_dot);
+        Ok(())
     }
 }
 
@@ -356,14 +372,25 @@ impl<F: Factorise> Block for FactorSolve<F> {
         res
     }
 
-    fn vjp(&self, res: &Self::Residuals, y_bar: &[f64], a_bar: &mut [f64]) {
+    fn vjp(
+        &self,
+        res: &Self::Residuals,
+        y_bar: &[f64],
+        a_bar: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         if let Some((f, x)) = res {
             let shared = self.shared.as_deref();
             matrix_bar::<false, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar);
         }
+        Ok(())
     }
 
-    fn vjp_write(&self, res: &Self::Residuals, y_bar: &[f64], a_bar: &mut [f64]) {
+    fn vjp_write(
+        &self,
+        res: &Self::Residuals,
+        y_bar: &[f64],
+        a_bar: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         match res {
             Some((f, x)) => {
                 let shared = self.shared.as_deref();
@@ -371,13 +398,20 @@ impl<F: Factorise> Block for FactorSolve<F> {
             }
             None => a_bar.fill(0.0),
         }
+        Ok(())
     }
 
-    fn jvp(&self, res: &Self::Residuals, a_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(
+        &self,
+        res: &Self::Residuals,
+        a_dot: &[f64],
+        y_dot: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         match res {
             Some((f, x)) => matrix_jvp(&**f, x, self.k, self.transpose, a_dot, y_dot),
             None => y_dot.fill(0.0),
         }
+        Ok(())
     }
 }
 
@@ -571,23 +605,41 @@ impl<F: Factors> Block for DenseLogDet<F> {
         inv
     }
 
-    fn vjp(&self, inv_t: &Vec<f64>, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(
+        &self,
+        inv_t: &Vec<f64>,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         let s = y_bar[0] * if self.det { self.value } else { 1.0 };
         for (xb, &g) in x_bar.iter_mut().zip(inv_t) {
             *xb += s * g;
         }
+        Ok(())
     }
 
-    fn vjp_write(&self, inv_t: &Vec<f64>, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp_write(
+        &self,
+        inv_t: &Vec<f64>,
+        y_bar: &[f64],
+        x_bar: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         let s = y_bar[0] * if self.det { self.value } else { 1.0 };
         for (xb, &g) in x_bar.iter_mut().zip(inv_t) {
             *xb = s * g;
         }
+        Ok(())
     }
 
-    fn jvp(&self, inv_t: &Vec<f64>, x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(
+        &self,
+        inv_t: &Vec<f64>,
+        x_dot: &[f64],
+        y_dot: &mut [f64],
+    ) -> std::result::Result<(), BlockError> {
         let s = if self.det { self.value } else { 1.0 };
         y_dot[0] = s * inv_t.iter().zip(x_dot).map(|(a, b)| a * b).sum::<f64>();
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ad_core::{Block, Real};
+use ad_core::{Block, BlockError, Real};
 use faer::linalg::solvers::{Qr as FaerQr, SolveLstsq};
 use faer::linalg::triangular_solve::{
     solve_lower_triangular_in_place, solve_upper_triangular_in_place,
@@ -163,7 +163,7 @@ impl Block for LeastSquares {
         y.copy_from_slice(&self.x);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
         let (m, n) = (self.f.m, self.f.n);
         let mut lam = y_bar.to_vec();
         self.f.gram_solve(&mut lam);
@@ -179,9 +179,10 @@ impl Block for LeastSquares {
                 }
             }
         }
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
         let (m, n) = (self.f.m, self.f.n);
         let (a_dot, b_dot) = x_dot.split_at(if self.wrt_a { m * n } else { 0 });
         // t = b_dot - A_dot x; s = A^T t + A_dot^T r.
@@ -202,5 +203,6 @@ impl Block for LeastSquares {
         }
         self.f.gram_solve(&mut s);
         y_dot.copy_from_slice(&s);
+        Ok(())
     }
 }

@@ -12,7 +12,7 @@ mod operator;
 
 use std::sync::Arc;
 
-use ad_core::{Block, Real};
+use ad_core::{Block, BlockError, Real};
 use ndarray::{Array1, ArrayView1};
 
 use operator::Transposed;
@@ -266,7 +266,7 @@ impl Block for KrylovSolve {
         y.copy_from_slice(&self.x);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
         let (lam, _) = run(
             &Transposed(self.op.as_ref()),
             &Transposed(self.pre.as_ref()),
@@ -288,9 +288,10 @@ impl Block for KrylovSolve {
                 }
             });
         }
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
         let nnz = self.pattern.as_ref().map_or(0, |p| p.nnz());
         let (a_dot, b_dot) = x_dot.split_at(nnz);
         let mut r = if self.wrt_b {
@@ -306,5 +307,6 @@ impl Block for KrylovSolve {
         }
         let (xd, _) = run(self.op.as_ref(), self.pre.as_ref(), &r, &self.opts);
         y_dot.copy_from_slice(&xd);
+        Ok(())
     }
 }

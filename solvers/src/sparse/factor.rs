@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ad_core::{Block, Real};
+use ad_core::{Block, BlockError, Real};
 use faer::linalg::solvers::Solve;
 use faer::sparse::linalg::solvers::{
     Llt as FaerLlt, Lu as FaerLu, SymbolicLlt as FaerSymbolicLlt, SymbolicLu as FaerSymbolicLu,
@@ -362,7 +362,7 @@ impl<F: SpFactors> Block for SparseSolve<F> {
         y.copy_from_slice(&self.x);
     }
 
-    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) {
+    fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
         let p = self.f.pattern();
         let mut lam = y_bar.to_vec();
         self.f.solve_in_place(&mut lam, !self.transpose);
@@ -373,7 +373,7 @@ impl<F: SpFactors> Block for SparseSolve<F> {
             }
         }
         if !self.wrt_a {
-            return;
+            return Ok(());
         }
         let x = &self.x;
         let lam = &lam;
@@ -401,9 +401,10 @@ impl<F: SpFactors> Block for SparseSolve<F> {
                 }
             });
         }
+        Ok(())
     }
 
-    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) {
+    fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
         let p = self.f.pattern();
         let (a_dot, b_dot) = x_dot.split_at(if self.wrt_a { p.nnz() } else { 0 });
         let mut r = if self.wrt_b {
@@ -431,5 +432,6 @@ impl<F: SpFactors> Block for SparseSolve<F> {
         }
         self.f.solve_in_place(&mut r, self.transpose);
         y_dot.copy_from_slice(&r);
+        Ok(())
     }
 }
