@@ -82,6 +82,25 @@ pub enum Error {
     #[cfg(feature = "fit")]
     #[error("the ODE solve failed at the starting parameters: {0}")]
     Ode(#[from] ode::Error),
+    /// A fit without observations (no times, or no observed component): there is nothing to
+    /// fit, and the start would be returned as the answer.
+    #[error("the observations are empty ({times} times, {components} observed components): a fit needs data")]
+    NoObservations {
+        /// Number of observation times.
+        times: usize,
+        /// Number of observed components.
+        components: usize,
+    },
+    /// Observation times that are not finite, not strictly increasing, or before `t0`.
+    #[error("observation time {index} = {time} is invalid: times must be finite, strictly increasing and not before t0 = {t0}")]
+    InvalidTimes {
+        /// Index of the first invalid time.
+        index: usize,
+        /// Its value.
+        time: f64,
+        /// The start time of the problem.
+        t0: f64,
+    },
     /// Fewer residuals than parameters: the residual variance `s^2 = |r|^2 / (m - n)` is undefined.
     #[error("{residuals} residuals for {parameters} parameters: the covariance needs more residuals than parameters")]
     TooFewResiduals {

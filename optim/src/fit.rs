@@ -101,6 +101,21 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
                 got: y0.len(),
             });
         }
+        if obs.times.is_empty() || obs.observed.is_empty() {
+            return Err(Error::NoObservations {
+                times: obs.times.len(),
+                components: obs.observed.len(),
+            });
+        }
+        for (index, &time) in obs.times.iter().enumerate() {
+            let after = match index {
+                0 => time >= t0,
+                _ => time > obs.times[index - 1],
+            };
+            if !(time.is_finite() && after) {
+                return Err(Error::InvalidTimes { index, time, t0 });
+            }
+        }
         if obs.data.len() != obs.times.len() {
             return Err(Error::DimensionMismatch {
                 what: "observations (one row per time)",

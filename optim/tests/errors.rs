@@ -216,3 +216,30 @@ fn objective_that_blows_up_far_away_is_handled_by_the_line_search() {
     assert_eq!(r.termination, Termination::GradientTolerance, "{r:?}");
     assert!((r.x[0] - 0.5).abs() < 1e-6);
 }
+
+/// An objective that turns NaN away from the start (a model that fails to solve there) is not
+/// a converged minimum: every method reports a non-converged termination, never a tolerance.
+#[test]
+fn an_objective_that_turns_nan_is_not_reported_as_converged() {
+    // minimum at x = 3, NaN for x > 1: the methods cannot reach it
+    let f = |x: &[f64], g: &mut [f64]| {
+        if x[0] > 1.0 {
+            g[0] = f64::NAN;
+            return f64::NAN;
+        }
+        g[0] = 2.0 * (x[0] - 3.0);
+        (x[0] - 3.0) * (x[0] - 3.0)
+    };
+    for method in [Method::GradientDescent, Method::Lbfgs { memory: 5 }] {
+        let o = Options::default().with_method(method.clone()).unwrap();
+        let r = minimize(f, &[0.0], &o).unwrap();
+        assert!(
+            !r.termination.converged(),
+            "{method:?} reported {:?} at x = {:?} (gradient {})",
+            r.termination,
+            r.x,
+            r.grad_norm
+        );
+        assert!(r.value.is_finite() && r.x[0] <= 1.0, "{r:?}");
+    }
+}

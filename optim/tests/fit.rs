@@ -203,3 +203,36 @@ fn bad_fit_problems_are_errors() {
         .unwrap_err();
     assert!(matches!(e, Error::NonFiniteStart { index: 0, .. }), "{e}");
 }
+
+#[test]
+fn empty_or_disordered_observations_are_errors() {
+    let fit = |times: Vec<f64>, data: Vec<Vec<f64>>| {
+        FitProblem::new(
+            LotkaVolterra,
+            0.0,
+            vec![1.0, 1.0],
+            Observations::full(times, data),
+        )
+    };
+    let e = fit(vec![], vec![]).unwrap_err();
+    assert!(matches!(e, Error::NoObservations { times: 0, .. }), "{e}");
+    let no_components = Observations {
+        times: vec![1.0],
+        data: vec![vec![]],
+        observed: vec![],
+    };
+    let e = FitProblem::new(LotkaVolterra, 0.0, vec![1.0, 1.0], no_components).unwrap_err();
+    assert!(
+        matches!(e, Error::NoObservations { components: 0, .. }),
+        "{e}"
+    );
+    let row = vec![1.0, 1.0];
+    let e = fit(vec![1.0, 0.5], vec![row.clone(), row.clone()]).unwrap_err();
+    assert!(matches!(e, Error::InvalidTimes { index: 1, .. }), "{e}");
+    let e = fit(vec![-1.0], vec![row.clone()]).unwrap_err();
+    assert!(matches!(e, Error::InvalidTimes { index: 0, .. }), "{e}");
+    let e = fit(vec![f64::NAN], vec![row.clone()]).unwrap_err();
+    assert!(matches!(e, Error::InvalidTimes { index: 0, .. }), "{e}");
+    // an observation at t0 itself is data (W6 observes the initial state)
+    assert!(fit(vec![0.0, 1.0], vec![row.clone(), row]).is_ok());
+}
