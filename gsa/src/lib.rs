@@ -43,16 +43,23 @@
 //! `N`: `docs/gsa.md`.
 #![warn(missing_docs)]
 
+mod dgsm;
 mod error;
 mod model;
+mod morris;
+mod ode_model;
+pub mod plot;
 mod problem;
 mod rng;
 mod sampling;
 mod sobol;
 pub mod testing;
 
+pub use dgsm::{dgsm, dgsm_model, DgsmIndices, DgsmOptions};
 pub use error::Error;
 pub use model::{FunctionModel, GradientMode, Model, OnFailure};
+pub use morris::{morris, morris_model, MorrisIndices, MorrisOptions};
+pub use ode_model::{OdeModel, OutputMap, States, Varied};
 pub use problem::{normal_quantile, Distribution, Input, Problem};
 pub use sampling::{
     saltelli, unit_design, SaltelliDesign, Sampling, SOBOL_MAX_DIMENSIONS, SOBOL_MAX_POINTS,

@@ -1,6 +1,6 @@
 //! Models as the analyses see them, and the parallel, deterministic evaluation of a design.
 
-use ad_core::{Dual, Function, Tape};
+use ad_core::{Dual, Function, Real, Tape};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -59,13 +59,28 @@ fn check_finite(y: &[f64]) -> Result<(), String> {
     }
 }
 
-fn forward_jacobian<const W: usize, F: Function>(f: &F, x: &[f64]) -> (Vec<f64>, Vec<Vec<f64>>) {
+/// A model written once for every scalar type that may fail: what the Jacobian drivers run.
+pub(crate) trait TryEval {
+    /// `f(x)` on any scalar, or why it failed.
+    fn try_eval<S: Real>(&self, x: &[S]) -> Result<Vec<S>, String>;
+}
+
+impl<F: Function> TryEval for FunctionModel<'_, F> {
+    fn try_eval<S: Real>(&self, x: &[S]) -> Result<Vec<S>, String> {
+        Ok(self.0.eval(x))
+    }
+}
+
+fn forward_jacobian<const W: usize, F: TryEval>(
+    f: &F,
+    x: &[f64],
+) -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
     let n = x.len();
     let mut y = Vec::new();
     let mut jac: Vec<Vec<f64>> = Vec::new();
     for c0 in (0..n).step_by(W) {
         let xs = Dual::<W>::seeded(x, 0, c0);
-        let ys = f.eval(&xs);
+        let ys = f.try_eval(&xs)?;
         if c0 == 0 {
             y = ys.iter().map(|d| d.v).collect();
             jac = vec![vec![0.0; n]; ys.len()];
@@ -76,39 +91,51 @@ fn forward_jacobian<const W: usize, F: Function>(f: &F, x: &[f64]) -> (Vec<f64>,
             }
         }
     }
-    (y, jac)
+    Ok((y, jac))
 }
 
-/// The Jacobian of a [`Function`] by forward (`Dual`) or reverse (`Var`) mode.
-pub(crate) fn function_jacobian<F: Function>(
+/// The outputs and Jacobian (rows = outputs) of `f` at `x` by forward (`Dual`, chunks of up
+/// to 8 inputs) or reverse (`Var`, one sweep per output) mode, checked for non-finite values.
+pub(crate) fn try_jacobian<F: TryEval>(
     f: &F,
     x: &[f64],
     forward: bool,
-) -> (Vec<f64>, Vec<Vec<f64>>) {
-    if forward {
-        return match x.len() {
-            0 | 1 => forward_jacobian::<1, F>(f, x),
-            2 => forward_jacobian::<2, F>(f, x),
-            3 | 4 => forward_jacobian::<4, F>(f, x),
-            _ => forward_jacobian::<8, F>(f, x),
-        };
-    }
-    let tape = Tape::new();
-    let xs = tape.vars(x);
-    let ys = f.eval(&xs);
-    let m = ys.len();
-    let mut jac = vec![vec![0.0; x.len()]; m];
-    let mut seed = vec![0.0; m];
-    let mut adj = Default::default();
-    for (o, row) in jac.iter_mut().enumerate() {
-        seed[o] = 1.0;
-        tape.vjp_into(&ys, &seed, &mut adj);
-        seed[o] = 0.0;
-        for (r, &v) in row.iter_mut().zip(&xs) {
-            *r = adj.wrt(v);
+) -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
+    let (y, jac) = if forward {
+        match x.len() {
+            0 | 1 => forward_jacobian::<1, F>(f, x)?,
+            2 => forward_jacobian::<2, F>(f, x)?,
+            3 | 4 => forward_jacobian::<4, F>(f, x)?,
+            _ => forward_jacobian::<8, F>(f, x)?,
+        }
+    } else {
+        let tape = Tape::new();
+        let xs = tape.vars(x);
+        let ys = f.try_eval(&xs)?;
+        let m = ys.len();
+        let mut jac = vec![vec![0.0; x.len()]; m];
+        let mut seed = vec![0.0; m];
+        let mut adj = Default::default();
+        for (o, row) in jac.iter_mut().enumerate() {
+            seed[o] = 1.0;
+            tape.vjp_into(&ys, &seed, &mut adj);
+            seed[o] = 0.0;
+            for (r, &v) in row.iter_mut().zip(&xs) {
+                *r = adj.wrt(v);
+            }
+        }
+        (ys.iter().map(|v| v.value()).collect(), jac)
+    };
+    check_finite(&y)?;
+    for (o, row) in jac.iter().enumerate() {
+        if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "derivative of output {o} by input {i} is {}",
+                row[i]
+            ));
         }
     }
-    (ys.iter().map(|v| v.value()).collect(), jac)
+    Ok((y, jac))
 }
 
 impl<F: Function + Sync> Model for FunctionModel<'_, F> {
@@ -119,22 +146,12 @@ impl<F: Function + Sync> Model for FunctionModel<'_, F> {
     }
 
     fn jacobian(&self, x: &[f64], mode: GradientMode) -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
-        // The output count decides the mode; one f64 run tells it only for Auto.
+        // The output count decides Auto; one f64 run tells it.
         let forward = match mode {
             GradientMode::Auto => mode.is_forward(x.len(), self.0.eval(x).len()),
             m => m.is_forward(x.len(), 0),
         };
-        let (y, jac) = function_jacobian(self.0, x, forward);
-        check_finite(&y)?;
-        for (o, row) in jac.iter().enumerate() {
-            if let Some(i) = row.iter().position(|v| !v.is_finite()) {
-                return Err(format!(
-                    "derivative of output {o} by input {i} is {}",
-                    row[i]
-                ));
-            }
-        }
-        Ok((y, jac))
+        try_jacobian(self, x, forward)
     }
 }
 
