@@ -210,7 +210,6 @@ pub fn morris_model<M: Model>(
             let abs: Vec<f64> = e.iter().map(|v| v.abs()).collect();
             mu_star.push(mean(&abs));
             sigma.push(conf_half_width(e, 1.0));
-            let _ = m;
             let boot: Vec<f64> = resamples
                 .iter()
                 .map(|idx| idx.iter().map(|&t| abs[t]).sum::<f64>() / used as f64)
