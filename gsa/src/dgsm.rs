@@ -9,6 +9,9 @@ use crate::problem::{normal_quantile, Problem};
 use crate::sampling::{unit_design, Sampling};
 use crate::sobol::{check_level, conf_half_width, resample};
 
+/// Outputs and Jacobian (rows = outputs) of one point.
+type Jacobian = (Vec<f64>, Vec<Vec<f64>>);
+
 /// Options of [`dgsm`]. Build with struct update syntax.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DgsmOptions {
@@ -135,7 +138,7 @@ pub fn dgsm_model<M: Model>(
     let results = run_rows(&x, &progress, |xi| model.jacobian(xi, mode));
     progress.finish();
     // Keep the unit points of the kept rows alongside.
-    let tagged: Vec<Result<(usize, (Vec<f64>, Vec<Vec<f64>>)), String>> = results
+    let tagged: Vec<Result<(usize, Jacobian), String>> = results
         .into_iter()
         .enumerate()
         .map(|(r, res)| res.map(|v| (r, v)))

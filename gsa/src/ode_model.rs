@@ -114,7 +114,7 @@ impl<Sys: OdeSystem + Clone + 'static> OdeModel<Sys, States> {
             }
         }
         if save_at.is_empty()
-            || save_at.windows(2).any(|w| !(w[0] <= w[1]))
+            || save_at.windows(2).any(|w| w[0] > w[1])
             || save_at.iter().any(|t| !(*t >= 0.0 && t.is_finite()))
         {
             return Err(Error::InvalidOption(

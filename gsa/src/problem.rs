@@ -66,9 +66,8 @@ impl Distribution {
                 }
             }
             Distribution::Triangular { lo, mode, hi } => {
-                if !(lo.is_finite() && hi.is_finite() && mode.is_finite())
-                    || !(lo < hi && lo <= mode && mode <= hi)
-                {
+                let finite = lo.is_finite() && hi.is_finite() && mode.is_finite();
+                if !(finite && lo < hi && lo <= mode && mode <= hi) {
                     return bad(format!(
                         "triangular({lo}, {mode}, {hi}) needs finite lo <= mode <= hi, lo < hi"
                     ));

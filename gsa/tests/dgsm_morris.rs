@@ -1,5 +1,6 @@
 //! DGSM against analytic `nu_i`, the Poincaré bound against analytic total indices, Morris
 //! `mu*` ordering on the G-function.
+#![allow(clippy::needless_range_loop)] // indices name inputs and outputs here
 
 use gsa::testing::{GFunction, Ishigami, Polynomial};
 use gsa::{dgsm, morris, DgsmOptions, Error, GradientMode, Input, MorrisOptions, Problem};

@@ -1,5 +1,6 @@
 //! The ODE adapter: outputs, Jacobians by both modes against finite differences, failed
 //! solves as typed errors, thread-count independence.
+#![allow(clippy::needless_range_loop)] // indices name inputs and outputs here
 
 use gsa::{
     dgsm_model, sobol_model, DgsmOptions, Error, GradientMode, Model, OdeModel, OnFailure, Problem,

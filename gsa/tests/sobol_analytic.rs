@@ -1,5 +1,6 @@
 //! Sobol' indices against analytic values (Ishigami, G-function), against SALib's estimator
 //! formulas written out here as an independent oracle, and across thread counts.
+#![allow(clippy::needless_range_loop)] // indices name inputs and outputs here
 
 use ad_core::{Function, Real};
 use gsa::testing::{GFunction, Ishigami};
