@@ -45,6 +45,7 @@
 
 mod dgsm;
 mod error;
+pub mod io;
 mod model;
 mod morris;
 mod ode_model;
@@ -57,7 +58,7 @@ pub mod testing;
 
 pub use dgsm::{dgsm, dgsm_model, DgsmIndices, DgsmOptions};
 pub use error::Error;
-pub use model::{FunctionModel, GradientMode, Model, OnFailure};
+pub use model::{evaluate, FunctionModel, GradientMode, Model, OnFailure};
 pub use morris::{morris, morris_model, MorrisIndices, MorrisOptions};
 pub use ode_model::{OdeModel, OutputMap, States, Varied};
 pub use problem::{normal_quantile, Distribution, Input, Problem};

@@ -272,3 +272,14 @@ pub(crate) fn settle<T>(
         .collect();
     Ok(Settled { rows, dropped })
 }
+
+/// Runs `model` on every row of `x` in parallel and returns the outputs in row order, a
+/// failed run as an empty row (written as `NaN`s by [`crate::io::write_csv`], and treated as
+/// a failed sample by the `analyze_*` functions): the step to run and keep a design's
+/// outputs, analysed later.
+pub fn evaluate<M: Model>(model: &M, x: &[Vec<f64>], progress: bool) -> Vec<Vec<f64>> {
+    let bar = Progress::new(x.len(), progress, "runs");
+    let r = run_rows(x, &bar, |xi| model.evaluate(xi));
+    bar.finish();
+    r.into_iter().map(|y| y.unwrap_or_default()).collect()
+}

@@ -189,6 +189,7 @@ pub fn analyze_sobol(
         .iter()
         .map(|y| match y.iter().position(|v| !v.is_finite()) {
             Some(o) => Err(format!("output {o} is {}", y[o])),
+            None if y.is_empty() => Err("the run failed (no outputs)".to_string()),
             None => Ok(y.clone()),
         })
         .collect();

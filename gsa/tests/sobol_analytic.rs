@@ -271,3 +271,57 @@ fn bad_options_are_typed_errors() {
     let s = sobol(&problem, &Constant, &opts(64, 0)).unwrap();
     assert_eq!((s.first[0][0], s.total[0][0]), (0.0, 0.0));
 }
+
+#[test]
+fn saved_runs_reload_and_give_the_same_indices() {
+    let problem = Ishigami::problem();
+    let f = Ishigami::default();
+    let o = opts(512, 8);
+    let direct = sobol(&problem, &f, &o).unwrap();
+    let design = saltelli(&problem, 512, 8, Sampling::Sobol, false).unwrap();
+    let mut y = gsa::evaluate(&gsa::FunctionModel(&f), &design.x, false);
+    let dir = std::env::temp_dir().join(format!("gsa-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (xs, ys) = (dir.join("x.csv"), dir.join("y.csv"));
+    gsa::io::write_csv(&xs, &problem.names(), &design.x).unwrap();
+    gsa::io::write_csv(&ys, &["y"], &y).unwrap();
+    let (names, x_back) = gsa::io::read_csv(&xs).unwrap();
+    assert_eq!(
+        (names, x_back),
+        (
+            vec!["x1".to_string(), "x2".into(), "x3".into()],
+            design.x.clone()
+        )
+    );
+    let (_, y_back) = gsa::io::read_csv(&ys).unwrap();
+    let again = analyze_sobol(&problem, &y_back, &o).unwrap();
+    assert_eq!(
+        (&direct.first, &direct.total, &direct.total_conf),
+        (&again.first, &again.total, &again.total_conf)
+    );
+    // a failed run saved as NaN is a failed sample when reloaded
+    y[7] = Vec::new();
+    gsa::io::write_csv(&ys, &["y"], &y).unwrap();
+    let (_, y_back) = gsa::io::read_csv(&ys).unwrap();
+    assert!(y_back[7][0].is_nan());
+    assert!(matches!(
+        analyze_sobol(&problem, &y_back, &o),
+        Err(Error::SampleFailed { index: 7, .. })
+    ));
+    let dropped = analyze_sobol(
+        &problem,
+        &y_back,
+        &SobolOptions {
+            on_failure: OnFailure::Drop,
+            ..o
+        },
+    )
+    .unwrap();
+    assert_eq!(dropped.dropped, 1);
+    std::fs::write(&ys, "y\n1.0\nfoo\n").unwrap();
+    assert!(matches!(
+        gsa::io::read_csv(&ys),
+        Err(Error::Parse { line: 3, .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
