@@ -12,7 +12,8 @@ pub enum Sampling {
     /// Owen-scrambled Sobol' points (Joe & Kuo 2008 direction numbers, Burley 2020's hashed
     /// nested-uniform scrambling and index shuffling, from the `sobol_burley` crate): a
     /// randomised quasi-Monte Carlo design, every power-of-two prefix a (t, m, s)-net. At most
-    /// 2^16 points and 256 dimensions. The default.
+    /// 2^16 points and 256 dimensions; the seed is folded to 32 bits (`seed ^ seed >> 32`).
+    /// The default.
     #[default]
     Sobol,
     /// Independent uniform points.

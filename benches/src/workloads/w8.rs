@@ -138,7 +138,7 @@ fn sobol_line() -> ResultLine {
         .chain(s.total[last].iter().zip(ST_X10))
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
-    if !(err <= 0.06) || s.dropped > 0 {
+    if err.is_nan() || err > 0.06 || s.dropped > 0 {
         line.set(
             "MISMATCH",
             Value::Text(format!("x10_index_err={err:.3},dropped={}", s.dropped)),
