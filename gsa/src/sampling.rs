@@ -233,6 +233,30 @@ mod tests {
     }
 
     #[test]
+    fn the_first_two_sobol_dimensions_form_a_0_m_2_net() {
+        // Owen scrambling and Burley's index shuffle keep the net: every elementary box of
+        // volume 2^-m holds exactly one of the first 2^m points (t = 0 for dimensions 1-2).
+        let m = 10;
+        for seed in [0, 7, 123_456_789] {
+            let u = unit_design(1 << m, 2, seed, Sampling::Sobol).unwrap();
+            for a in 0..=m {
+                let mut seen = vec![false; 1 << m];
+                for p in &u {
+                    let i = (p[0] * (1u64 << a) as f64) as usize;
+                    let j = (p[1] * (1u64 << (m - a)) as f64) as usize;
+                    let cell = (i << (m - a)) | j;
+                    assert!(
+                        !seen[cell],
+                        "seed {seed}: box 2^-{a} x 2^-{} holds two points",
+                        m - a
+                    );
+                    seen[cell] = true;
+                }
+            }
+        }
+    }
+
+    #[test]
     fn designs_are_stratified_and_deterministic() {
         for s in [Sampling::Sobol, Sampling::LatinHypercube] {
             let u = unit_design(64, 5, 11, s).unwrap();
