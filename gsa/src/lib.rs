@@ -9,7 +9,9 @@
 //! - [`morris`]: Morris elementary effects (`mu`, `mu*`, `sigma`) for screening;
 //! - [`dgsm`]: derivative-based measures `nu_i = E[(df/dx_i)^2]` from exact gradients (forward
 //!   or reverse mode, adjoints for ODEs), with the Sobol'-Poincaré upper bound on each total
-//!   index.
+//!   index;
+//! - [`efast`]: the extended Fourier amplitude sensitivity test (first and total indices from
+//!   `N k` runs).
 //!
 //! The model runs in parallel (rayon), each sample on its own (an ODE on its own adaptive
 //! steps); results are stored by sample index, so a seed gives bit-identical indices on any
@@ -44,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod dgsm;
+mod efast;
 mod error;
 pub mod io;
 mod model;
@@ -57,6 +60,7 @@ mod sobol;
 pub mod testing;
 
 pub use dgsm::{dgsm, dgsm_model, DgsmIndices, DgsmOptions};
+pub use efast::{efast, efast_model, FastIndices, FastOptions};
 pub use error::Error;
 pub use model::{evaluate, FunctionModel, GradientMode, Model, OnFailure};
 pub use morris::{morris, morris_model, MorrisIndices, MorrisOptions};
