@@ -6,7 +6,8 @@
 //!   forward-mode [`Dual`], custom derivative rules and checkpointing;
 //! - [`solvers`]: differentiable linear and nonlinear solvers;
 //! - [`ode`]: ODE integrators with sensitivities;
-//! - [`optim`]: gradient-based optimizers.
+//! - [`optim`]: gradient-based optimizers;
+//! - [`gsa`]: global sensitivity analysis (Sobol', Morris, DGSM from exact gradients).
 //!
 //! ```
 //! use wengert::{gradient, Real};
@@ -24,6 +25,7 @@
 
 pub use ad_core as ad;
 pub use ad_core::{gradient, Dual, Real, RealArray, Tape, Var, VarArray};
+pub use gsa;
 pub use num_traits::Float;
 pub use ode;
 pub use optim;
@@ -38,3 +40,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/ad-model.md")]
 pub struct AdModelDoctests;
+
+/// docs/gsa.md's code blocks, compiled and run as doctests so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/gsa.md")]
+pub struct GsaDoctests;

@@ -9,6 +9,7 @@ pub mod w4;
 pub mod w5;
 pub mod w6;
 pub mod w7;
+pub mod w8;
 
 use crate::measure::{peak_rss_mb, Timing};
 use crate::{check_reference, ResultLine, Value, Workload};
@@ -24,6 +25,8 @@ pub fn all() -> Vec<Workload> {
         w5::workload(),
         w6::workload(),
         w7::workload(),
+        w8::workload(),
+        w8::workload_dgsm(),
     ]
 }
 
