@@ -109,37 +109,25 @@ pub(crate) fn try_jacobian<F: TryEval>(
             _ => forward_jacobian::<8, F>(f, x)?,
         }
     } else {
-        // A custom rule's backward pass has no error channel and may panic (an ODE's
-        // continuous adjoint whose backward solve fails): that sample fails, the run goes on.
-        let reverse = || -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
-            let tape = Tape::new();
-            let xs = tape.vars(x);
-            let ys = f.try_eval(&xs)?;
-            let m = ys.len();
-            let mut jac = vec![vec![0.0; x.len()]; m];
-            let mut seed = vec![0.0; m];
-            let mut adj = Default::default();
-            for (o, row) in jac.iter_mut().enumerate() {
-                seed[o] = 1.0;
-                tape.vjp_into(&ys, &seed, &mut adj);
-                seed[o] = 0.0;
-                for (r, &v) in row.iter_mut().zip(&xs) {
-                    *r = adj.wrt(v);
-                }
-            }
-            Ok((ys.iter().map(|v| v.value()).collect(), jac))
-        };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(reverse)) {
-            Ok(r) => r?,
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the reverse sweep panicked".to_string());
-                return Err(msg);
+        // A custom rule's backward pass can fail (an ODE's continuous adjoint whose backward
+        // solve fails): that sample fails with the rule's error, the run goes on.
+        let tape = Tape::new();
+        let xs = tape.vars(x);
+        let ys = f.try_eval(&xs)?;
+        let m = ys.len();
+        let mut jac = vec![vec![0.0; x.len()]; m];
+        let mut seed = vec![0.0; m];
+        let mut adj = Default::default();
+        for (o, row) in jac.iter_mut().enumerate() {
+            seed[o] = 1.0;
+            tape.try_vjp_into(&ys, &seed, &mut adj)
+                .map_err(|e| e.to_string())?;
+            seed[o] = 0.0;
+            for (r, &v) in row.iter_mut().zip(&xs) {
+                *r = adj.wrt(v);
             }
         }
+        (ys.iter().map(|v| v.value()).collect(), jac)
     };
     check_finite(&y)?;
     for (o, row) in jac.iter().enumerate() {
