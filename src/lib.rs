@@ -38,3 +38,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/ad-model.md")]
 pub struct AdModelDoctests;
+
+/// docs/errors.md's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/errors.md")]
+pub struct ErrorsDoctests;
