@@ -45,3 +45,8 @@ pub struct AdModelDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/gsa.md")]
 pub struct GsaDoctests;
+
+/// docs/errors.md's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/errors.md")]
+pub struct ErrorsDoctests;

@@ -245,8 +245,10 @@ fn is_run(x: &[Var<'_>], tape: &Tape) -> bool {
     struct Shared<'a, 't>(&'a [Var<'t>], *const Tape);
     // SAFETY: `Var` is neither `Send` nor `Sync` because it borrows a `Tape`, which records
     // through an `UnsafeCell`. The tasks only read each `Var`'s index and compare the address
-    // of its tape with `self.1`; no tape is dereferenced, and the owning thread does not record
-    // while it waits in the parallel call below, so nothing is mutated concurrently.
+    // of its tape with `self.1`; no tape is dereferenced, and the `Var`s are plain immutable
+    // data (the slice is borrowed shared for the whole call), so nothing is mutated
+    // concurrently. A safe form would need the indices gathered first: one more pass over the
+    // 24-byte `Var`s, the cost this parallel scan exists to hide.
     unsafe impl Sync for Shared<'_, '_> {}
     let shared = Shared(x, tape);
     let shared = &shared;
@@ -327,6 +329,9 @@ fn same_tape(v: &Var<'_>, tape: *const Tape) -> bool {
 }
 
 /// `Real::apply_block` for `Dual`: the primal by `forward`, each tangent direction by `jvp`.
+///
+/// A failing tangent rule panics, or inside a fallible forward-mode driver (`try_jvp`,
+/// `try_jacobian`) gives NaN tangents and its error to the driver (see `error::tangent_failed`).
 pub(crate) fn apply_dual<const N: usize, T: Real, B: Block>(
     block: B,
     x: &[Dual<N, T>],
@@ -355,10 +360,9 @@ pub(crate) fn apply_dual<const N: usize, T: Real, B: Block>(
             *xd = d.d[k].value();
         }
         if let Err(e) = block.jvp(&residuals, &x_dot, &mut y_dot) {
-            panic!(
-                "ad_core: the tangent rule of block {} failed: {e}",
-                std::any::type_name::<B>()
-            );
+            // a fallible driver keeps the error and gets NaN tangents; direct use panics
+            crate::error::tangent_failed(std::any::type_name::<B>(), e);
+            y_dot.fill(f64::NAN);
         }
         for (yi, &yd) in y.iter_mut().zip(&y_dot) {
             yi.d[k] = T::cst(yd);

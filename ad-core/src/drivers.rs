@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::dual::Dual;
-use crate::error::{BlockError, GradientError};
+use crate::error::{catch_tangent_failures, BlockError, GradientError};
 use crate::function::Function;
 use crate::real::Real;
 use crate::tape::Tape;
@@ -88,7 +88,19 @@ where
 ///
 /// Picks the cheaper mode: forward (`Dual<8>`, one evaluation per 8 inputs) when there are at
 /// most as many inputs as outputs, else reverse (one recording, one sweep per output).
+///
+/// # Panics
+/// If a custom block's derivative rule fails; [`try_jacobian`] returns that error.
 pub fn jacobian<F: Function>(f: &F, x: &[f64]) -> (Vec<f64>, Vec<Vec<f64>>) {
+    try_jacobian(f, x).unwrap_or_else(|e| panic!("ad_core::jacobian: {e} (use try_jacobian)"))
+}
+
+/// As [`jacobian`], returning the error of a custom block's tangent or reverse rule that
+/// fails ([`GradientError::Block`], its source downcastable to the raising crate's error).
+pub fn try_jacobian<F: Function>(
+    f: &F,
+    x: &[f64],
+) -> Result<(Vec<f64>, Vec<Vec<f64>>), GradientError> {
     let n = x.len();
     let y = f.eval(x);
     let m = y.len();
@@ -97,7 +109,7 @@ pub fn jacobian<F: Function>(f: &F, x: &[f64]) -> (Vec<f64>, Vec<Vec<f64>>) {
         const W: usize = 8;
         for c0 in (0..n).step_by(W) {
             let xs = Dual::<W>::seeded(x, 0, c0);
-            let ys = f.eval(&xs);
+            let ys = catch_tangent_failures(|| f.eval(&xs))?;
             for (row, yi) in jac.iter_mut().zip(&ys) {
                 for (k, j) in (c0..(c0 + W).min(n)).enumerate() {
                     row[j] = yi.d[k];
@@ -112,41 +124,96 @@ pub fn jacobian<F: Function>(f: &F, x: &[f64]) -> (Vec<f64>, Vec<Vec<f64>>) {
         let mut adj = Default::default();
         for (i, row) in jac.iter_mut().enumerate() {
             seed[i] = 1.0;
-            tape.vjp_into(&ys, &seed, &mut adj);
+            tape.try_vjp_into(&ys, &seed, &mut adj)?;
             seed[i] = 0.0;
             for (r, &v) in row.iter_mut().zip(&xs) {
                 *r = adj.wrt(v);
             }
         }
     }
-    (y, jac)
+    Ok((y, jac))
 }
 
 /// The value `y = f(x)` and `x_bar = J^T c` (reverse mode).
+///
+/// # Panics
+/// If a custom block's reverse rule fails; [`try_vjp`] returns that error.
 pub fn vjp<F: Function>(f: &F, x: &[f64], cotangent: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    try_vjp(f, x, cotangent).unwrap_or_else(|e| panic!("ad_core::vjp: {e} (use try_vjp)"))
+}
+
+/// As [`vjp`], returning the error of a custom block's reverse rule that fails.
+pub fn try_vjp<F: Function>(
+    f: &F,
+    x: &[f64],
+    cotangent: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>), GradientError> {
     let tape = Tape::new();
     let xs = tape.vars(x);
     let ys = f.eval(&xs);
-    let adj = tape.vjp(&ys, cotangent);
-    (ys.iter().map(|y| y.value()).collect(), adj.wrt_all(&xs))
+    let adj = tape.try_vjp(&ys, cotangent)?;
+    Ok((ys.iter().map(|y| y.value()).collect(), adj.wrt_all(&xs)))
 }
 
 /// The value `y = f(x)` and `y_dot = J t` (forward mode, one `Dual<1>` evaluation).
 ///
 /// # Panics
-/// If `tangent` and `x` differ in length.
+/// If `tangent` and `x` differ in length (a contract violation), or a custom block's tangent
+/// rule fails ([`try_jvp`] returns that error).
 pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    try_jvp(f, x, tangent).unwrap_or_else(|e| panic!("ad_core::jvp: {e} (use try_jvp)"))
+}
+
+/// As [`jvp`], returning the error of a custom block's tangent rule that fails
+/// ([`GradientError::Block`] with `pass == "tangent"`). Blocks applied to
+/// [`Dual`]s outside such a driver panic when their tangent rule fails: they have no other
+/// way to report it. The failure is caught only on the calling thread (a block evaluated on
+/// another thread by `f` panics there).
+///
+/// ```
+/// use ad_core::{try_jvp, Block, BlockError, Function, GradientError, NoRule, Real};
+///
+/// /// `y = 2 x` with a reverse rule only.
+/// struct Double;
+/// impl Block for Double {
+///     type Residuals = ();
+///     fn forward(&self, x: &[f64], y: &mut [f64]) {
+///         y[0] = 2.0 * x[0];
+///     }
+///     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
+///         x_bar[0] += 2.0 * y_bar[0];
+///         Ok(())
+///     }
+/// }
+/// struct F;
+/// impl Function for F {
+///     fn eval<S: Real>(&self, x: &[S]) -> Vec<S> {
+///         let mut y = [S::zero()];
+///         S::apply_block(Double, x, &mut y);
+///         vec![y[0]]
+///     }
+/// }
+/// let err = try_jvp(&F, &[1.0], &[1.0]).unwrap_err();
+/// let GradientError::Block { pass, source, .. } = &err else { panic!("{err}") };
+/// assert_eq!(*pass, "tangent");
+/// assert!(source.downcast_ref::<NoRule>().is_some());
+/// ```
+pub fn try_jvp<F: Function>(
+    f: &F,
+    x: &[f64],
+    tangent: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>), GradientError> {
     assert_eq!(
         x.len(),
         tangent.len(),
         "jvp: x and tangent differ in length"
     );
     let xs = Dual::<1>::along(x, tangent);
-    let ys = f.eval(&xs);
-    (
+    let ys = catch_tangent_failures(|| f.eval(&xs))?;
+    Ok((
         ys.iter().map(|y| y.v).collect(),
         ys.iter().map(|y| y.d[0]).collect(),
-    )
+    ))
 }
 
 /// The exact Hessian-vector product `H v` of a scalar function (its first output), forward
@@ -166,7 +233,23 @@ pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64
 /// let hv = hessian_vector_product(&F, &[1.0, 0.5], &[1.0, 0.0]);
 /// assert!((hv[0] - 1.0).abs() < 1e-15 && (hv[1] - 2.0).abs() < 1e-15);
 /// ```
+///
+/// # Panics
+/// If `x` and `v` differ in length or `f` returns no output (contract violations), or a
+/// custom block's rule fails ([`try_hessian_vector_product`] returns that error).
 pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f64> {
+    try_hessian_vector_product(f, x, v).unwrap_or_else(|e| {
+        panic!("ad_core::hessian_vector_product: {e} (use try_hessian_vector_product)")
+    })
+}
+
+/// As [`hessian_vector_product`], returning the error of a custom block's tangent or reverse
+/// rule that fails.
+pub fn try_hessian_vector_product<F: Function>(
+    f: &F,
+    x: &[f64],
+    v: &[f64],
+) -> Result<Vec<f64>, GradientError> {
     assert_eq!(
         x.len(),
         v.len(),
@@ -176,13 +259,13 @@ pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f
     let xs = tape.vars(x);
     let dirs: Vec<Var<'_>> = v.iter().map(|&vi| Var::constant(vi)).collect();
     let duals = Dual::along(&xs, &dirs);
-    let y = f.eval(&duals);
+    let y = catch_tangent_failures(|| f.eval(&duals))?;
     assert!(
         !y.is_empty(),
         "hessian_vector_product: f returned no output"
     );
-    let adj = tape.gradient(y[0].d[0]);
-    adj.wrt_all(&xs)
+    let adj = tape.try_gradient(y[0].d[0])?;
+    Ok(adj.wrt_all(&xs))
 }
 
 /// `f64` values of a slice of scalars.

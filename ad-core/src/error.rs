@@ -1,5 +1,6 @@
 //! Why a derivative could not be computed: the errors of the derivative passes.
 
+use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::fmt;
 
@@ -85,3 +86,63 @@ impl fmt::Display for NoRule {
 }
 
 impl StdError for NoRule {}
+
+// ---------------------------------------------------------------- tangent failures
+
+thread_local! {
+    /// The failures of blocks' tangent rules on this thread while a fallible forward-mode
+    /// driver runs: `None` when none runs (a failure then panics), else the first failure.
+    static TANGENT_FAILURES: RefCell<Option<Option<GradientError>>> = const { RefCell::new(None) };
+}
+
+/// Reports that the tangent rule of block `block` failed with `source`, while
+/// [`Real::apply_block`](crate::Real::apply_block) runs on [`Dual`](crate::Dual)s.
+///
+/// Inside a fallible forward-mode driver ([`try_jvp`](crate::try_jvp),
+/// [`try_jacobian`](crate::try_jacobian),
+/// [`try_hessian_vector_product`](crate::try_hessian_vector_product)) on this thread, the first
+/// failure is kept for the driver to return, and this returns: the caller sets the block's
+/// output tangents to NaN and the evaluation finishes. Anywhere else (direct use of `Dual`)
+/// it panics with the error: there is no channel to return it through.
+pub(crate) fn tangent_failed(block: &'static str, source: BlockError) {
+    let error = GradientError::Block {
+        block,
+        pass: "tangent",
+        source,
+    };
+    let unhandled = TANGENT_FAILURES.with(|c| match &mut *c.borrow_mut() {
+        Some(first) => {
+            first.get_or_insert(error);
+            None
+        }
+        None => Some(error),
+    });
+    if let Some(e) = unhandled {
+        panic!(
+            "ad_core: {e} (use try_jvp, try_jacobian or try_hessian_vector_product to handle it)"
+        );
+    }
+}
+
+/// Runs `f` with the tangent failures of blocks on this thread caught (see
+/// [`tangent_failed`]): `f`'s result, or the first failure. Nests; a panic unwinding out of
+/// `f` restores the outer state.
+pub(crate) fn catch_tangent_failures<R>(f: impl FnOnce() -> R) -> Result<R, GradientError> {
+    /// Puts the outer state back on drop.
+    struct Restore(Option<Option<GradientError>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            TANGENT_FAILURES.with(|c| *c.borrow_mut() = outer);
+        }
+    }
+    let outer = TANGENT_FAILURES.with(|c| c.borrow_mut().replace(None));
+    let restore = Restore(outer);
+    let r = f();
+    let failed = TANGENT_FAILURES.with(|c| c.borrow_mut().as_mut().and_then(Option::take));
+    drop(restore);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(r),
+    }
+}

@@ -67,7 +67,8 @@ pub use checkpoint::{
     binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats, Step,
 };
 pub use drivers::{
-    gradient, hessian_vector_product, jacobian, jvp, par_gradients, try_gradient, values, vjp,
+    gradient, hessian_vector_product, jacobian, jvp, par_gradients, try_gradient,
+    try_hessian_vector_product, try_jacobian, try_jvp, try_vjp, values, vjp,
 };
 pub use dual::Dual;
 pub use error::{BlockError, GradientError, NoRule};

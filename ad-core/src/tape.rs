@@ -52,6 +52,20 @@
 //! read-modify-write of the run into a write (16 MB of memory traffic for a 1000 x 1000
 //! matrix). The operands recorded after a candidate are scanned only if there are fewer of
 //! them than the run has nodes, so the check never costs more than it saves.
+//!
+//! # Re-entrance: recording during the tape's own sweep is a contract violation
+//!
+//! User code runs inside some of the tape's own operations: a block's reverse rule
+//! ([`Block::vjp`](crate::Block::vjp)) and a checkpointed re-run during the reverse sweep, an
+//! [`ElementFn`](crate::ElementFn) while an array operation evaluates. Such code must record
+//! on a tape of its own (as [`checkpoint`](crate::checkpoint) does), never on the tape that
+//! is running it. While user code runs, the tape's recorded vectors are moved out of it into
+//! the running operation (so nothing user code does can move or free memory the operation is
+//! reading), and the tape is marked busy. Recording on it then panics with a message that
+//! says so, before anything is changed; so does a nested sweep of it. A panic that unwinds
+//! out of user code puts the vectors back, so the tape stays consistent. The check costs the
+//! hot pushes ([`Var`] arithmetic) nothing: the operand stream left in the busy tape has no
+//! capacity, so a push takes the cold growth path, which checks the mark.
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
@@ -129,6 +143,51 @@ struct Inner {
     skip: Vec<(usize, usize)>,
 }
 
+/// What a tape is doing while user code runs inside one of its operations (see
+/// "Re-entrance" in the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Busy {
+    Idle,
+    /// A reverse sweep: block rules and checkpointed re-runs run.
+    Sweeping,
+    /// An array operation's evaluation: element functions run.
+    Evaluating,
+}
+
+/// The recorded vectors of a tape, moved out of it while user code runs inside one of its
+/// operations; [`Taken`] puts them back.
+struct Parts {
+    ops: Vec<Op>,
+    events: Vec<Event>,
+    items: Vec<Item>,
+    arena: Vec<f64>,
+    pending: Vec<bool>,
+    writes: Vec<bool>,
+}
+
+/// The parts of `tape` taken out of it while it is busy; dropping this (also when a panic
+/// unwinds out of user code) puts them back and marks the tape idle.
+struct Taken<'a> {
+    tape: &'a Tape,
+    parts: Parts,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let inner = self.tape.inner();
+        // every recording path checks the mark before it changes anything
+        debug_assert!(inner.ops.is_empty() && inner.events.is_empty() && inner.items.is_empty());
+        let p = &mut self.parts;
+        inner.ops = std::mem::take(&mut p.ops);
+        inner.events = std::mem::take(&mut p.events);
+        inner.items = std::mem::take(&mut p.items);
+        inner.arena = std::mem::take(&mut p.arena);
+        inner.pending = std::mem::take(&mut p.pending);
+        inner.writes = std::mem::take(&mut p.writes);
+        self.tape.busy.set(Busy::Idle);
+    }
+}
+
 /// A reverse-mode tape: records the operations on [`Var`]s and computes adjoints.
 ///
 /// Create one with [`Tape::new`], make input variables with [`Tape::var`] / [`Tape::vars`], run
@@ -157,6 +216,7 @@ struct Inner {
 /// does not allocate (see [`release_pooled_memory`](crate::release_pooled_memory)).
 pub struct Tape {
     inner: UnsafeCell<Inner>,
+    busy: Cell<Busy>,
     id: u64,
 }
 
@@ -182,6 +242,7 @@ impl Tape {
                 writes: Vec::new(),
                 skip: Vec::new(),
             }),
+            busy: Cell::new(Busy::Idle),
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -190,9 +251,55 @@ impl Tape {
     #[inline(always)]
     fn inner(&self) -> &mut Inner {
         // SAFETY: `Tape` is not `Sync`, so only one thread reaches `inner` at a time, and no
-        // method keeps this reference across a call that could reach `inner` again (blocks'
-        // reverse steps run on slices of a separate adjoint vector, not on the tape).
+        // method keeps this reference (or a borrow of a field) across a call to user code,
+        // which could reach `inner` again: the sweep and the array operations move the vectors
+        // they read out of the tape first (`Tape::take_parts`), and user code that records on
+        // the busy tape panics (`Tape::reentered`) without touching them.
         unsafe { &mut *self.inner.get() }
+    }
+
+    /// Moves the recorded vectors out of the tape and marks it `busy` until the result drops
+    /// (see "Re-entrance" in the module docs).
+    fn take_parts(&self, busy: Busy) -> Taken<'_> {
+        self.check_idle();
+        let inner = self.inner();
+        let parts = Parts {
+            ops: std::mem::take(&mut inner.ops),
+            events: std::mem::take(&mut inner.events),
+            items: std::mem::take(&mut inner.items),
+            arena: std::mem::take(&mut inner.arena),
+            pending: std::mem::take(&mut inner.pending),
+            writes: std::mem::take(&mut inner.writes),
+        };
+        // the pushes of `Var` arithmetic take the checked growth path while the tape is busy
+        debug_assert_eq!(inner.ops.capacity(), 0);
+        self.busy.set(busy);
+        Taken { tape: self, parts }
+    }
+
+    /// Panics if user code running inside one of this tape's operations tries to use it.
+    #[inline(always)]
+    fn check_idle(&self) {
+        if self.busy.get() != Busy::Idle {
+            self.reentered();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reentered(&self) -> ! {
+        let during = match self.busy.get() {
+            Busy::Sweeping => {
+                "its own reverse sweep (from a Block's rule, or a function re-run by checkpoint \
+                 or revolve)"
+            }
+            _ => "the evaluation of one of its array operations (from an ElementFn)",
+        };
+        panic!(
+            "ad_core::Tape re-entered: the tape was used during {during}; this is a contract \
+             violation: code that runs inside a tape's operation must record on a tape of its \
+             own"
+        )
     }
 
     /// A new input variable with value `x`.
@@ -295,10 +402,13 @@ impl Tape {
         id
     }
 
-    /// Makes room for `k` more operands (cold path of the pushes).
+    /// Makes room for `k` more operands (cold path of the pushes; the only one a busy tape,
+    /// whose stream has no capacity, takes).
     #[cold]
     #[inline(never)]
-    fn grow(inner: &mut Inner, k: usize) {
+    fn grow(&self, k: usize) {
+        self.check_idle();
+        let inner = self.inner();
         let want = (inner.ops.len() + k)
             .max(2 * inner.ops.capacity())
             .max(1024);
@@ -307,10 +417,12 @@ impl Tape {
 
     /// Appends operands to the stream; the first is flagged as the start of a new node.
     #[inline(always)]
-    fn push_operands<const K: usize>(inner: &mut Inner, parents: [u32; K], partials: [f64; K]) {
+    fn push_operands<const K: usize>(&self, parents: [u32; K], partials: [f64; K]) {
+        let mut inner = self.inner();
         let len = inner.ops.len();
         if inner.ops.capacity() - len < K {
-            Self::grow(inner, K);
+            self.grow(K);
+            inner = self.inner();
         }
         // SAFETY: the stream has room for K more operands (checked above); they are
         // initialised before the length is set.
@@ -331,21 +443,19 @@ impl Tape {
     /// Records a node with one operand.
     #[inline(always)]
     pub(crate) fn push1(&self, a: u32, da: f64) -> u32 {
-        let inner = self.inner();
-        Self::push_operands(inner, [a], [da]);
-        Self::new_node(inner)
+        self.push_operands([a], [da]);
+        Self::new_node(self.inner())
     }
 
     /// Records a node with two operands (merged into one if they are the same node).
     #[inline(always)]
     pub(crate) fn push2(&self, a: u32, da: f64, b: u32, db: f64) -> u32 {
-        let inner = self.inner();
         if a == b {
-            Self::push_operands(inner, [a], [da + db]);
+            self.push_operands([a], [da + db]);
         } else {
-            Self::push_operands(inner, [a, b], [da, db]);
+            self.push_operands([a, b], [da, db]);
         }
-        Self::new_node(inner)
+        Self::new_node(self.inner())
     }
 
     /// Records a node whose operands are `(parents[i], partials[i])`; `parents` must be
@@ -353,6 +463,7 @@ impl Tape {
     pub(crate) fn push_n(&self, parents: &[u32], partials: &[f64]) -> u32 {
         debug_assert_eq!(parents.len(), partials.len());
         debug_assert!(!parents.is_empty());
+        self.check_idle();
         let inner = self.inner();
         inner.ops.extend(
             parents
@@ -367,6 +478,7 @@ impl Tape {
     /// Records a node that is a constant: one self-referencing operand with partial 0, so it
     /// takes part in the operand stream (used for constant inputs of blocks).
     pub(crate) fn push_constant_node(&self) -> u32 {
+        self.check_idle();
         let inner = self.inner();
         let id = inner.n_nodes;
         inner.ops.push(Op::new(0.0, id | FIRST));
@@ -375,6 +487,7 @@ impl Tape {
 
     /// Records `n` nodes without operands (inputs); returns the first index.
     pub(crate) fn push_leaves(&self, n: usize) -> u32 {
+        self.check_idle();
         let inner = self.inner();
         let start = inner.n_nodes;
         let end = (start as u64 + n as u64).min(MAX_NODES as u64 + 1) as u32;
@@ -407,6 +520,7 @@ impl Tape {
     /// `lazy` (see the module docs: only array operations' reverse steps may reach them until
     /// [`Tape::mark_escaped`]); returns the first output index and the item's index.
     pub(crate) fn push_item_lazy(&self, item: Item, n_out: usize, lazy: bool) -> (u32, u32) {
+        self.check_idle();
         let inner = self.inner();
         let start = inner.n_nodes;
         let end = start as u64 + n_out as u64;
@@ -440,13 +554,16 @@ impl Tape {
     }
 
     /// Appends `len` elements to the arena for an array operation: `write` must initialise all
-    /// of them (it must not use the tape). Returns their offset and `write`'s result.
+    /// of them. It may run user code (an element function): the tape is busy meanwhile, and
+    /// recording on it panics (see "Re-entrance" in the module docs). Returns their offset and
+    /// `write`'s result.
     pub(crate) fn arena_extend<R>(
         &self,
         len: usize,
         write: impl FnOnce(&mut [MaybeUninit<f64>]) -> R,
     ) -> (usize, R) {
-        let arena = &mut self.inner().arena;
+        let mut taken = self.take_parts(Busy::Evaluating);
+        let arena = &mut taken.parts.arena;
         let off = arena.len();
         arena.reserve(len);
         let r = write(&mut arena.spare_capacity_mut()[..len]);
@@ -510,6 +627,7 @@ impl Tape {
         cotangent: &[f64],
         adj: &mut Adjoints,
     ) -> Result<(), GradientError> {
+        self.check_idle();
         assert_eq!(
             outputs.len(),
             cotangent.len(),
@@ -609,27 +727,43 @@ impl Tape {
 
     /// The reverse sweep over all nodes; `adj` has one entry per node, seeded, and zero except
     /// in the pending lazy runs.
+    ///
+    /// Blocks' rules run user code: the recorded vectors are taken out of the tape for the
+    /// sweep (see "Re-entrance" in the module docs), so nothing that code does can change
+    /// what the sweep is reading.
     fn sweep(&self, adj: &mut [f64]) -> Result<(), GradientError> {
-        let inner = self.inner();
-        assert_eq!(adj.len(), inner.n_nodes as usize);
-        let mut node_hi = inner.n_nodes;
-        let mut op_hi = inner.ops.len();
-        let mut claims = Claims {
-            events: &inner.events,
-            pending: &mut inner.pending,
+        let (n_nodes, n_lazy) = {
+            let inner = self.inner();
+            (inner.n_nodes, inner.n_lazy)
         };
-        for ev in inner.events.iter().rev() {
-            sweep_segment(adj, &inner.ops[ev.op_offset..op_hi], node_hi, ev.node_end);
+        assert_eq!(adj.len(), n_nodes as usize);
+        let mut taken = self.take_parts(Busy::Sweeping);
+        let Parts {
+            ops,
+            events,
+            items,
+            arena,
+            pending,
+            writes,
+        } = &mut taken.parts;
+        let mut node_hi = n_nodes;
+        let mut op_hi = ops.len();
+        let mut claims = Claims {
+            events,
+            pending: pending.as_mut_slice(),
+        };
+        for ev in events.iter().rev() {
+            debug_assert!(ev.node_start <= ev.node_end && ev.node_end <= node_hi);
+            debug_assert!(ev.op_offset <= op_hi);
+            sweep_segment(adj, &ops[ev.op_offset..op_hi], node_hi, ev.node_end);
             // a pending lazy run was reached by nothing: its adjoints are zero
             if ev.item != LEAVES && !claims.pending[ev.item as usize] {
                 let (below, hi) = adj.split_at_mut(ev.node_start as usize);
                 let y_bar = &hi[..(ev.node_end - ev.node_start) as usize];
-                match &inner.items[ev.item as usize] {
-                    Item::Block(b) if inner.writes[ev.item as usize] => {
-                        b.vjp_write(y_bar, below)?
-                    }
+                match &items[ev.item as usize] {
+                    Item::Block(b) if writes[ev.item as usize] => b.vjp_write(y_bar, below)?,
                     Item::Block(b) => b.vjp(y_bar, below)?,
-                    Item::Array(op) => op.reverse(&inner.arena, y_bar, below, &mut claims),
+                    Item::Array(op) => op.reverse(arena, y_bar, below, &mut claims),
                 }
             }
             node_hi = ev.node_start;
@@ -637,9 +771,9 @@ impl Tape {
         }
         debug_assert_eq!(op_hi, 0);
         debug_assert_eq!(node_hi, 0);
-        if inner.n_lazy > 0 {
-            for ev in &inner.events {
-                if ev.item != LEAVES && inner.pending[ev.item as usize] {
+        if n_lazy > 0 {
+            for ev in events.iter() {
+                if ev.item != LEAVES && pending[ev.item as usize] {
                     adj[ev.node_start as usize..ev.node_end as usize].fill(0.0);
                 }
             }
@@ -755,9 +889,15 @@ fn sweep_segment(adj: &mut [f64], ops: &[Op], node_hi: u32, node_lo: u32) {
     let adj_ptr = adj.as_mut_ptr();
     for op in ops.iter().rev() {
         let (w, p) = op.get();
+        // the invariants the unchecked accesses rely on: a parent is recorded before its child
+        // (a constant node references itself), and `node` is in the segment
+        debug_assert!(node_lo as usize <= node && node < node_hi as usize);
+        debug_assert!(((p & !FIRST) as usize) <= node);
         // SAFETY: every parent index is a node recorded before its child, so it is below
         // `n_nodes == adj.len()`; `node` stays in `node_lo..node_hi` because the segment holds
-        // exactly `node_hi - node_lo` flagged first operands, the last one first in `ops`.
+        // exactly `node_hi - node_lo` flagged first operands, the last one first in `ops`. The
+        // sweep owns `ops` while it runs (taken out of the tape), so no block rule can change
+        // the segment under it.
         unsafe {
             let a = *adj_ptr.add(node);
             *adj_ptr.add((p & !FIRST) as usize) += w * a;
@@ -945,6 +1085,14 @@ impl Adjoints {
     /// The raw adjoint vector, indexed by node.
     pub fn as_slice(&self) -> &[f64] {
         &self.adj
+    }
+}
+
+impl std::fmt::Debug for Adjoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adjoints")
+            .field("nodes", &self.adj.len())
+            .finish()
     }
 }
 

@@ -347,12 +347,14 @@ impl<R: Residual + 'static> Block for Implicit<R> {
         let n = self.x.len();
         let mut lam = y_bar.to_vec();
         self.lu.solve(&mut lam, true);
+        check_finite(crate::dense::ADJOINT, &lam)?;
         let tape = Tape::new();
         let th = tape.vars(&self.theta);
         let xs: Vec<ad_core::Var> = self.x.iter().map(|&v| ad_core::Var::constant(v)).collect();
         let mut out = vec![ad_core::Var::constant(0.0); n];
         self.f.residual(&xs, &th, &mut out);
-        let adj = tape.vjp(&out, &lam);
+        // a block inside the residual may fail: its error is this rule's
+        let adj = tape.try_vjp(&out, &lam)?;
         for (tb, t) in x_bar.iter_mut().zip(&th) {
             *tb -= adj.wrt(*t);
         }
@@ -375,6 +377,7 @@ impl<R: Residual + 'static> Block for Implicit<R> {
             *y = -o.d[0];
         }
         self.lu.solve(y_dot, false);
+        check_finite(crate::dense::TANGENT, y_dot)?;
         Ok(())
     }
 }

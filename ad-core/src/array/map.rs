@@ -187,7 +187,10 @@ impl<'t> VarArray<'t> {
 struct Partials(*mut f64);
 
 // SAFETY: only used by `VarArray::map_sum`, whose threads write disjoint elements of a buffer
-// that outlives the parallel loop.
+// that outlives the parallel loop (`eval_sum` checks its range in debug builds; the buffer is
+// the arena's spare capacity, taken out of the tape while element functions run, so no
+// re-entrant recording can move it). As in `ops::Outputs`, each task writes `N` ranges `n`
+// apart, which `par_chunks_mut` cannot express.
 unsafe impl Send for Partials {}
 unsafe impl Sync for Partials {}
 
@@ -218,6 +221,7 @@ unsafe fn eval_sum<const N: usize, F: ElementFn<N>>(
     hi: usize,
     f: &F,
 ) -> f64 {
+    debug_assert!(lo <= hi && hi <= n && x.iter().all(|a| a.len() == n));
     let mut buf = [0.0; BLOCK];
     let mut total = 0.0;
     let mut b0 = lo;
@@ -383,6 +387,7 @@ unsafe fn accumulate_blocks(
     lo: usize,
     hi: usize,
 ) {
+    debug_assert!(lo <= hi);
     let mut b0 = lo;
     while b0 < hi {
         let b1 = (b0 + BLOCK).min(hi);

@@ -21,7 +21,9 @@ struct Outputs {
 }
 
 // SAFETY: `Outputs` is only used by `fill`, whose threads write disjoint index ranges of
-// buffers that outlive the parallel loop.
+// buffers that outlive the parallel loop (`Outputs::write` checks its range in debug builds).
+// A safe `par_chunks_mut` does not fit: each task writes one range of the values and one range
+// in each of the `K` partial runs, `n` apart.
 unsafe impl Sync for Outputs {}
 
 impl Outputs {
@@ -42,6 +44,7 @@ impl Outputs {
         // bounds checks and no stores that could alias `self`, so it vectorises.
         let len = inputs.first().map_or(0, |a| a.len());
         assert!(inputs.iter().all(|a| a.len() == len));
+        debug_assert!(lo + len <= self.n, "Outputs::write: elements out of range");
         let (values, partials, n) = (self.values.add(lo), self.partials.add(lo), self.n);
         #[allow(clippy::needless_range_loop)] // indexing M inputs at one j vectorises
         for j in 0..len {

@@ -9,7 +9,7 @@ use ad_core::{Block, BlockError, Real};
 use faer::MatMut;
 use rayon::prelude::*;
 
-use super::{all_constant, check_finite, values};
+use super::{all_constant, check_finite, values, ADJOINT, TANGENT};
 use crate::error::Result;
 
 /// A factorisation of a square `n x n` matrix `A`, on `f64`.
@@ -145,10 +145,10 @@ struct SolveRhs<F: Factors> {
 
 impl<F: Factors> SolveRhs<F> {
     /// `B_bar += Lambda` (`=` if `WRITE`).
-    fn rhs_bar<const WRITE: bool>(&self, y_bar: &[f64], x_bar: &mut [f64]) {
+    fn rhs_bar<const WRITE: bool>(&self, y_bar: &[f64], x_bar: &mut [f64]) -> Result<()> {
         let (n, k) = (self.f.n(), self.k);
         let shared = self.shared.as_deref();
-        let (lam, solved) = lambda(&*self.f, shared, y_bar, k, self.transpose);
+        let (lam, solved) = lambda(&*self.f, shared, y_bar, k, self.transpose)?;
         for i in 0..n {
             for c in 0..k {
                 let (xb, l) = (&mut x_bar[i * k + c], lam[c * n + i]);
@@ -158,6 +158,7 @@ impl<F: Factors> SolveRhs<F> {
         if let (true, Some(s)) = (solved, shared) {
             s.keep(y_bar, lam);
         }
+        Ok(())
     }
 }
 
@@ -174,8 +175,7 @@ impl<F: Factors> Block for SolveRhs<F> {
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
-        self.rhs_bar::<false>(y_bar, x_bar);
-        Ok(())
+        Ok(self.rhs_bar::<false>(y_bar, x_bar)?)
     }
 
     fn vjp_write(
@@ -184,8 +184,7 @@ impl<F: Factors> Block for SolveRhs<F> {
         y_bar: &[f64],
         x_bar: &mut [f64],
     ) -> std::result::Result<(), BlockError> {
-        self.rhs_bar::<true>(y_bar, x_bar);
-        Ok(())
+        Ok(self.rhs_bar::<true>(y_bar, x_bar)?)
     }
 
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
@@ -195,6 +194,7 @@ impl<F: Factors> Block for SolveRhs<F> {
             MatMut::from_column_major_slice_mut(&mut r, n, k),
             self.transpose,
         );
+        check_finite(TANGENT, &r)?;
         to_row_major(&r, n, k, y_dot);
         Ok(())
     }
@@ -226,9 +226,9 @@ fn matrix_bar<const WRITE: bool, F: Factors>(
     shared: Option<&SharedLambda>,
     y_bar: &[f64],
     a_bar: &mut [f64],
-) {
+) -> Result<()> {
     let n = f.n();
-    let (lam, solved) = lambda(f, shared, y_bar, k, transpose);
+    let (lam, solved) = lambda(f, shared, y_bar, k, transpose)?;
     if F::SYMMETRIC {
         rank_update::<WRITE>(a_bar, n, k, &lam, x, -0.5);
         rank_update::<false>(a_bar, n, k, x, &lam, -0.5);
@@ -240,6 +240,7 @@ fn matrix_bar<const WRITE: bool, F: Factors>(
     if let (true, Some(s)) = (solved, shared) {
         s.keep(y_bar, lam);
     }
+    Ok(())
 }
 
 /// The forward rule of a solve with respect to `A`: `Z_dot = -A^{-1} A_dot X` (or with `A^T`).
@@ -250,7 +251,7 @@ fn matrix_jvp<F: Factors>(
     transpose: bool,
     a_dot: &[f64],
     y_dot: &mut [f64],
-) {
+) -> Result<()> {
     let n = f.n();
     let mut r = vec![0.0; n * k];
     if F::SYMMETRIC {
@@ -260,7 +261,9 @@ fn matrix_jvp<F: Factors>(
         matvec_sub(a_dot, n, k, x, &mut r, 1.0, transpose);
     }
     f.solve_in_place(MatMut::from_column_major_slice_mut(&mut r, n, k), transpose);
+    check_finite(TANGENT, &r)?;
     to_row_major(&r, n, k, y_dot);
+    Ok(())
 }
 
 impl<F: Factors> Block for SolveMatrix<F> {
@@ -285,7 +288,7 @@ impl<F: Factors> Block for SolveMatrix<F> {
             shared,
             y_bar,
             a_bar,
-        );
+        )?;
         Ok(())
     }
 
@@ -304,13 +307,19 @@ impl<F: Factors> Block for SolveMatrix<F> {
             shared,
             y_bar,
             a_bar,
-        );
+        )?;
         Ok(())
     }
 
     fn jvp(&self, _: &(), a_dot: &[f64], y_dot: &mut [f64]) -> std::result::Result<(), BlockError> {
-        matrix_jvp(&*self.f, &self.x, self.k, self.transpose, a_dot, y_dot);
-        Ok(())
+        Ok(matrix_jvp(
+            &*self.f,
+            &self.x,
+            self.k,
+            self.transpose,
+            a_dot,
+            y_dot,
+        )?)
     }
 }
 
@@ -380,7 +389,7 @@ impl<F: Factorise> Block for FactorSolve<F> {
     ) -> std::result::Result<(), BlockError> {
         if let Some((f, x)) = res {
             let shared = self.shared.as_deref();
-            matrix_bar::<false, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar);
+            matrix_bar::<false, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar)?;
         }
         Ok(())
     }
@@ -394,7 +403,7 @@ impl<F: Factorise> Block for FactorSolve<F> {
         match res {
             Some((f, x)) => {
                 let shared = self.shared.as_deref();
-                matrix_bar::<true, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar);
+                matrix_bar::<true, F>(f, x, self.k, self.transpose, shared, y_bar, a_bar)?;
             }
             None => a_bar.fill(0.0),
         }
@@ -408,7 +417,7 @@ impl<F: Factorise> Block for FactorSolve<F> {
         y_dot: &mut [f64],
     ) -> std::result::Result<(), BlockError> {
         match res {
-            Some((f, x)) => matrix_jvp(&**f, x, self.k, self.transpose, a_dot, y_dot),
+            Some((f, x)) => matrix_jvp(&**f, x, self.k, self.transpose, a_dot, y_dot)?,
             None => y_dot.fill(0.0),
         }
         Ok(())
@@ -466,14 +475,15 @@ pub(crate) fn factor_solve_with<S: Real, F: Factorise>(
 
 /// `Lambda = A^{-T} Y_bar` (`A^{-1} Y_bar` for a transposed solve), column-major, for a
 /// row-major `n x k` adjoint `y_bar`.
-fn adjoint_solve<F: Factors>(f: &F, y_bar: &[f64], k: usize, transpose: bool) -> Vec<f64> {
+fn adjoint_solve<F: Factors>(f: &F, y_bar: &[f64], k: usize, transpose: bool) -> Result<Vec<f64>> {
     let n = f.n();
     let mut lam = to_col_major(y_bar, n, k);
     f.solve_in_place(
         MatMut::from_column_major_slice_mut(&mut lam, n, k),
         !transpose,
     );
-    lam
+    check_finite(ADJOINT, &lam)?;
+    Ok(lam)
 }
 
 /// `Lambda = A^{-T} Y_bar` for the two blocks of one solve: the one kept by the block whose
@@ -485,11 +495,11 @@ fn lambda<F: Factors>(
     y_bar: &[f64],
     k: usize,
     transpose: bool,
-) -> (Vec<f64>, bool) {
-    match shared.and_then(|s| s.take(y_bar)) {
+) -> Result<(Vec<f64>, bool)> {
+    Ok(match shared.and_then(|s| s.take(y_bar)) {
         Some(lam) => (lam, false),
-        None => (adjoint_solve(f, y_bar, k, transpose), true),
-    }
+        None => (adjoint_solve(f, y_bar, k, transpose)?, true),
+    })
 }
 
 /// `Lambda` of the reverse step that ran first, with the adjoint it was computed from.
@@ -576,7 +586,8 @@ fn matvec_sub(
 
 /// The block `y = ln |det A|` (or `y = det A`). Reverse: `A_bar += y_bar * s * A^{-T}` with
 /// `s = 1` (log) or `s = det A`; forward: `y_dot = s * tr(A^{-1} A_dot)`. The residual is
-/// `A^{-T}`, computed from the factors by `n` solves.
+/// `A^{-T}`, computed from the factors by `n` solves, or the error both rules return if it is
+/// not finite (a matrix too ill-conditioned for its inverse).
 struct DenseLogDet<F: Factors> {
     f: Arc<F>,
     value: f64,
@@ -584,15 +595,15 @@ struct DenseLogDet<F: Factors> {
 }
 
 impl<F: Factors> Block for DenseLogDet<F> {
-    /// `A^{-T}`, row-major.
-    type Residuals = Vec<f64>;
+    /// `A^{-T}`, row-major, or why it is not finite.
+    type Residuals = Result<Vec<f64>>;
 
     /// Built at its point: the outputs are known, the inputs' values are not needed.
     fn reads_inputs(&self) -> bool {
         false
     }
 
-    fn forward(&self, _: &[f64], y: &mut [f64]) -> Vec<f64> {
+    fn forward(&self, _: &[f64], y: &mut [f64]) -> Result<Vec<f64>> {
         y[0] = self.value;
         let n = self.f.n();
         let mut inv = vec![0.0; n * n];
@@ -602,15 +613,17 @@ impl<F: Factors> Block for DenseLogDet<F> {
         // Column-major storage of A^{-1} is the row-major storage of A^{-T}.
         self.f
             .solve_in_place(MatMut::from_column_major_slice_mut(&mut inv, n, n), false);
-        inv
+        check_finite("inverse (derivative of a determinant)", &inv)?;
+        Ok(inv)
     }
 
     fn vjp(
         &self,
-        inv_t: &Vec<f64>,
+        inv_t: &Result<Vec<f64>>,
         y_bar: &[f64],
         x_bar: &mut [f64],
     ) -> std::result::Result<(), BlockError> {
+        let inv_t = inv_t.as_ref().map_err(Clone::clone)?;
         let s = y_bar[0] * if self.det { self.value } else { 1.0 };
         for (xb, &g) in x_bar.iter_mut().zip(inv_t) {
             *xb += s * g;
@@ -620,10 +633,11 @@ impl<F: Factors> Block for DenseLogDet<F> {
 
     fn vjp_write(
         &self,
-        inv_t: &Vec<f64>,
+        inv_t: &Result<Vec<f64>>,
         y_bar: &[f64],
         x_bar: &mut [f64],
     ) -> std::result::Result<(), BlockError> {
+        let inv_t = inv_t.as_ref().map_err(Clone::clone)?;
         let s = y_bar[0] * if self.det { self.value } else { 1.0 };
         for (xb, &g) in x_bar.iter_mut().zip(inv_t) {
             *xb = s * g;
@@ -633,10 +647,11 @@ impl<F: Factors> Block for DenseLogDet<F> {
 
     fn jvp(
         &self,
-        inv_t: &Vec<f64>,
+        inv_t: &Result<Vec<f64>>,
         x_dot: &[f64],
         y_dot: &mut [f64],
     ) -> std::result::Result<(), BlockError> {
+        let inv_t = inv_t.as_ref().map_err(Clone::clone)?;
         let s = if self.det { self.value } else { 1.0 };
         y_dot[0] = s * inv_t.iter().zip(x_dot).map(|(a, b)| a * b).sum::<f64>();
         Ok(())

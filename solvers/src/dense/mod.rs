@@ -76,6 +76,13 @@ pub(crate) fn check_dim(what: &'static str, expected: usize, got: usize) -> Resu
     }
 }
 
+/// What [`check_finite`] names when a reverse rule's adjoint solve (`A^T lambda = y_bar`, the
+/// system the forward solve factorised) gives a NaN or infinity: a cotangent that is not
+/// finite, or a matrix so ill-conditioned that the adjoint overflows.
+pub(crate) const ADJOINT: &str = "adjoint solution (reverse rule)";
+/// As [`ADJOINT`], for a forward (tangent) rule's solve.
+pub(crate) const TANGENT: &str = "tangent solution (forward rule)";
+
 /// Errors unless every value is finite.
 pub(crate) fn check_finite(what: &'static str, v: &[f64]) -> Result<()> {
     if v.iter().all(|x| x.is_finite()) {

@@ -11,7 +11,7 @@ use faer::{Mat, MatMut};
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use super::factored::active_entries;
-use super::{all_constant, check_dim, check_finite, par_for_solve, values};
+use super::{all_constant, check_dim, check_finite, par_for_solve, values, ADJOINT, TANGENT};
 use crate::error::{Error, Result};
 
 /// The f64 factors `A = Q R` of an `m x n` matrix (`m >= n`), and a copy of `A` for the
@@ -167,6 +167,7 @@ impl Block for LeastSquares {
         let (m, n) = (self.f.m, self.f.n);
         let mut lam = y_bar.to_vec();
         self.f.gram_solve(&mut lam);
+        check_finite(ADJOINT, &lam)?;
         let a_lam = self.f.apply(&lam);
         let (a_bar, b_bar) = x_bar.split_at_mut(if self.wrt_a { m * n } else { 0 });
         for (bb, v) in b_bar.iter_mut().zip(&a_lam) {
@@ -202,6 +203,7 @@ impl Block for LeastSquares {
             }
         }
         self.f.gram_solve(&mut s);
+        check_finite(TANGENT, &s)?;
         y_dot.copy_from_slice(&s);
         Ok(())
     }

@@ -244,7 +244,9 @@ fn solve_block<S: Real>(
 /// (if `wrt_b`).
 /// Reverse: `A^T lambda = x_bar` by the same method with `M^T`; `b_bar += lambda`;
 /// `A_bar[k] -= lambda_{row k} x_{col k}`. Forward: `A x_dot = b_dot - A_dot x`. A derivative
-/// solve that does not reach the tolerance returns its last iterate.
+/// solve that does not reach the tolerance within the iteration limit (or breaks down) is an
+/// error, [`Error::NotConverged`] or [`Error::NonFinite`], as the primal solve's: never a
+/// silently inexact derivative.
 struct KrylovSolve {
     op: Arc<dyn LinearOperator>,
     pre: Arc<dyn Preconditioner>,
@@ -267,12 +269,12 @@ impl Block for KrylovSolve {
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> std::result::Result<(), BlockError> {
-        let (lam, _) = run(
+        let (lam, _) = solve_f64(
             &Transposed(self.op.as_ref()),
             &Transposed(self.pre.as_ref()),
             y_bar,
             &self.opts,
-        );
+        )?;
         let nnz = self.pattern.as_ref().map_or(0, |p| p.nnz());
         let (a_bar, b_bar) = x_bar.split_at_mut(nnz);
         if self.wrt_b {
@@ -305,7 +307,7 @@ impl Block for KrylovSolve {
                 r[i] -= d * self.x[j];
             }
         }
-        let (xd, _) = run(self.op.as_ref(), self.pre.as_ref(), &r, &self.opts);
+        let (xd, _) = solve_f64(self.op.as_ref(), self.pre.as_ref(), &r, &self.opts)?;
         y_dot.copy_from_slice(&xd);
         Ok(())
     }

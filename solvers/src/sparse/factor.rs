@@ -14,7 +14,7 @@ use faer::{MatMut, Side};
 use ndarray::{Array1, ArrayView1};
 
 use super::matrix::{CsrMatrix, Pattern};
-use crate::dense::{all_constant, check_dim, check_finite, values};
+use crate::dense::{all_constant, check_dim, check_finite, values, ADJOINT, TANGENT};
 use crate::error::{Error, Result};
 
 /// The CSR arrays of `A` read as CSC: the symbolic structure of `M = A^T`.
@@ -366,6 +366,7 @@ impl<F: SpFactors> Block for SparseSolve<F> {
         let p = self.f.pattern();
         let mut lam = y_bar.to_vec();
         self.f.solve_in_place(&mut lam, !self.transpose);
+        check_finite(ADJOINT, &lam)?;
         let (a_bar, b_bar) = x_bar.split_at_mut(if self.wrt_a { p.nnz() } else { 0 });
         if self.wrt_b {
             for (bb, l) in b_bar.iter_mut().zip(&lam) {
@@ -431,6 +432,7 @@ impl<F: SpFactors> Block for SparseSolve<F> {
             }
         }
         self.f.solve_in_place(&mut r, self.transpose);
+        check_finite(TANGENT, &r)?;
         y_dot.copy_from_slice(&r);
         Ok(())
     }
