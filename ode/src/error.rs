@@ -70,6 +70,17 @@ pub enum Error {
         /// The last step size tried.
         h: f64,
     },
+    /// Two options that cannot be combined (as diffrax reports an incompatible solver and
+    /// adjoint): never replaced silently by something else.
+    #[error("{method:?} cannot be combined with {sensitivity:?}: {why}")]
+    IncompatibleOptions {
+        /// The integration method.
+        method: crate::Method,
+        /// The sensitivity method.
+        sensitivity: crate::Sensitivity,
+        /// Why, and what to use instead.
+        why: &'static str,
+    },
     /// An input or option is invalid (save times out of order, a non-positive tolerance, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -47,7 +47,7 @@ pub enum Sensitivity {
     /// [`Sensitivity::DiscreteAdjoint`]; it is exact where the continuous adjoint is accurate
     /// to the tolerance, and it measured faster on every such system tried: 1.3x to 16x on
     /// chains of 20 and 46 inputs and 1D Brusselators of 100 and 400 states, `docs/stiff.md`);
-    /// Rodas4 always uses forward sensitivities.
+    /// Rodas4 (no adjoint) uses forward sensitivities.
     Auto,
     /// Forward sensitivities: the solver runs on `Dual` numbers (the step sizes chosen on the
     /// values), giving the full Jacobian of the saved states with respect to `y0` and `p`
@@ -67,7 +67,7 @@ pub enum Sensitivity {
     /// sparse pattern the forward solve detected. The forward pass keeps every accepted step's
     /// converged state and a few numbers: `O(steps * dim)` memory (`8 dim + 40` bytes per
     /// step), no checkpoints (`checkpoints` is not used). See `docs/stiff.md`. With
-    /// [`Method::Rodas4`]: forward sensitivities.
+    /// [`Method::Rodas4`]: [`Error::IncompatibleOptions`] (Rodas4 has no adjoint).
     DiscreteAdjoint {
         /// The most states held per level (>= 2).
         checkpoints: usize,
@@ -77,10 +77,10 @@ pub enum Sensitivity {
     /// interpolated by the dense output of steps recomputed from at most `checkpoints` stored
     /// states. Approximates the exact derivative of the ODE to about the tolerance (not the
     /// derivative of the numerical solution). Its backward solve can fail like any solve:
-    /// [`vjp`](crate::vjp) returns the error; inside a tape's reverse sweep it panics.
+    /// [`vjp`](crate::vjp) returns the error, and so does `Tape::try_gradient` around a solve.
     /// With [`Method::Bdf`] the backward solve is BDF too and the forward solution comes from
     /// the kept polynomials of all forward steps (no checkpoint bound yet); see `docs/stiff.md`.
-    /// With [`Method::Rodas4`]: forward sensitivities.
+    /// With [`Method::Rodas4`]: [`Error::IncompatibleOptions`] (Rodas4 has no adjoint).
     InterpolatingAdjoint {
         /// The most forward states stored (>= 2).
         checkpoints: usize,
@@ -154,7 +154,11 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Checks the options for a system of dimension `dim`.
+    /// Checks the options as a whole for a system of dimension `dim`: every value in range
+    /// (tolerances, step sizes, `max_steps >= 1`, `checkpoints >= 2`) and the method and
+    /// sensitivity compatible ([`Error::IncompatibleOptions`] names the pair). Every entry
+    /// point ([`solve`](crate::solve), [`vjp`](crate::vjp), the stiff functions, ensembles)
+    /// calls it before solving.
     pub fn validate(&self, dim: usize) -> Result<(), Error> {
         let bad = |s: String| Err(Error::InvalidInput(s));
         if let Method::Rk4 { dt } = self.method {
@@ -197,12 +201,30 @@ impl Options {
         if self.h_max.is_nan() || self.h_max <= 0.0 {
             return bad(format!("h_max = {} must be positive", self.h_max));
         }
-        if let Sensitivity::DiscreteAdjoint { checkpoints } = self.sensitivity {
-            if checkpoints < 2 {
+        if self.max_steps == 0 {
+            return bad("max_steps = 0: allow at least one step".into());
+        }
+        match self.sensitivity {
+            Sensitivity::DiscreteAdjoint { checkpoints }
+            | Sensitivity::InterpolatingAdjoint { checkpoints }
+                if checkpoints < 2 =>
+            {
                 return bad(format!(
-                    "DiscreteAdjoint needs checkpoints >= 2 (got {checkpoints})"
+                    "{:?} needs checkpoints >= 2 (got {checkpoints})",
+                    self.sensitivity
                 ));
             }
+            Sensitivity::DiscreteAdjoint { .. } | Sensitivity::InterpolatingAdjoint { .. }
+                if self.method == Method::Rodas4 =>
+            {
+                return Err(Error::IncompatibleOptions {
+                    method: self.method,
+                    sensitivity: self.sensitivity,
+                    why: "Rodas4 has no adjoint; use Sensitivity::Forward (or Auto), or \
+                          Method::Bdf for a stiff adjoint",
+                });
+            }
+            _ => {}
         }
         Ok(())
     }

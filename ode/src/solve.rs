@@ -102,16 +102,19 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     if crate::stiff::is_stiff(opts.method) {
         return crate::stiff::solve(sys, y0, p, t0, save_at, opts);
     }
+    let y0v: Vec<f64> = y0.iter().map(|v| v.value()).collect();
+    let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     if y0.iter().chain(p).all(|v| v.is_constant()) {
-        let (y, stats) = integrate(sys, y0, p, t0, save_at, opts, None, &mut ())?;
+        // constants: the plain solve on the values (the same steps and values as `f64`)
+        let (y, stats) = integrate(sys, &y0v, &pv, t0, save_at, opts, None, &mut ())?;
         return Ok(Solution {
             t: save_at.to_vec(),
-            y,
+            y: y.into_iter()
+                .map(|row| row.into_iter().map(S::cst).collect())
+                .collect(),
             stats,
         });
     }
-    let y0v: Vec<f64> = y0.iter().map(|v| v.value()).collect();
-    let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     let rec = Recording::record(sys, &y0v, &pv, t0, save_at, opts)?;
     let stats = rec.stats();
     let block = OdeBlock {

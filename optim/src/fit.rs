@@ -84,14 +84,11 @@ pub struct FitProblem<Sys> {
 
 impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
     /// A problem with the initial state `y0` at `t0` fixed, identity transforms, no bounds and
-    /// `ode::Options::default()` with `h_max` set to the largest gap between observation times.
-    /// Checks the dimensions of `y0` and of the observations.
+    /// `ode::Options::default()`. Checks the dimensions of `y0` and of the observations.
     ///
-    /// Why `h_max`: the gradient of a fit is the derivative of the *numerical* solution, whose
-    /// steps are chosen from the primal error only. Started at an equilibrium (W6's start
-    /// p = (1, 1, 1, 1), y0 = (1, 1) is one) the error estimate is zero, the controller takes a
-    /// single huge step, and the derivative of that step is far from the true sensitivity (60x
-    /// too large on W6). Capping the step at the observation spacing keeps it meaningful.
+    /// Starting at an equilibrium (W6's start p = (1, 1, 1, 1), y0 = (1, 1) is one) needs no
+    /// step-size cap: a differentiated `ode` solve's error test covers the sensitivities (or,
+    /// for the adjoints, a probe tangent), so the gradient is that of an accurate solution.
     pub fn new(sys: Sys, t0: f64, y0: Vec<f64>, obs: Observations) -> Result<Self, Error> {
         let dim = sys.dim();
         if y0.len() != dim {
@@ -138,7 +135,7 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
             });
         }
         let n_params = sys.n_params();
-        let ode_options = capped(ode::Options::default(), t0, &obs.times);
+        let ode_options = ode::Options::default();
         Ok(FitProblem {
             sys,
             t0,
@@ -151,11 +148,9 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
         })
     }
 
-    /// ODE solver options used by every solve of the fit. An infinite `h_max` is replaced by
-    /// the largest gap between consecutive observation times (see [`FitProblem::new`]'s note on
-    /// equilibria); set a finite `h_max` to choose it yourself.
+    /// ODE solver options used by every solve of the fit.
     pub fn with_ode_options(mut self, opts: ode::Options) -> Self {
-        self.ode_options = capped(opts, self.t0, &self.obs.times);
+        self.ode_options = opts;
         self
     }
 
@@ -386,21 +381,6 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
         let hi = hi.iter().enumerate().map(|(j, &v)| map(j, v)).collect();
         Bounds::new(lo, hi).map(Some)
     }
-}
-
-fn capped(mut opts: ode::Options, t0: f64, times: &[f64]) -> ode::Options {
-    if !opts.h_max.is_finite() {
-        let mut prev = t0;
-        let mut gap = 0.0f64;
-        for &t in times {
-            gap = gap.max((t - prev).abs());
-            prev = t;
-        }
-        if gap > 0.0 {
-            opts.h_max = gap;
-        }
-    }
-    opts
 }
 
 /// Residuals over optimizer coordinates; a failed ODE solve gives NaN residuals.

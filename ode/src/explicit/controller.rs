@@ -7,9 +7,37 @@ use crate::system::OdeSystem;
 
 use super::Tableau;
 
-/// The weighted RMS norm of the error estimate `h sum_j e_j k_j` (on values), with scale
-/// `atol_i + rtol max(|y_i|, |y1_i|)` (Hairer, Nørsett & Wanner I, II.4, eq. 4.11).
-pub(super) fn error_norm<S: Real>(
+/// A scalar whose tangents (if any) the error control includes: none for `f64`, the `W`
+/// tangents of a `Dual<W>`. With tangents, the local error test covers the sensitivities as
+/// well as the state (CVODES' `errconS`, Hindmarsh et al., *SUNDIALS*, ACM TOMS 31, 2005;
+/// CVODES user guide, "forward sensitivity analysis"): the step sizes are chosen so that the
+/// derivative of the numerical solution, not only the solution, is within the tolerances.
+pub(crate) trait Tangents: Real {
+    /// The tangents.
+    fn tangents(&self) -> &[f64];
+}
+
+impl Tangents for f64 {
+    #[inline]
+    fn tangents(&self) -> &[f64] {
+        &[]
+    }
+}
+
+impl<const W: usize> Tangents for ad_core::Dual<W> {
+    #[inline]
+    fn tangents(&self) -> &[f64] {
+        &self.d
+    }
+}
+
+/// The error norm of a step: the weighted RMS norm of the estimate `h sum_j e_j k_j`, with
+/// scale `atol_i + rtol max(|y_i|, |y1_i|)` (Hairer, Nørsett & Wanner I, II.4, eq. 4.11), on
+/// the values and on each tangent direction; the largest of these norms (CVODES' `errconS`
+/// with the state's tolerances for the sensitivities, i.e. parameter scales `pbar = 1`). A
+/// non-finite tangent norm is left out: a step is rejected for its state, never only for an
+/// infinite derivative (the solve fails exactly where the `f64` solve with these steps would).
+pub(super) fn error_norm<S: Tangents>(
     tab: &Tableau,
     h: f64,
     y: &[S],
@@ -17,16 +45,37 @@ pub(super) fn error_norm<S: Real>(
     k: &[Vec<S>],
     o: &Options,
 ) -> f64 {
+    let w = y.first().map_or(0, |v| v.tangents().len());
+    let mut err = wrms(tab, h, y, y1, k, o, |v| v.value());
+    for j in 0..w {
+        let ej = wrms(tab, h, y, y1, k, o, |v| v.tangents()[j]);
+        if ej.is_finite() {
+            err = err.max(ej);
+        }
+    }
+    err
+}
+
+/// The weighted RMS norm of one part (`part`: the value or one tangent) of the error estimate.
+fn wrms<S: Real>(
+    tab: &Tableau,
+    h: f64,
+    y: &[S],
+    y1: &[S],
+    k: &[Vec<S>],
+    o: &Options,
+    part: impl Fn(&S) -> f64,
+) -> f64 {
     let n = y.len();
     let mut sum = 0.0;
     for m in 0..n {
         let mut e = 0.0;
         for (j, &ej) in tab.e.iter().enumerate() {
             if ej != 0.0 {
-                e += ej * k[j][m].value();
+                e += ej * part(&k[j][m]);
             }
         }
-        let sc = o.atol_at(m) + o.rtol * y[m].value().abs().max(y1[m].value().abs());
+        let sc = o.atol_at(m) + o.rtol * part(&y[m]).abs().max(part(&y1[m]).abs());
         let r = h * e / sc;
         sum += r * r;
     }

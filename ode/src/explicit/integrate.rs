@@ -8,7 +8,7 @@ use crate::options::{Method, Options};
 use crate::solution::Stats;
 use crate::system::OdeSystem;
 
-use super::controller::{error_norm, initial_step, Controller};
+use super::controller::{error_norm, initial_step, Controller, Tangents};
 use super::{dense_at, stages, tableau, Tableau};
 
 /// What the integration loop reports to its caller besides the saved states.
@@ -26,9 +26,10 @@ fn first_non_finite<S: Real>(v: &[S]) -> Option<usize> {
 
 /// Integrates from `t0` through the sorted `save_at` (all `>= t0`), returning the states at
 /// the save times. With `replay = Some(log)` the steps `(t_k, h_k)` of an earlier solve are
-/// retaken exactly (no error control); else steps follow `opts`.
+/// retaken exactly (no error control); else steps follow `opts`, the error test covering the
+/// tangents of `S` as well as the values ([`Tangents`]).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn integrate<S: Real, Sys: OdeSystem, O: Observer<S>>(
+pub(crate) fn integrate<S: Tangents, Sys: OdeSystem, O: Observer<S>>(
     sys: &Sys,
     y0: &[S],
     p: &[S],

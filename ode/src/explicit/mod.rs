@@ -13,6 +13,7 @@ mod integrate;
 pub(crate) mod rk4;
 pub(crate) mod tsit5;
 
+pub(crate) use controller::Tangents;
 pub(crate) use integrate::{integrate, Observer};
 
 use ad_core::Real;

@@ -23,6 +23,8 @@
 //! recomputed at most once per level (plus its stages as it is reversed). All vectors come
 //! from one pool: the reverse pass allocates state-sized vectors only while the pool grows.
 
+use ad_core::Dual;
+
 use crate::error::Error;
 use crate::explicit::{
     combine, dense_weights, integrate, stage_time, tableau, Observer, Tableau, MAX_STAGES,
@@ -57,12 +59,12 @@ struct Recorder {
     cap: usize,
 }
 
-impl Observer<f64> for Recorder {
-    fn accepted(&mut self, t: f64, h: f64, y: &[f64]) {
+impl Observer<Dual<1>> for Recorder {
+    fn accepted(&mut self, t: f64, h: f64, y: &[Dual<1>]) {
         let k = self.log.len();
         self.log.push((t, h));
         if k % self.stride == 0 {
-            self.checkpoints.push((k, y.to_vec()));
+            self.checkpoints.push((k, y.iter().map(|v| v.v).collect()));
             if self.checkpoints.len() > self.cap {
                 let keep = 2 * self.stride;
                 self.checkpoints.retain(|(i, _)| i % keep == 0);
@@ -72,7 +74,13 @@ impl Observer<f64> for Recorder {
     }
 }
 
-/// The forward pass of the discrete adjoint.
+/// The forward pass of the discrete (and the interpolating) adjoint. The solve runs on
+/// `Dual<1>` along the fixed [`probe`](super::probe) direction of `(y0, p)`, and its error test
+/// covers that tangent as well as the state (see [`Tangents`](crate::explicit::Tangents)): the
+/// steps are chosen so that the derivative of the numerical solution along the probe, not only
+/// the solution, meets the tolerances. A solve that starts at an equilibrium (the state
+/// does not move, its error estimate is 0) would otherwise take a few huge steps whose exact
+/// derivative is far from the ODE's. The values are those of an `f64` solve with these steps.
 pub(crate) fn record<Sys: OdeSystem>(
     sys: &Sys,
     y0: &[f64],
@@ -88,11 +96,15 @@ pub(crate) fn record<Sys: OdeSystem>(
         stride: 1,
         cap,
     };
-    let (outputs, stats) = integrate(sys, y0, p, t0, save_at, opts, None, &mut rec)?;
+    let (yd, pd) = super::probe(y0, p);
+    let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut rec)?;
     Ok(DiscreteForward {
         log: rec.log,
         checkpoints: rec.checkpoints,
-        outputs,
+        outputs: saved
+            .iter()
+            .map(|row| row.iter().map(|v| v.v).collect())
+            .collect(),
         stats,
         cap,
     })

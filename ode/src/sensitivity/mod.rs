@@ -67,6 +67,33 @@ pub(crate) fn resolve(s: Sensitivity, dim: usize, n_params: usize) -> Sensitivit
     }
 }
 
+/// The inputs `(y0, p)` seeded along the fixed probe direction whose tangent the adjoint
+/// methods' forward solves include in their error test (the adjoints themselves need no
+/// tangent; the probe only chooses the steps). Component `i` of the direction is
+/// `±(0.5 + 0.5 frac(i φ)) |x_i|` (`|x_i|` replaced by 1 where `x_i = 0`) (`φ` the golden ratio, signs alternating): every
+/// input moves, by a size relative to its magnitude as CVODES' parameter scales `pbar` do, in
+/// a direction no simple symmetry of a model cancels. Errors along directions orthogonal to the
+/// probe's effect are not controlled; forward sensitivities control every direction.
+pub(crate) fn probe_direction(x: &[f64]) -> Vec<f64> {
+    const PHI: f64 = 0.618_033_988_749_894_9;
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let w = 0.5 + 0.5 * (i as f64 * PHI).fract();
+            let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+            sign * w * if v == 0.0 { 1.0 } else { v.abs() }
+        })
+        .collect()
+}
+
+/// `(y0, p)` as `Dual<1>` along [`probe_direction`].
+pub(crate) fn probe(y0: &[f64], p: &[f64]) -> (Vec<Dual<1>>, Vec<Dual<1>>) {
+    let x: Vec<f64> = y0.iter().chain(p).copied().collect();
+    let v = probe_direction(&x);
+    let (vy, vp) = v.split_at(y0.len());
+    (Dual::along(y0, vy), Dual::along(p, vp))
+}
+
 /// A forward solve that kept what its derivative passes need.
 pub(crate) enum Recording {
     /// Forward sensitivities: the full Jacobian.

@@ -20,15 +20,27 @@
 //! ([`super::newton::sens_direct`]). With [`Keep::Log`] the solve logs what the discrete
 //! adjoint ([`super::discrete`]) needs to transpose that linear map: per accepted step its
 //! time, size, order and converged state, and every rescaling of `D`.
+//!
+//! The error test covers the sensitivities as well as the state (CVODES' `errconS`): their
+//! corrector is solved before the test, and the test takes the largest of the state's and each
+//! column's weighted norms. The forward solves of the adjoints ([`Keep::Log`], [`Keep::Polys`])
+//! carry one probe column along the fixed direction of
+//! [`probe_direction`](crate::sensitivity::probe_direction) for the same purpose (a solve that
+//! starts at an equilibrium would otherwise take steps whose exact derivative is far from the
+//! ODE's); plain solves carry none and take the same steps as before.
 
 use crate::error::Error;
 use crate::options::Options;
+use crate::sensitivity::probe_direction;
 
 use super::differences::{change_d, coefs, interpolate, StepPoly, MAX_ORDER};
 use super::discrete::StepLog;
 use super::jacobian::{dense_jacobian, sens_rhs};
 use super::linalg::Factor;
-use super::newton::{rms, sens_direct, solve_corrector, NewtonScratch, NEWTON_MAXITER};
+use super::newton::{
+    directional_rhs, probe_corrector, sens_direct, solve_corrector, weighted_error_norm,
+    NewtonScratch, NEWTON_MAXITER,
+};
 use super::sparse::SparseJacobian;
 use super::{initial_step, StiffOutput};
 use crate::system::OdeSystem;
@@ -114,12 +126,22 @@ pub(crate) fn integrate<Sys: OdeSystem>(
 ) -> Result<StiffOutput, Error> {
     let n = y0.len();
     let m = if sens { n + p.len() } else { 0 };
-    let w = n * (1 + m);
+    // the adjoints' forward solves carry one probe tangent for the error test
+    let probe = !sens && keep != Keep::Nothing;
+    let cols = if probe { 1 } else { m };
+    let w = n * (1 + cols);
     let mut out = StiffOutput::new(n, m);
     let mut state0 = vec![0.0; w];
     state0[..n].copy_from_slice(y0);
     for i in 0..m.min(n) {
         state0[n + i * m + i] = 1.0;
+    }
+    let mut v_p = Vec::new();
+    if probe {
+        let x: Vec<f64> = y0.iter().chain(p).copied().collect();
+        let v = probe_direction(&x);
+        state0[n..].copy_from_slice(&v[..n]);
+        v_p = v[n..].to_vec();
     }
     let mut next = 0;
     while next < save_at.len() && save_at[next] <= t0 {
@@ -180,6 +202,14 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             *dst = h * v;
         }
     }
+    if probe {
+        let mut g = vec![0.0; n];
+        directional_rhs(sys, t0, y0, &state0[n..], p, &v_p, &mut g);
+        out.stiff.sens_rhs_evals += 1;
+        for (dst, v) in d[w + n..2 * w].iter_mut().zip(&g) {
+            *dst = h * v;
+        }
+    }
 
     let mut order = 1usize;
     let mut n_equal = 0usize;
@@ -224,6 +254,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let mut dd = vec![0.0; w];
     let mut scale = vec![0.0; n];
     let mut err = vec![0.0; n];
+    let mut base = vec![0.0; w];
     let mut interp = vec![0.0; w];
     let mut nsc = NewtonScratch {
         f: vec![0.0; n],
@@ -369,11 +400,75 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
 
         let safety = 0.9 * (2 * NEWTON_MAXITER + 1) as f64 / (2 * NEWTON_MAXITER + iters) as f64;
-        for i in 0..n {
-            scale[i] = atol[i] + rtol * y_new[i].abs();
-            err[i] = co.error_const[order] * dd[i];
+        base[..n].copy_from_slice(&y_new);
+        let mut error_norm = weighted_error_norm(
+            n,
+            0,
+            co.error_const[order],
+            &dd,
+            &base,
+            &atol,
+            rtol,
+            &mut err,
+            &mut scale,
+        );
+        if error_norm <= 1.0 && cols > 0 {
+            // The tangents' corrector, before acceptance: the error test covers them (CVODES'
+            // `errconS`). Their step equation is linear. Sensitivities: with the Jacobian at
+            // the converged state one solve gives the exact derivative of the step (the
+            // staggered direct method); the state's own Newton matrix is left alone. The probe:
+            // a few directional derivatives ([`probe_corrector`]).
+            if m > 0 {
+                // [J | ∂f/∂p] at the converged state in one forward-mode pass (seeds [I | 0])
+                out.stiff.sens_rhs_evals += sens_rhs(sys, t_new, &y_new, p, &seed_id, &mut jf);
+                out.stiff.jac_evals += 1;
+                out.stiff.factorisations += 1;
+                for i in 0..n {
+                    jac_s[i * n..(i + 1) * n].copy_from_slice(&jf[i * m..i * m + n]);
+                }
+                let f = Factor::new(n, c, &jac_s)
+                    .map_err(|_| Error::SingularIterationMatrix { t: t_new, h })?;
+                sens_direct(
+                    n,
+                    m,
+                    &jf,
+                    &y_pred[n..],
+                    c,
+                    &psi[n..],
+                    &f,
+                    &mut dd[n..],
+                    &mut col,
+                );
+            } else {
+                out.stiff.sens_rhs_evals += probe_corrector(
+                    sys,
+                    t_new,
+                    &y_new,
+                    p,
+                    &v_p,
+                    &y_pred[n..],
+                    c,
+                    &psi[n..],
+                    lu.as_ref().expect("factorised above"),
+                    &scale,
+                    &mut dd[n..],
+                );
+            }
+            for i in n..w {
+                base[i] = y_pred[i] + dd[i];
+            }
+            error_norm = weighted_error_norm(
+                n,
+                cols,
+                co.error_const[order],
+                &dd,
+                &base,
+                &atol,
+                rtol,
+                &mut err,
+                &mut scale,
+            );
         }
-        let error_norm = rms(&err, &scale);
         if error_norm.is_nan() || error_norm > 1.0 {
             out.stats.rejected += 1;
             out.stiff.error_test_failures += 1;
@@ -397,32 +492,6 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             continue;
         }
 
-        // Accepted: the sensitivities' corrector. Their step equation is linear; with the
-        // Jacobian at the converged state one solve gives the exact derivative of the step
-        // (the staggered direct method). The state's own Newton matrix is left alone, so the
-        // steps are exactly those of the solve without sensitivities.
-        if m > 0 {
-            // [J | ∂f/∂p] at the converged state in one forward-mode pass (seeds [I | 0])
-            out.stiff.sens_rhs_evals += sens_rhs(sys, t_new, &y_new, p, &seed_id, &mut jf);
-            out.stiff.jac_evals += 1;
-            out.stiff.factorisations += 1;
-            for i in 0..n {
-                jac_s[i * n..(i + 1) * n].copy_from_slice(&jf[i * m..i * m + n]);
-            }
-            let f = Factor::new(n, c, &jac_s)
-                .map_err(|_| Error::SingularIterationMatrix { t: t_new, h })?;
-            sens_direct(
-                n,
-                m,
-                &jf,
-                &y_pred[n..],
-                c,
-                &psi[n..],
-                &f,
-                &mut dd[n..],
-                &mut col,
-            );
-        }
         out.stats.steps += 1;
         conv_fails = 0;
         err_fails = 0;
@@ -477,19 +546,17 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         if n_equal < order + 1 {
             continue;
         }
+        let mut row_norm = |j: usize, k: f64| {
+            let e = &d[j * w..(j + 1) * w];
+            weighted_error_norm(n, cols, k, e, &base, &atol, rtol, &mut err, &mut scale)
+        };
         let error_m_norm = if order > 1 {
-            for i in 0..n {
-                err[i] = co.error_const[order - 1] * d[order * w + i];
-            }
-            rms(&err, &scale)
+            row_norm(order, co.error_const[order - 1])
         } else {
             f64::INFINITY
         };
         let error_p_norm = if order < MAX_ORDER {
-            for i in 0..n {
-                err[i] = co.error_const[order + 1] * d[(order + 2) * w + i];
-            }
-            rms(&err, &scale)
+            row_norm(order + 2, co.error_const[order + 1])
         } else {
             f64::INFINITY
         };

@@ -1,6 +1,8 @@
 //! The modified Newton iteration of an implicit step (with a factorised iteration matrix
 //! `M = I - c J`, `J` possibly stale) and the direct corrector of the forward sensitivities.
 
+use ad_core::Dual;
+
 use crate::system::OdeSystem;
 
 use super::linalg::Factor;
@@ -129,4 +131,107 @@ pub(crate) fn sens_direct(
             d_s[i * m + k] = col[i];
         }
     }
+}
+
+/// The corrector of the probe tangent of an adjoint's forward solve (one column `s` along the
+/// fixed direction `(s_0, v_p)` of [`probe_direction`](crate::sensitivity::probe_direction)):
+/// solves the linear step equation `d_s = c (J(y) (s_pred + d_s) + ∂f/∂p v_p) - psi_s` by
+/// modified Newton with the state's factorised `M ≈ I - c J` (CVODES' staggered corrector,
+/// Feehery, Tolsma & Barton 1997), each iteration one right-hand side on `Dual<1>` (a
+/// directional derivative, no Jacobian). The probe only chooses step sizes, so at most
+/// [`NEWTON_MAXITER`] iterations are taken and the last iterate is kept. Returns the number of
+/// `Dual` evaluations.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn probe_corrector<Sys: OdeSystem>(
+    sys: &Sys,
+    t: f64,
+    y: &[f64],
+    p: &[f64],
+    v_p: &[f64],
+    s_pred: &[f64],
+    c: f64,
+    psi_s: &[f64],
+    lu: &Factor,
+    scale: &[f64],
+    d_s: &mut [f64],
+) -> usize {
+    let n = y.len();
+    let mut s = s_pred.to_vec();
+    let mut g = vec![0.0; n];
+    d_s.iter_mut().for_each(|v| *v = 0.0);
+    for it in 0..NEWTON_MAXITER {
+        directional_rhs(sys, t, y, &s, p, v_p, &mut g);
+        for i in 0..n {
+            g[i] = c * g[i] - psi_s[i] - d_s[i];
+        }
+        lu.solve(&mut g);
+        for i in 0..n {
+            d_s[i] += g[i];
+            s[i] = s_pred[i] + d_s[i];
+        }
+        let norm = rms(&g, scale);
+        if !norm.is_finite() || norm < 1e-3 {
+            return it + 1;
+        }
+    }
+    NEWTON_MAXITER
+}
+
+/// `out = ∂f/∂y(t, y) s + ∂f/∂p v_p`: one right-hand side on `Dual<1>`.
+pub(crate) fn directional_rhs<Sys: OdeSystem>(
+    sys: &Sys,
+    t: f64,
+    y: &[f64],
+    s: &[f64],
+    p: &[f64],
+    v_p: &[f64],
+    out: &mut [f64],
+) {
+    let yd = Dual::along(y, s);
+    let pd = Dual::along(p, v_p);
+    let mut fd = vec![Dual::<1>::constant(0.0); y.len()];
+    sys.rhs(Dual::constant(t), &yd, &pd, &mut fd);
+    for (o, v) in out.iter_mut().zip(&fd) {
+        *o = v.d[0];
+    }
+}
+
+/// The error norm of a BDF step with `cols` tangent columns carried after the state: the
+/// largest of the weighted RMS norms of `k e` on the state and on each column (CVODES'
+/// `errconS`), `e` the width-`n (1 + cols)` correction (or difference row) and the scales
+/// `atol_i + rtol |base|` from the new state `base` (same layout). A non-finite tangent norm
+/// is left out: a step is rejected for its state, never only for an infinite derivative.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn weighted_error_norm(
+    n: usize,
+    cols: usize,
+    k: f64,
+    e: &[f64],
+    base: &[f64],
+    atol: &[f64],
+    rtol: f64,
+    err: &mut [f64],
+    scale: &mut [f64],
+) -> f64 {
+    for i in 0..n {
+        scale[i] = atol[i] + rtol * base[i].abs();
+        err[i] = k * e[i];
+    }
+    let mut norm = rms(&err[..n], &scale[..n]);
+    for j in 0..cols {
+        for i in 0..n {
+            let at = n + i * cols + j;
+            scale[i] = atol[i] + rtol * base[at].abs();
+            err[i] = k * e[at];
+        }
+        let nj = rms(&err[..n], &scale[..n]);
+        if nj.is_finite() {
+            norm = norm.max(nj);
+        }
+    }
+    // leave the state's scales in `scale` for the caller's Newton iterations
+    for i in 0..n {
+        scale[i] = atol[i] + rtol * base[i].abs();
+    }
+    norm
 }

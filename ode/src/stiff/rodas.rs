@@ -10,11 +10,15 @@
 //!
 //! The kernel is generic over the scalar: on `Dual<W>` inputs the Jacobian carries its own
 //! tangents (second derivatives of `f` by nested forward mode) and the LU runs on `Dual`, so
-//! the tangents are the exact derivative of the numerical solution; the steps are chosen on the
-//! values, identical to the `f64` solve. Forward sensitivities run one such solve per chunk of
-//! up to 8 inputs.
+//! the tangents are the exact derivative of the numerical solution. The error test covers the
+//! tangents as well as the values (CVODES' `errconS`, see [`Tangents`]), so the steps of a
+//! differentiated solve may be smaller than those of the `f64` solve; the reported values are
+//! those of the first chunk's solve. Forward sensitivities run one such solve per chunk of up to
+//! 8 inputs (for more than 8 inputs each chunk's steps are chosen with its own tangents).
 
-use ad_core::{Dual, Real};
+use ad_core::Dual;
+
+use crate::explicit::Tangents;
 
 use crate::error::Error;
 use crate::options::Options;
@@ -103,11 +107,12 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let n = y0.len();
     let m = if sens { n + p.len() } else { 0 };
     let mut out = StiffOutput::new(n, m);
-    let (saved, stats, stiff) = run(sys, y0, p, t0, save_at, opts)?;
-    out.saved = saved;
-    out.stats = stats;
-    out.stiff = stiff;
-    if m > 0 {
+    if m == 0 {
+        let (saved, stats, stiff) = run(sys, y0, p, t0, save_at, opts)?;
+        out.saved = saved;
+        out.stats = stats;
+        out.stiff = stiff;
+    } else {
         out.jac = vec![0.0; save_at.len() * n * m];
         let mut c0 = 0;
         while c0 < m {
@@ -139,14 +144,25 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let m = n + p.len();
     let yd = Dual::<W>::seeded(y0, 0, c0);
     let pd = Dual::<W>::seeded(p, n, c0);
-    let (saved, _, st) = run(sys, &yd, &pd, t0, save_at, opts)?;
+    let (saved, stats, st) = run(sys, &yd, &pd, t0, save_at, opts)?;
+    if c0 == 0 {
+        // the values and counters of the first chunk's solve: its steps (chosen with its
+        // tangents) are those of the reported solution
+        out.saved = saved
+            .iter()
+            .map(|row| row.iter().map(|v| v.v).collect())
+            .collect();
+        out.stats = stats;
+        out.stiff = st;
+    }
     out.stiff.sens_rhs_evals += st.jac_rhs_evals;
     crate::sensitivity::forward::write_columns(&saved, m, c0, &mut out.jac);
     Ok(W)
 }
 
-/// The Rodas4 integration loop on any scalar (steps chosen on the values).
-fn run<S: Real, Sys: OdeSystem>(
+/// The Rodas4 integration loop on `f64` or `Dual<W>` (steps chosen on the values and, for
+/// `Dual<W>`, the tangents: see [`Tangents`]).
+fn run<S: Tangents, Sys: OdeSystem>(
     sys: &Sys,
     y0: &[S],
     p: &[S],
@@ -272,7 +288,19 @@ fn run<S: Real, Sys: OdeSystem>(
             scale[i] = opts.atol_at(i) + opts.rtol * y[i].value().abs().max(y1[i].value().abs());
             errv[i] = k[5][i].value();
         }
-        let err = rms(&errv, &scale);
+        let mut err = rms(&errv, &scale);
+        // forward sensitivities (`S = Dual<W>`): the error test covers the tangents too
+        for j in 0..y.first().map_or(0, |v| v.tangents().len()) {
+            for i in 0..n {
+                let (a, b) = (y[i].tangents()[j], y1[i].tangents()[j]);
+                scale[i] = opts.atol_at(i) + opts.rtol * a.abs().max(b.abs());
+                errv[i] = k[5][i].tangents()[j];
+            }
+            let ej = rms(&errv, &scale);
+            if ej.is_finite() {
+                err = err.max(ej);
+            }
+        }
         if err.is_nan() || err > 1.0 || y1.iter().any(|v| !v.value().is_finite()) {
             stats.rejected += 1;
             stiff.error_test_failures += 1;
