@@ -153,6 +153,9 @@ pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64
 /// over reverse: `f` runs on `Dual<1, Var>`, so the tangent `grad f . v` is itself recorded, and
 /// one reverse sweep of it gives `H v`. Cost: about 2-3 gradient evaluations.
 ///
+/// Custom blocks (solver and ODE solves) take part through their second-order rule
+/// [`Block::jvp_nested`](crate::Block::jvp_nested); see the `block_nested` module.
+///
 /// ```
 /// use ad_core::{hessian_vector_product, Function, Real};
 ///
@@ -166,7 +169,59 @@ pub fn jvp<F: Function>(f: &F, x: &[f64], tangent: &[f64]) -> (Vec<f64>, Vec<f64
 /// let hv = hessian_vector_product(&F, &[1.0, 0.5], &[1.0, 0.0]);
 /// assert!((hv[0] - 1.0).abs() < 1e-15 && (hv[1] - 2.0).abs() < 1e-15);
 /// ```
+///
+/// # Panics
+/// If `x` and `v` differ in length, `f` returns no output, or a block's derivative rule fails
+/// (use [`try_hessian_vector_product`] to get that as an error).
 pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f64> {
+    let r = try_hessian_vector_product(
+        |xs| {
+            let y = f.eval(xs);
+            assert!(
+                !y.is_empty(),
+                "hessian_vector_product: f returned no output"
+            );
+            Ok::<_, GradientError>(y[0])
+        },
+        x,
+        v,
+    );
+    match r {
+        Ok((_, hv)) => hv,
+        Err(e) => panic!("hessian_vector_product: {e}"),
+    }
+}
+
+/// The value `f(x)` and the exact Hessian-vector product `H v` of a scalar function that can
+/// fail (a loss that calls a solver), forward over reverse as [`hessian_vector_product`].
+///
+/// # Errors
+/// The function's own error ([`GradientError::Function`]), or the first failure of a custom
+/// block's rule ([`GradientError::Block`]: pass `"second-order"` for a tangent rule on nested
+/// duals, e.g. a singular system met only by the tangent; `"reverse"` for the sweep).
+///
+/// # Panics
+/// If `x` and `v` differ in length (a programming error).
+///
+/// ```
+/// use ad_core::{try_hessian_vector_product, GradientError, Real};
+///
+/// fn loss<S: Real>(x: &[S]) -> Result<S, GradientError> {
+///     Ok(x[0].powi(3) + x[0] * x[1])
+/// }
+/// // H = [[6 x0, 1], [1, 0]]
+/// let (v, hv) = try_hessian_vector_product(|x| loss(x), &[2.0, 1.0], &[1.0, 1.0]).unwrap();
+/// assert_eq!((v, hv), (10.0, vec![13.0, 1.0]));
+/// ```
+pub fn try_hessian_vector_product<F, E>(
+    f: F,
+    x: &[f64],
+    v: &[f64],
+) -> Result<(f64, Vec<f64>), GradientError>
+where
+    F: for<'t> Fn(&[Dual<1, Var<'t>>]) -> Result<Dual<1, Var<'t>>, E>,
+    E: Into<BlockError>,
+{
     assert_eq!(
         x.len(),
         v.len(),
@@ -176,13 +231,13 @@ pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f
     let xs = tape.vars(x);
     let dirs: Vec<Var<'_>> = v.iter().map(|&vi| Var::constant(vi)).collect();
     let duals = Dual::along(&xs, &dirs);
-    let y = f.eval(&duals);
-    assert!(
-        !y.is_empty(),
-        "hessian_vector_product: f returned no output"
-    );
-    let adj = tape.gradient(y[0].d[0]);
-    adj.wrt_all(&xs)
+    let (y, failure) = crate::block_nested::collect_errors(|| f(&duals));
+    let y = y.map_err(|e| GradientError::Function { source: e.into() })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let adj = tape.try_gradient(y.d[0])?;
+    Ok((y.v.value(), adj.wrt_all(&xs)))
 }
 
 /// `f64` values of a slice of scalars.

@@ -70,7 +70,7 @@ impl StdError for GradientError {
 pub struct NoRule {
     /// The block's type name.
     pub block: &'static str,
-    /// The missing rule: `"tangent"`.
+    /// The missing rule: `"tangent"` or `"second-order"`.
     pub rule: &'static str,
 }
 

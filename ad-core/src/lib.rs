@@ -47,6 +47,7 @@
 mod traced;
 pub mod array;
 mod block;
+mod block_nested;
 mod checkpoint;
 mod drivers;
 mod dual;
@@ -67,7 +68,8 @@ pub use checkpoint::{
     binomial_advances, binomial_capacity, checkpoint, revolve, revolve_reverse, RevolveStats, Step,
 };
 pub use drivers::{
-    gradient, hessian_vector_product, jacobian, jvp, par_gradients, try_gradient, values, vjp,
+    gradient, hessian_vector_product, jacobian, jvp, par_gradients, try_gradient,
+    try_hessian_vector_product, values, vjp,
 };
 pub use dual::Dual;
 pub use error::{BlockError, GradientError, NoRule};
