@@ -377,4 +377,17 @@ impl<R: Residual + 'static> Block for Implicit<R> {
         self.lu.solve(y_dot, false);
         Ok(())
     }
+
+    /// `x_dot = -F_x^{-1} (F_theta theta_dot)` on `T` at the solution on `T` (see
+    /// `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        theta: &[T],
+        x: &[T],
+        theta_dot: &[T],
+        x_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        crate::second_order::implicit_tangent(&self.f, x, theta, theta_dot, x_dot)?;
+        Ok(())
+    }
 }
