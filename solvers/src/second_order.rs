@@ -7,6 +7,10 @@
 //!   solve done by the same factorisation (or Krylov method) applied on `T`: for `T = Var` a
 //!   first-order solve block whose reverse step the tape then runs. Symmetric factorisations
 //!   use the symmetric part of `A_dot` as their first-order rules do.
+//! - Least squares `x = argmin |A x - b|`: `x_dot = G^{-1} (A^T (b_dot - A_dot x) + A_dot^T r)`
+//!   with `G = A^T A` and `r = b - A x`, all on `T` (`G` by Cholesky on `T`).
+//! - Determinants: `d ln|det A| = tr(A^{-1} A_dot)` (times `det A` for `det`), the `n`
+//!   columns of `A^{-1} A_dot` solved with the same factors on `T`.
 //! - Newton (implicit function theorem): `x_dot = -F_x^{-1} (F_theta theta_dot)`, with `F_x`
 //!   assembled on `T` by `n` evaluations of the residual on `Dual<1, T>` (dense, whatever the
 //!   sparsity option: `O(n)` residual evaluations and a dense `n x n` solve per direction) and
@@ -260,4 +264,68 @@ pub(crate) fn implicit_tangent<T: Real, R: Residual>(
         *d = *v;
     }
     Ok(())
+}
+
+/// The least-squares tangent on `T`: `x_dot = G^{-1} (A^T (b_dot - A_dot x) + A_dot^T r)`,
+/// `G = A^T A`, `r = b - A x`; `a` (row-major `m x n`) and `a_dot` on `T`, or `a` constant
+/// (`a_values`) and no `a_dot`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lstsq_tangent<T: Real>(
+    m: usize,
+    n: usize,
+    a: Option<&[T]>,
+    a_values: &[f64],
+    a_dot: Option<&[T]>,
+    b: &[T],
+    b_dot: &[T],
+    x: &[T],
+    x_dot: &mut [T],
+) -> Result<()> {
+    let a: Vec<T> = a.map_or_else(
+        || a_values.iter().map(|&v| T::cst(v)).collect(),
+        <[T]>::to_vec,
+    );
+    let row = |mat: &[T], i: usize, v: &[T]| -> T {
+        mat[i * n..(i + 1) * n]
+            .iter()
+            .zip(v)
+            .map(|(p, q)| *p * *q)
+            .sum()
+    };
+    // s = A^T (b_dot - A_dot x) + A_dot^T (b - A x)
+    let mut s = vec![T::zero(); n];
+    for i in 0..m {
+        let mut t = b_dot[i];
+        if let Some(ad) = a_dot {
+            t -= row(ad, i, x);
+            let r = b[i] - row(&a, i, x);
+            for (sj, &d) in s.iter_mut().zip(&ad[i * n..(i + 1) * n]) {
+                *sj += d * r;
+            }
+        }
+        for (sj, &aij) in s.iter_mut().zip(&a[i * n..(i + 1) * n]) {
+            *sj += aij * t;
+        }
+    }
+    let mut g = ndarray::Array2::from_elem((n, n), T::zero());
+    for i in 0..m {
+        let ai = &a[i * n..(i + 1) * n];
+        for j in 0..n {
+            for k in 0..n {
+                g[[j, k]] += ai[j] * ai[k];
+            }
+        }
+    }
+    let sol = crate::dense::Cholesky::new(g.view())?.solve(ArrayView1::from(&s))?;
+    for (d, v) in x_dot.iter_mut().zip(sol.iter()) {
+        *d = *v;
+    }
+    Ok(())
+}
+
+/// `tr(A^{-1} A_dot)` on `T` with the factors `f` of `A` (entries `a` on `T`, row-major).
+pub(crate) fn trace_inv_times<T: Real, F: Factors>(f: &Arc<F>, a: &[T], a_dot: &[T]) -> Result<T> {
+    let n = f.n();
+    let z = solve_with(f, Some(a), a_dot, n, false)?;
+    Ok((0..n).map(|i| z[i * n + i]).sum())
 }

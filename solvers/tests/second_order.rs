@@ -89,6 +89,10 @@ enum Dense {
     RhsOnly,
     /// Two right-hand sides.
     Many,
+    /// `lstsq` of a 4 x 3 system.
+    Lstsq,
+    /// `ln |det A|` and `det A` (LU) and `ln det A` (Cholesky) added to the `solve` loss.
+    Dets,
 }
 
 impl Loss for Dense {
@@ -113,6 +117,23 @@ impl Loss for Dense {
                 let s = solvers::solve_many(a.view(), bb.view())?;
                 s.iter().copied().collect()
             }
+            Dense::Lstsq => {
+                let mut tall = Array2::from_elem((4, 3), S::zero());
+                tall.slice_mut(ndarray::s![..3, ..]).assign(&a);
+                tall[[3, 0]] = x[1] * x[2];
+                tall[[3, 2]] = S::cst(1.0);
+                let mut bb = Array1::from_elem(4, x[0].cos());
+                bb.slice_mut(ndarray::s![..3]).assign(&b);
+                solvers::lstsq(tall.view(), bb.view())?
+            }
+            Dense::Dets => {
+                let lu = Lu::new(a.view())?;
+                let (sa, _) = system(x, true);
+                let ch = Cholesky::new(sa.view())?;
+                let mut sol = solvers::solve(a.view(), b.view())?;
+                sol[0] += lu.log_abs_det() + lu.det() * 0.1 + ch.log_det();
+                sol
+            }
         };
         Ok(readout(x, sol.as_slice().unwrap()))
     }
@@ -128,6 +149,8 @@ fn dense_solves() {
         Dense::MatrixOnly,
         Dense::RhsOnly,
         Dense::Many,
+        Dense::Lstsq,
+        Dense::Dets,
     ] {
         for v in DIRS {
             check(&route, &X, &v, 1e-8);

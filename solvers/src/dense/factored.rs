@@ -746,6 +746,19 @@ impl<F: Factors> Block for DenseLogDet<F> {
         y_dot[0] = s * inv_t.iter().zip(x_dot).map(|(a, b)| a * b).sum::<f64>();
         Ok(())
     }
+
+    /// `y_dot = s tr(A^{-1} A_dot)` on `T`, `s = 1` or `det A` (the output `y` on `T`).
+    fn jvp_nested<T: Real>(
+        &self,
+        a: &[T],
+        y: &[T],
+        a_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        let tr = crate::second_order::trace_inv_times(&self.f, a, a_dot)?;
+        y_dot[0] = if self.det { y[0] * tr } else { tr };
+        Ok(())
+    }
 }
 
 /// `A`'s entries, row-major, when any carries derivatives (with room for `extra` more: the
