@@ -128,6 +128,28 @@ pub trait Block: 'static {
     fn reads_inputs(&self) -> bool {
         true
     }
+
+    /// Second-order rule: WRITES the tangent `y_dot = J(x) x_dot` to `y_dot`, computed with
+    /// differentiable operations on `T` (the crate's own generic routines, other blocks) so
+    /// that it can be differentiated again. `x` and `y` are the inputs and outputs on `T`
+    /// (`y` computed by applying this block on `T`). [`Real::apply_block`] on `Dual<N, T>`
+    /// calls it, once per direction, when the inner scalars carry derivatives (`Dual<1, Var>`
+    /// in [`hessian_vector_product`](crate::hessian_vector_product)); see the
+    /// `block_nested` module and `docs/ad-model.md`. The default has none: it returns
+    /// [`NoRule`](crate::NoRule) with rule `"second-order"`.
+    fn jvp_nested<T: Real>(
+        &self,
+        x: &[T],
+        y: &[T],
+        x_dot: &[T],
+        y_dot: &mut [T],
+    ) -> Result<(), BlockError> {
+        let _ = (x, y, x_dot, y_dot);
+        Err(Box::new(crate::error::NoRule {
+            block: std::any::type_name::<Self>(),
+            rule: "second-order",
+        }))
+    }
 }
 
 /// A block and its residuals, kept on the tape until the reverse sweep.
@@ -328,21 +350,20 @@ fn same_tape(v: &Var<'_>, tape: *const Tape) -> bool {
     v.tape().is_some_and(|t| std::ptr::eq(t, tape))
 }
 
-/// `Real::apply_block` for `Dual`: the primal by `forward`, each tangent direction by `jvp`.
+/// `Real::apply_block` for `Dual`: the primal by `forward`, each tangent direction by `jvp`
+/// (nested duals: by `jvp_nested`, see [`crate::block_nested`]).
 ///
 /// A failing tangent rule panics, or inside a fallible forward-mode driver (`try_jvp`,
-/// `try_jacobian`) gives NaN tangents and its error to the driver (see `error::tangent_failed`).
+/// `try_jacobian`, `try_hessian_vector_product`) gives NaN tangents and its error to the driver
+/// (see `error::tangent_failed`).
 pub(crate) fn apply_dual<const N: usize, T: Real, B: Block>(
     block: B,
     x: &[Dual<N, T>],
     y: &mut [Dual<N, T>],
 ) {
-    assert!(
-        x.iter()
-            .all(|d| d.v.is_constant() && d.d.iter().all(|t| t.is_constant())),
-        "ad_core: custom blocks have first-order rules only; they cannot be applied to nested \
-         duals (Dual<N, Var> or Dual<N, Dual<M>>), e.g. inside hessian_vector_product"
-    );
+    if crate::block_nested::is_nested(x) {
+        return crate::block_nested::apply_nested(block, x, y);
+    }
     let mut yv = vec![0.0; y.len()];
     let residuals = if block.reads_inputs() {
         let xv: Vec<f64> = x.iter().map(|d| d.v.value()).collect();
@@ -361,7 +382,7 @@ pub(crate) fn apply_dual<const N: usize, T: Real, B: Block>(
         }
         if let Err(e) = block.jvp(&residuals, &x_dot, &mut y_dot) {
             // a fallible driver keeps the error and gets NaN tangents; direct use panics
-            crate::error::tangent_failed(std::any::type_name::<B>(), e);
+            crate::error::tangent_failed(std::any::type_name::<B>(), "tangent", e);
             y_dot.fill(f64::NAN);
         }
         for (yi, &yd) in y.iter_mut().zip(&y_dot) {

@@ -220,6 +220,9 @@ pub fn try_jvp<F: Function>(
 /// over reverse: `f` runs on `Dual<1, Var>`, so the tangent `grad f . v` is itself recorded, and
 /// one reverse sweep of it gives `H v`. Cost: about 2-3 gradient evaluations.
 ///
+/// Custom blocks (solver and ODE solves) take part through their second-order rule
+/// [`Block::jvp_nested`](crate::Block::jvp_nested); see the `block_nested` module.
+///
 /// ```
 /// use ad_core::{hessian_vector_product, Function, Real};
 ///
@@ -235,21 +238,57 @@ pub fn try_jvp<F: Function>(
 /// ```
 ///
 /// # Panics
-/// If `x` and `v` differ in length or `f` returns no output (contract violations), or a
-/// custom block's rule fails ([`try_hessian_vector_product`] returns that error).
+/// If `x` and `v` differ in length, `f` returns no output, or a block's derivative rule fails
+/// (use [`try_hessian_vector_product`] to get that as an error).
 pub fn hessian_vector_product<F: Function>(f: &F, x: &[f64], v: &[f64]) -> Vec<f64> {
-    try_hessian_vector_product(f, x, v).unwrap_or_else(|e| {
-        panic!("ad_core::hessian_vector_product: {e} (use try_hessian_vector_product)")
-    })
+    let r = try_hessian_vector_product(
+        |xs| {
+            let y = f.eval(xs);
+            assert!(
+                !y.is_empty(),
+                "hessian_vector_product: f returned no output"
+            );
+            Ok::<_, GradientError>(y[0])
+        },
+        x,
+        v,
+    );
+    match r {
+        Ok((_, hv)) => hv,
+        Err(e) => panic!("hessian_vector_product: {e}"),
+    }
 }
 
-/// As [`hessian_vector_product`], returning the error of a custom block's tangent or reverse
-/// rule that fails.
-pub fn try_hessian_vector_product<F: Function>(
-    f: &F,
+/// The value `f(x)` and the exact Hessian-vector product `H v` of a scalar function that can
+/// fail (a loss that calls a solver), forward over reverse as [`hessian_vector_product`].
+///
+/// # Errors
+/// The function's own error ([`GradientError::Function`]), or the first failure of a custom
+/// block's rule ([`GradientError::Block`]: pass `"second-order"` for a tangent rule on nested
+/// duals, e.g. a singular system met only by the tangent; `"reverse"` for the sweep).
+///
+/// # Panics
+/// If `x` and `v` differ in length (a programming error).
+///
+/// ```
+/// use ad_core::{try_hessian_vector_product, GradientError, Real};
+///
+/// fn loss<S: Real>(x: &[S]) -> Result<S, GradientError> {
+///     Ok(x[0].powi(3) + x[0] * x[1])
+/// }
+/// // H = [[6 x0, 1], [1, 0]]
+/// let (v, hv) = try_hessian_vector_product(|x| loss(x), &[2.0, 1.0], &[1.0, 1.0]).unwrap();
+/// assert_eq!((v, hv), (10.0, vec![13.0, 1.0]));
+/// ```
+pub fn try_hessian_vector_product<F, E>(
+    f: F,
     x: &[f64],
     v: &[f64],
-) -> Result<Vec<f64>, GradientError> {
+) -> Result<(f64, Vec<f64>), GradientError>
+where
+    F: for<'t> Fn(&[Dual<1, Var<'t>>]) -> Result<Dual<1, Var<'t>>, E>,
+    E: Into<BlockError>,
+{
     assert_eq!(
         x.len(),
         v.len(),
@@ -259,13 +298,10 @@ pub fn try_hessian_vector_product<F: Function>(
     let xs = tape.vars(x);
     let dirs: Vec<Var<'_>> = v.iter().map(|&vi| Var::constant(vi)).collect();
     let duals = Dual::along(&xs, &dirs);
-    let y = catch_tangent_failures(|| f.eval(&duals))?;
-    assert!(
-        !y.is_empty(),
-        "hessian_vector_product: f returned no output"
-    );
-    let adj = tape.try_gradient(y[0].d[0])?;
-    Ok(adj.wrt_all(&xs))
+    let y = crate::error::catch_tangent_failures(|| f(&duals))?
+        .map_err(|e| GradientError::Function { source: e.into() })?;
+    let adj = tape.try_gradient(y.d[0])?;
+    Ok((y.v.value(), adj.wrt_all(&xs)))
 }
 
 /// `f64` values of a slice of scalars.

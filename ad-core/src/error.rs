@@ -71,7 +71,7 @@ impl StdError for GradientError {
 pub struct NoRule {
     /// The block's type name.
     pub block: &'static str,
-    /// The missing rule: `"tangent"`.
+    /// The missing rule: `"tangent"` or `"second-order"`.
     pub rule: &'static str,
 }
 
@@ -95,7 +95,8 @@ thread_local! {
     static TANGENT_FAILURES: RefCell<Option<Option<GradientError>>> = const { RefCell::new(None) };
 }
 
-/// Reports that the tangent rule of block `block` failed with `source`, while
+/// Reports that the tangent rule of block `block` failed with `source` (`pass`: `"tangent"`,
+/// or `"second-order"` for a nested rule), while
 /// [`Real::apply_block`](crate::Real::apply_block) runs on [`Dual`](crate::Dual)s.
 ///
 /// Inside a fallible forward-mode driver ([`try_jvp`](crate::try_jvp),
@@ -104,10 +105,10 @@ thread_local! {
 /// failure is kept for the driver to return, and this returns: the caller sets the block's
 /// output tangents to NaN and the evaluation finishes. Anywhere else (direct use of `Dual`)
 /// it panics with the error: there is no channel to return it through.
-pub(crate) fn tangent_failed(block: &'static str, source: BlockError) {
+pub(crate) fn tangent_failed(block: &'static str, pass: &'static str, source: BlockError) {
     let error = GradientError::Block {
         block,
-        pass: "tangent",
+        pass,
         source,
     };
     let unhandled = TANGENT_FAILURES.with(|c| match &mut *c.borrow_mut() {

@@ -47,6 +47,7 @@
 mod traced;
 pub mod array;
 mod block;
+mod block_nested;
 mod checkpoint;
 mod drivers;
 mod dual;

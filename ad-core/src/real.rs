@@ -78,9 +78,13 @@ pub trait Real:
     /// [`Block::forward`]; `Var` records ONE node whose reverse step calls [`Block::vjp`];
     /// `Dual` runs [`Block::jvp`] once per tangent direction.
     ///
-    /// # Panics
     /// With `Dual<N, T>` whose inner scalars carry derivatives themselves (e.g.
-    /// `Dual<1, Var>` in a Hessian-vector product): blocks have first-order rules only.
+    /// `Dual<1, Var>` in a Hessian-vector product) the primal runs on `T` and each tangent
+    /// direction by [`Block::jvp_nested`].
+    ///
+    /// # Panics
+    /// If the nested rule fails (or the block has none) outside
+    /// [`try_hessian_vector_product`](crate::try_hessian_vector_product).
     fn apply_block<B: Block>(block: B, inputs: &[Self], outputs: &mut [Self]);
 }
 

@@ -227,8 +227,13 @@ fn try_hessian_vector_product_of_plain_code() {
         }
     }
     // H = [[2 x1, 2 x0], [2 x0, 0]]
-    let hv = try_hessian_vector_product(&Cubic, &[1.0, 3.0], &[1.0, 0.0]).unwrap();
-    assert_eq!(hv, vec![6.0, 2.0]);
+    let (v, hv) = try_hessian_vector_product(
+        |x| Ok::<_, ad_core::BlockError>(Cubic.eval(x)[0]),
+        &[1.0, 3.0],
+        &[1.0, 0.0],
+    )
+    .unwrap();
+    assert_eq!((v, hv), (3.0, vec![6.0, 2.0]));
     let (_, g) = gradient(|x| Cubic.eval(x)[0], &[1.0, 3.0]);
     assert_eq!(g, vec![6.0, 1.0]);
 }

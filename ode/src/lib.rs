@@ -55,6 +55,7 @@ pub mod options;
 pub mod problems;
 mod rhs_jacobian;
 mod rhs_trace;
+mod second_order;
 mod sensitivity;
 pub mod solution;
 mod solve;

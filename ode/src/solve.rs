@@ -167,7 +167,7 @@ struct OdeBlock<Sys> {
     rec: Recording,
 }
 
-impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
+impl<Sys: OdeSystem + Clone + 'static> Block for OdeBlock<Sys> {
     type Residuals = ();
 
     fn forward(&self, _x: &[f64], y: &mut [f64]) {
@@ -203,5 +203,17 @@ impl<Sys: OdeSystem + 'static> Block for OdeBlock<Sys> {
             y_dot,
         );
         Ok(())
+    }
+
+    /// The forward sensitivity along `x_dot` solved on `T` (see `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        x: &[T],
+        _: &[T],
+        x_dot: &[T],
+        y_dot: &mut [T],
+    ) -> Result<(), BlockError> {
+        let (o, t0) = (&self.opts, self.t0);
+        crate::second_order::nested_tangent(&self.sys, o, t0, &self.save_at, x, x_dot, y_dot)
     }
 }

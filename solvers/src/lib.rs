@@ -38,6 +38,7 @@ mod error;
 pub mod krylov;
 pub mod newton;
 pub mod problems;
+mod second_order;
 pub mod sparse;
 
 pub use ad_core::Real;

@@ -380,4 +380,17 @@ impl<R: Residual + 'static> Block for Implicit<R> {
         check_finite(crate::dense::TANGENT, y_dot)?;
         Ok(())
     }
+
+    /// `x_dot = -F_x^{-1} (F_theta theta_dot)` on `T` at the solution on `T` (see
+    /// `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        theta: &[T],
+        x: &[T],
+        theta_dot: &[T],
+        x_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        crate::second_order::implicit_tangent(&self.f, x, theta, theta_dot, x_dot)?;
+        Ok(())
+    }
 }

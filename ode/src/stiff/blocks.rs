@@ -2,7 +2,7 @@
 //! of the saved states), the continuous adjoint (a backward solve in the reverse step) and the
 //! discrete adjoint of BDF (the transposed recursion over the logged steps).
 
-use ad_core::{Block, BlockError};
+use ad_core::{Block, BlockError, Real};
 
 use crate::options::Options;
 use crate::system::OdeSystem;
@@ -119,7 +119,7 @@ pub(crate) struct AdjointBlock<Sys> {
     pub(crate) trace: Vec<StepPoly>,
 }
 
-impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
+impl<Sys: OdeSystem + Clone + 'static> Block for AdjointBlock<Sys> {
     type Residuals = ();
 
     fn forward(&self, _x: &[f64], y: &mut [f64]) {
@@ -144,6 +144,18 @@ impl<Sys: OdeSystem + 'static> Block for AdjointBlock<Sys> {
     fn jvp(&self, _: &(), x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
         self.solved.forward_jvp(x_dot, y_dot)
     }
+
+    /// The forward sensitivity along `x_dot` solved on `T` (see `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        x: &[T],
+        _: &[T],
+        x_dot: &[T],
+        y_dot: &mut [T],
+    ) -> Result<(), BlockError> {
+        let s = &self.solved;
+        crate::second_order::nested_tangent(&s.sys, &s.opts, s.t0, &s.save_at, x, x_dot, y_dot)
+    }
 }
 
 /// A BDF solve as one tape node whose reverse step is the discrete adjoint
@@ -158,7 +170,7 @@ pub(crate) struct DiscreteBlock<Sys> {
     pub(crate) log: StepLog,
 }
 
-impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
+impl<Sys: OdeSystem + Clone + 'static> Block for DiscreteBlock<Sys> {
     type Residuals = ();
 
     fn forward(&self, _x: &[f64], y: &mut [f64]) {
@@ -198,5 +210,17 @@ impl<Sys: OdeSystem + 'static> Block for DiscreteBlock<Sys> {
             y_dot,
         )?;
         Ok(())
+    }
+
+    /// The forward sensitivity along `x_dot` solved on `T` (see `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        x: &[T],
+        _: &[T],
+        x_dot: &[T],
+        y_dot: &mut [T],
+    ) -> Result<(), BlockError> {
+        let s = &self.solved;
+        crate::second_order::nested_tangent(&s.sys, &s.opts, s.t0, &s.save_at, x, x_dot, y_dot)
     }
 }

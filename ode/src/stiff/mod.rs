@@ -251,10 +251,16 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         });
     }
     let stats = o.stats;
-    let block = SensitivityBlock {
-        n_in: n + p.len(),
-        values: o.saved.concat(),
-        jac: o.jac,
+    let block = crate::second_order::WithTangent {
+        block: SensitivityBlock {
+            n_in: n + p.len(),
+            values: o.saved.concat(),
+            jac: o.jac,
+        },
+        sys: sys.clone(),
+        opts: opts.clone(),
+        t0,
+        save_at: save_at.to_vec(),
     };
     Ok(solution_from_block(block, y0, p, save_at, stats))
 }

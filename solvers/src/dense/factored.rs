@@ -72,6 +72,11 @@ pub(crate) fn solve_with<S: Real, F: Factors>(
         };
         S::apply_block(block, b, &mut out);
     }
+    if let (Some(a), Some(s)) = (a, &shared) {
+        if s.is_nested() {
+            return Ok(crate::second_order::nested_solve(f, x, a, b, k, transpose));
+        }
+    }
     if let Some(a) = a {
         let mut z = vec![S::zero(); n * k];
         let block = SolveMatrix {
@@ -111,7 +116,7 @@ pub(crate) fn log_det_with<S: Real, F: Factors>(f: &Arc<F>, a: Option<&[S]>, det
 }
 
 /// Row-major `n x k` from column-major.
-fn to_row_major(cols: &[f64], n: usize, k: usize, out: &mut [f64]) {
+pub(crate) fn to_row_major(cols: &[f64], n: usize, k: usize, out: &mut [f64]) {
     for i in 0..n {
         for c in 0..k {
             out[i * k + c] = cols[c * n + i];
@@ -120,7 +125,7 @@ fn to_row_major(cols: &[f64], n: usize, k: usize, out: &mut [f64]) {
 }
 
 /// Column-major `n x k` from row-major.
-fn to_col_major(rows: &[f64], n: usize, k: usize) -> Vec<f64> {
+pub(crate) fn to_col_major(rows: &[f64], n: usize, k: usize) -> Vec<f64> {
     let mut cols = vec![0.0; n * k];
     for i in 0..n {
         for c in 0..k {
@@ -198,6 +203,23 @@ impl<F: Factors> Block for SolveRhs<F> {
         to_row_major(&r, n, k, y_dot);
         Ok(())
     }
+
+    /// `Y_dot = A^{-1} B_dot` on `T` (`A` is held fixed here; with a matrix block in the same
+    /// solve, the pair is recorded as one block instead: see `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        _: &[T],
+        _: &[T],
+        b_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        if let Some(s) = &self.shared {
+            s.mark_nested();
+        }
+        let sol = solve_with(&self.f, None, b_dot, self.k, self.transpose)?;
+        y_dot.copy_from_slice(&sol);
+        Ok(())
+    }
 }
 
 /// The block `Z(A) = A^{-1} B - X` (or with `A^T`) for `B` held fixed at the point `X` was
@@ -218,7 +240,7 @@ struct SolveMatrix<F: Factors> {
 /// The reverse step of a solve with respect to `A`, shared by [`SolveMatrix`] and
 /// [`FactorSolve`]: `Lambda = A^{-T} Z_bar`, `A_bar -= Lambda X^T` (or its transposed or
 /// symmetric form; `=` if `WRITE`). `x` is the solution, column-major `n x k`.
-fn matrix_bar<const WRITE: bool, F: Factors>(
+pub(crate) fn matrix_bar<const WRITE: bool, F: Factors>(
     f: &F,
     x: &[f64],
     k: usize,
@@ -244,7 +266,7 @@ fn matrix_bar<const WRITE: bool, F: Factors>(
 }
 
 /// The forward rule of a solve with respect to `A`: `Z_dot = -A^{-1} A_dot X` (or with `A^T`).
-fn matrix_jvp<F: Factors>(
+pub(crate) fn matrix_jvp<F: Factors>(
     f: &F,
     x: &[f64],
     k: usize,
@@ -321,6 +343,44 @@ impl<F: Factors> Block for SolveMatrix<F> {
             y_dot,
         )?)
     }
+
+    /// `Z_dot = -A^{-1} A_dot X` on `T`, with `X = X(value) + Z` on `T`.
+    fn jvp_nested<T: Real>(
+        &self,
+        a: &[T],
+        z: &[T],
+        a_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        if let Some(s) = &self.shared {
+            s.mark_nested();
+        }
+        nested_matrix_tangent(&self.f, &self.x, self.k, self.transpose, a, z, a_dot, y_dot)
+    }
+}
+
+/// The second-order rule of the matrix blocks ([`SolveMatrix`], [`FactorSolve`]):
+/// `Z_dot = -A^{-1} A_dot X` on `T`, with `X = x + Z` on `T` (`x` column-major).
+#[allow(clippy::too_many_arguments)]
+fn nested_matrix_tangent<T: Real, F: Factors>(
+    f: &Arc<F>,
+    x: &[f64],
+    k: usize,
+    transpose: bool,
+    a: &[T],
+    z: &[T],
+    a_dot: &[T],
+    y_dot: &mut [T],
+) -> std::result::Result<(), BlockError> {
+    let n = f.n();
+    let mut xt = vec![T::zero(); n * k];
+    for i in 0..n {
+        for c in 0..k {
+            xt[i * k + c] = z[i * k + c] + x[c * n + i];
+        }
+    }
+    crate::second_order::dense_tangent(f, Some(a), Some(a_dot), None, &xt, k, transpose, y_dot)?;
+    Ok(())
 }
 
 /// A factorisation computed from `A`'s values, row-major.
@@ -422,6 +482,30 @@ impl<F: Factorise> Block for FactorSolve<F> {
         }
         Ok(())
     }
+
+    /// As [`SolveMatrix`]'s, with the factors the forward pass on `T` left in `out` (none if
+    /// the factorisation failed: the caller then returns that error).
+    fn jvp_nested<T: Real>(
+        &self,
+        a: &[T],
+        z: &[T],
+        a_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        if let Some(s) = &self.shared {
+            s.mark_nested();
+        }
+        let solved = match &*self.out.borrow() {
+            Some(Ok((f, x))) => Some((Arc::clone(f), x.clone())),
+            _ => None,
+        };
+        match solved {
+            Some((f, x)) => {
+                nested_matrix_tangent(&f, &x, self.k, self.transpose, a, z, a_dot, y_dot)
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// Solves `A X = B` (or `A^T X = B`) for `A` whose entries `a` (row-major `n x n`) carry
@@ -450,6 +534,10 @@ pub(crate) fn factor_solve_with<S: Real, F: Factorise>(
     let mut z = vec![S::zero(); n * k];
     S::apply_block(block, a, &mut z);
     let (f, x) = out.take().expect("the block's forward pass ran")?;
+    if shared.as_ref().is_some_and(|s| s.is_nested()) {
+        let sol = crate::second_order::nested_solve(&f, x, a, b, k, transpose);
+        return Ok((sol, f));
+    }
     let mut sol = vec![S::zero(); n * k];
     if b_const {
         for i in 0..n {
@@ -475,7 +563,12 @@ pub(crate) fn factor_solve_with<S: Real, F: Factorise>(
 
 /// `Lambda = A^{-T} Y_bar` (`A^{-1} Y_bar` for a transposed solve), column-major, for a
 /// row-major `n x k` adjoint `y_bar`.
-fn adjoint_solve<F: Factors>(f: &F, y_bar: &[f64], k: usize, transpose: bool) -> Result<Vec<f64>> {
+pub(crate) fn adjoint_solve<F: Factors>(
+    f: &F,
+    y_bar: &[f64],
+    k: usize,
+    transpose: bool,
+) -> Result<Vec<f64>> {
     let n = f.n();
     let mut lam = to_col_major(y_bar, n, k);
     f.solve_in_place(
@@ -503,10 +596,22 @@ fn lambda<F: Factors>(
 }
 
 /// `Lambda` of the reverse step that ran first, with the adjoint it was computed from.
+/// The flag: set by a block of the pair applied to nested duals (second order), which then
+/// records the solve as one block over both inputs ([`crate::second_order::NestedSolve`]).
 #[derive(Default)]
-struct SharedLambda(RefCell<Option<(Vec<f64>, Vec<f64>)>>);
+pub(crate) struct SharedLambda(RefCell<Option<(Vec<f64>, Vec<f64>)>>, std::cell::Cell<bool>);
 
 impl SharedLambda {
+    /// Marks the pair as applied to nested duals.
+    fn mark_nested(&self) {
+        self.1.set(true);
+    }
+
+    /// True if a block of the pair was applied to nested duals.
+    fn is_nested(&self) -> bool {
+        self.1.get()
+    }
+
     fn keep(&self, y_bar: &[f64], lam: Vec<f64>) {
         *self.0.borrow_mut() = Some((y_bar.to_vec(), lam));
     }
@@ -654,6 +759,19 @@ impl<F: Factors> Block for DenseLogDet<F> {
         let inv_t = inv_t.as_ref().map_err(Clone::clone)?;
         let s = if self.det { self.value } else { 1.0 };
         y_dot[0] = s * inv_t.iter().zip(x_dot).map(|(a, b)| a * b).sum::<f64>();
+        Ok(())
+    }
+
+    /// `y_dot = s tr(A^{-1} A_dot)` on `T`, `s = 1` or `det A` (the output `y` on `T`).
+    fn jvp_nested<T: Real>(
+        &self,
+        a: &[T],
+        y: &[T],
+        a_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        let tr = crate::second_order::trace_inv_times(&self.f, a, a_dot)?;
+        y_dot[0] = if self.det { y[0] * tr } else { tr };
         Ok(())
     }
 }

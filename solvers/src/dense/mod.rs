@@ -15,7 +15,7 @@
 //! matrix and factorised with faer's (parallel, SIMD) kernels.
 
 mod cholesky;
-mod factored;
+pub(crate) mod factored;
 mod lu;
 mod qr;
 

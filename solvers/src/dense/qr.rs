@@ -207,4 +207,21 @@ impl Block for LeastSquares {
         y_dot.copy_from_slice(&s);
         Ok(())
     }
+
+    /// The same tangent on `T` (see `crate::second_order::lstsq_tangent`).
+    fn jvp_nested<T: Real>(
+        &self,
+        inputs: &[T],
+        x: &[T],
+        inputs_dot: &[T],
+        x_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        let (m, n) = (self.f.m, self.f.n);
+        let na = if self.wrt_a { m * n } else { 0 };
+        let (a, b) = inputs.split_at(na);
+        let (a_dot, b_dot) = inputs_dot.split_at(na);
+        let (a, a_dot) = (self.wrt_a.then_some(a), self.wrt_a.then_some(a_dot));
+        crate::second_order::lstsq_tangent(m, n, a, &self.f.a, a_dot, b, b_dot, x, x_dot)?;
+        Ok(())
+    }
 }

@@ -311,4 +311,30 @@ impl Block for KrylovSolve {
         y_dot.copy_from_slice(&xd);
         Ok(())
     }
+
+    /// `A x_dot = b_dot - A_dot x` on `T`, by the same method and preconditioner applied on
+    /// `T` (a first-order Krylov block for `T = Var`); an unconverged solve is an error.
+    fn jvp_nested<T: Real>(
+        &self,
+        inputs: &[T],
+        x: &[T],
+        x_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        let nnz = self.pattern.as_ref().map_or(0, |p| p.nnz());
+        let (a_dot, b_dot) = x_dot.split_at(nnz);
+        let b_dot = self.wrt_b.then_some(b_dot);
+        let r = match &self.pattern {
+            Some(p) => crate::second_order::sparse_rhs(p, Some(a_dot), b_dot, x, false, false),
+            None => b_dot.map_or_else(|| vec![T::zero(); x.len()], <[T]>::to_vec),
+        };
+        let a = self.pattern.is_some().then(|| &inputs[..nnz]);
+        let (op, pre) = (Arc::clone(&self.op), Arc::clone(&self.pre));
+        let pattern = self.pattern.clone();
+        let (sol, _) = solve_block(op, pre, pattern, a, ArrayView1::from(&r), &self.opts)?;
+        for (d, v) in y_dot.iter_mut().zip(sol.iter()) {
+            *d = *v;
+        }
+        Ok(())
+    }
 }

@@ -436,4 +436,27 @@ impl<F: SpFactors> Block for SparseSolve<F> {
         y_dot.copy_from_slice(&r);
         Ok(())
     }
+
+    /// `x_dot = A^{-1} (b_dot - A_dot x)` on `T`, solved with the same factors applied on `T`
+    /// (see `crate::second_order`).
+    fn jvp_nested<T: Real>(
+        &self,
+        inputs: &[T],
+        x: &[T],
+        x_dot: &[T],
+        y_dot: &mut [T],
+    ) -> std::result::Result<(), BlockError> {
+        let p = self.f.pattern();
+        let nnz = if self.wrt_a { p.nnz() } else { 0 };
+        let a = self.wrt_a.then(|| &inputs[..nnz]);
+        let (a_dot, b_dot) = x_dot.split_at(nnz);
+        let (a_dot, b_dot) = (self.wrt_a.then_some(a_dot), self.wrt_b.then_some(b_dot));
+        let r =
+            crate::second_order::sparse_rhs(p, a_dot, b_dot, x, self.transpose, F::UPPER_SYMMETRIC);
+        let sol = solve_with(&self.f, a, ArrayView1::from(&r), self.transpose)?;
+        for (d, v) in y_dot.iter_mut().zip(sol.iter()) {
+            *d = *v;
+        }
+        Ok(())
+    }
 }
