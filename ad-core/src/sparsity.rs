@@ -190,6 +190,11 @@ pub enum SparsityError {
     },
     /// `jacobian_sparsity` was called from code it was tracing.
     Nested,
+    /// The traced code compared or read a value that depends on the inputs, so the pattern
+    /// holds at the traced point only ([`Sparsity::is_local`]): returned by
+    /// [`global_jacobian_sparsity`], whose callers then use a dense Jacobian (or detect
+    /// again at every point).
+    Local,
 }
 
 impl fmt::Display for SparsityError {
@@ -200,6 +205,10 @@ impl fmt::Display for SparsityError {
                 "output {output} depends on more than {limit} inputs: the Jacobian is dense"
             ),
             SparsityError::Nested => write!(f, "jacobian_sparsity called while tracing"),
+            SparsityError::Local => write!(
+                f,
+                "the traced code branched on a value: the pattern holds at the traced point only"
+            ),
         }
     }
 }
@@ -347,6 +356,37 @@ where
             local: sets.local,
         })
     })
+}
+
+/// The one rule for using a detected pattern for derivatives that must be exact (Newton
+/// matrices whose transpose an adjoint solves, compressed vector-Jacobian products, sparse
+/// iteration matrices reused along a solve): the pattern of [`jacobian_sparsity`] is
+/// returned only when it holds at every point, that is when the traced code never compared
+/// or read a value depending on the inputs.
+///
+/// A pattern traced through a branch (`if u > 0.0 { u[i - 1] } else { u[i + 1] }`, an upwind
+/// flux) is that of the branch taken at `x`: elsewhere an entry may be missing, and then the
+/// column colouring can put two columns sharing a row in one colour, which corrupts the
+/// entries that are present too. Such a pattern gives [`SparsityError::Local`]; the caller
+/// uses a dense Jacobian (or traces again at every point). `max`, `min`, `abs` and `powf`
+/// are traced as the union of both sides and keep the pattern global.
+///
+/// # Errors
+/// [`SparsityError::Local`] as above; the errors of [`jacobian_sparsity`].
+pub fn global_jacobian_sparsity<F>(
+    x: &[f64],
+    n_out: usize,
+    max_row_nnz: usize,
+    f: F,
+) -> Result<Sparsity, SparsityError>
+where
+    F: FnOnce(&[Tracer], &mut [Tracer]),
+{
+    let s = jacobian_sparsity(x, n_out, max_row_nnz, f)?;
+    if s.is_local() {
+        return Err(SparsityError::Local);
+    }
+    Ok(s)
 }
 
 // ---- formatting, comparisons ----

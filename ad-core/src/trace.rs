@@ -538,8 +538,9 @@ struct Run {
 /// replays only the runs whose values later runs read, then sweeps the runs backwards,
 /// replaying each chunk just before its reverse step while its values are in cache. On a
 /// stencil, where every run reads only the inputs ("flat"), that is one forward replay in
-/// all, and the chunks are split between the threads (each adds into its own copy of the
-/// inputs' adjoints).
+/// all, and the chunks are cut into a fixed number of shares run in parallel (each adds into
+/// its own copy of the inputs' adjoints; the copies are added in share order, so the result
+/// is the same bits whatever the number of threads).
 #[derive(Clone, Debug)]
 pub struct Trace {
     n_inputs: usize,
@@ -553,7 +554,7 @@ pub struct Trace {
     globals: Vec<f64>,
     /// Their adjoints during a product (on the flat path: the outputs' seeds only).
     global_adj: Vec<f64>,
-    /// Per thread: a chunk's buffers (the first also serves the sequential path).
+    /// Per share: a chunk's buffers (the first also serves the sequential path).
     work: Vec<Workspace>,
     /// Largest chunk: repetitions and values.
     widest: usize,
@@ -564,7 +565,7 @@ pub struct Trace {
     element_ops: usize,
 }
 
-/// One thread's buffers: a chunk's values and adjoints (staged operands first), the adjoint
+/// One share's buffers: a chunk's values and adjoints (staged operands first), the adjoint
 /// terms of the less common operations, and on the flat path its own adjoints of the inputs.
 #[derive(Clone, Debug, Default)]
 struct Workspace {
@@ -572,6 +573,8 @@ struct Workspace {
     local_adj: Vec<f64>,
     scratch: [Vec<f64>; 2],
     input_adj: Vec<f64>,
+    /// Whether `input_adj` may hold a sum not added to the result yet (else it is zero).
+    adj_dirty: bool,
     /// Per row of the chunk's adjoints: nothing added yet.
     fresh: Vec<bool>,
 }
@@ -583,14 +586,18 @@ impl Workspace {
             local_adj: vec![0.0; biggest],
             scratch: std::array::from_fn(|_| vec![0.0; widest]),
             input_adj: Vec::new(),
+            adj_dirty: false,
             fresh: Vec::new(),
         }
     }
 }
 
-/// Element-operations of a product above which the flat path splits its chunks between
-/// threads.
+/// Element-operations of a product above which the flat path splits its chunks into
+/// [`SHARES`] shares run in parallel.
 const PAR_WORK: usize = 1 << 16;
+/// Shares of a large flat product: fixed, so that the order of the sums does not depend on
+/// the number of threads (each share costs a pass over the inputs' adjoints to add it).
+const SHARES: usize = 4;
 
 impl Trace {
     /// Runs `f` once on [`TraceVar`]s holding the values `x` (`f` writes `n_out` outputs) and
@@ -780,24 +787,27 @@ impl Trace {
     }
 
     /// The reverse sweep of a flat trace: every chunk reads only inputs, so the chunks are
-    /// independent; each thread takes a share and adds into its own adjoints of the inputs.
+    /// independent; they are cut into [`SHARES`] shares (one when the work is small), each
+    /// adding into its own adjoints of the inputs, which are then added in share order. The
+    /// cut depends on the trace only, never on the number of threads, so the product is the
+    /// same bits on any rayon pool.
     fn flat_reverse(&mut self, x_bar: &mut [f64]) {
         let (tasks, work) = (&self.tasks, self.element_ops);
-        let threads = if work >= PAR_WORK {
-            rayon::current_num_threads().min(tasks.len()).max(1)
+        let n_shares = if work >= PAR_WORK {
+            SHARES.min(tasks.len()).max(1)
         } else {
             1
         };
-        while self.work.len() < threads {
+        while self.work.len() < n_shares {
             self.work.push(Workspace::new(self.biggest, self.widest));
         }
         // equal shares of element-operations, in task order
-        let per = work.div_ceil(threads);
-        let mut shares: Vec<&[(usize, usize, usize)]> = Vec::with_capacity(threads);
+        let per = work.div_ceil(n_shares);
+        let mut shares: Vec<&[(usize, usize, usize)]> = Vec::with_capacity(n_shares);
         let (mut from, mut acc) = (0, 0);
         for (t, &(i, _, len)) in tasks.iter().enumerate() {
             acc += len * self.runs[i].ops.len();
-            if acc >= per * (shares.len() + 1) && shares.len() + 1 < threads {
+            if acc >= per * (shares.len() + 1) && shares.len() + 1 < n_shares {
                 shares.push(&tasks[from..=t]);
                 from = t + 1;
             }
@@ -816,8 +826,12 @@ impl Trace {
         let n_in = self.n_inputs;
         let rest = |ws: &mut Workspace, share: &&[(usize, usize, usize)]| {
             let mut to = std::mem::take(&mut ws.input_adj);
-            to.clear();
-            to.resize(n_in, 0.0);
+            // left zeroed by the previous product's sum below, unless new or not summed
+            if to.len() != n_in || ws.adj_dirty {
+                to.clear();
+                to.resize(n_in, 0.0);
+            }
+            ws.adj_dirty = true;
             run_share(ws, share, &mut to);
             ws.input_adj = to;
         };
@@ -835,10 +849,13 @@ impl Trace {
                     .for_each(|(ws, share)| rest(ws, share))
             },
         );
-        for ws in others.iter() {
-            for (b, a) in x_bar.iter_mut().zip(&ws.input_adj) {
-                *b += a;
+        // in share order; zeroing each buffer as it is read saves a pass at the next product
+        for ws in others.iter_mut() {
+            for (b, a) in x_bar.iter_mut().zip(ws.input_adj.iter_mut()) {
+                *b += *a;
+                *a = 0.0;
             }
+            ws.adj_dirty = false;
         }
     }
 }

@@ -281,3 +281,58 @@ fn recordings_past_the_limit_are_refused() {
         Some(TraceError::TooLarge { limit: 29 })
     );
 }
+
+/// Runs `f` on rayon pools of 1, 2 and 8 threads; all results must be the same bits.
+fn on_pools(name: &str, f: impl Fn() -> Vec<f64> + Send + Sync) {
+    let bits = |v: Vec<f64>| -> Vec<u64> { v.into_iter().map(f64::to_bits).collect() };
+    let first = bits(f());
+    for threads in [1, 2, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let again = bits(pool.install(&f));
+        let differ = first.iter().zip(&again).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ, 0,
+            "{name}: {differ} entries differ on {threads} threads"
+        );
+    }
+}
+
+#[test]
+fn products_are_the_same_bits_on_every_pool() {
+    // 64 x 64: 81 920 element-operations, above the threshold where the chunks run in shares
+    let m = 64;
+    let mut rng = Rng::new(5);
+    let x: Vec<f64> = (0..2 * m * m)
+        .map(|j| {
+            if j < m * m {
+                rng.uniform(0.1, 0.9)
+            } else {
+                rng.uniform(0.005, 0.015)
+            }
+        })
+        .collect();
+    let w = rng.vec(m * m, -1.0, 1.0);
+    let trace = Trace::record(&x, m * m, |x, y| Stencil { m }.eval(x, y)).unwrap();
+    on_pools("stencil 64", || {
+        let mut t = trace.clone();
+        let mut x_bar = vec![0.5; x.len()];
+        t.vjp(&x, &w, &mut x_bar);
+        x_bar
+    });
+}
+
+#[test]
+fn array_reductions_are_the_same_bits_on_every_pool() {
+    // above the arrays' parallel threshold (2^18 elements)
+    let n = 300_000;
+    let mut rng = Rng::new(9);
+    let (a, b) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+    on_pools("sum, dot", || {
+        let tape = Tape::new();
+        let (xa, xb) = (tape.var_array(&a), tape.var_array(&b));
+        vec![xa.sum().value(), xa.dot(&xb).value()]
+    });
+}

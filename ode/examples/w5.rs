@@ -9,8 +9,9 @@
 //! `checkpoints` defaults to 256 (see `docs/ode.md`, "Memory").
 //!
 //! The third argument chooses how the generic and array right-hand sides' products are
-//! computed (`Options::rhs_products`; default `auto`, which times each possible way and keeps
-//! the fastest).
+//! computed (`Options::rhs_products`; default `auto`: the trace when `rhs` records as one, else
+//! the compressed Jacobian when its pattern holds everywhere, else the tape — a fixed rule,
+//! never a timing).
 
 use std::time::Instant;
 

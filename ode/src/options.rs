@@ -94,10 +94,10 @@ pub enum Sensitivity {
 /// products; they differ in cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RhsProducts {
-    /// For systems with at least 256 states plus parameters whose traced Jacobian pattern or
-    /// operation trace holds everywhere: a few products timed each possible way at the first
-    /// product of a solve (tape, compressed Jacobian, trace replay), the fastest kept.
-    /// Otherwise the tape.
+    /// For systems with at least 256 states plus parameters: the operation trace replay if
+    /// the recording holds everywhere, else the compressed Jacobian if its traced pattern
+    /// holds everywhere (at most 24 colours), else the tape. A fixed rule, decided at the
+    /// first product of a solve (never by timing: the same inputs give the same bits).
     #[default]
     Auto,
     /// Record `rhs` on a tape for every product.

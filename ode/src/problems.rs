@@ -99,6 +99,62 @@ impl OdeSystem for Brusselator1d {
     }
 }
 
+/// Upwind advection-reaction on a periodic 1D grid of `n` cells (`h = 1/n`), the advection
+/// velocity depending on the state, so that the upwind difference branches on it:
+/// `u_i' = -v_i (u_i - u_{i-1}) / h` if `v_i > 0`, else `-v_i (u_{i+1} - u_i) / h`, minus
+/// `k (u_i - g_i)`, with `v_i = a (u_i - s)`, the target `g_i = 1.3 + 0.5 cos(2π x_i)`,
+/// `x_i = (i + 1/2) h`, and `p = (s, k, a)`. The right-hand side is continuous (the advection
+/// term vanishes where `v_i` changes sign) but its Jacobian's pattern is not fixed: row `i`
+/// holds `(i - 1, i)` where `v_i > 0` and `(i, i + 1)` elsewhere.
+///
+/// From [`UpwindAdvection::initial_state`] (`1 + 0.5 sin(2π x_i)`) with
+/// [`UpwindAdvection::P`] the reaction pulls `u` toward `g`, and the sign of `v_i` flips in many
+/// cells during `t ∈ [0, 1]`: the pattern traced at the start misses entries the Jacobian has
+/// later. It is the test problem for the rule that a pattern traced through a branch is never
+/// used for derivatives (`ad_core::sparsity::global_jacobian_sparsity`): stiff (`k = 100`
+/// against advection rates up to `a |u - s| / h ~ 40` at `n = 80`), large enough for the
+/// stiff solvers' sparse path (`n >= 64`).
+#[derive(Clone, Copy, Debug)]
+pub struct UpwindAdvection {
+    /// Cells (states).
+    pub n: usize,
+}
+
+impl UpwindAdvection {
+    /// The parameters `(s, k, a) = (1, 100, 1)`.
+    pub const P: [f64; 3] = [1.0, 100.0, 1.0];
+
+    /// The initial state `u_i = 1 + 0.5 sin(2π x_i)`.
+    pub fn initial_state(&self) -> Vec<f64> {
+        let tp = 2.0 * std::f64::consts::PI / self.n as f64;
+        (0..self.n)
+            .map(|i| 1.0 + 0.5 * (tp * (i as f64 + 0.5)).sin())
+            .collect()
+    }
+}
+
+impl OdeSystem for UpwindAdvection {
+    fn dim(&self) -> usize {
+        self.n
+    }
+    fn n_params(&self) -> usize {
+        3
+    }
+    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
+        let n = self.n;
+        let inv_h = n as f64;
+        let tp = 2.0 * std::f64::consts::PI / n as f64;
+        for i in 0..n {
+            let (l, r) = ((i + n - 1) % n, (i + 1) % n);
+            let v = p[2] * (y[i] - p[0]);
+            // the upwind difference: from the side the flow comes from
+            let slope = if v > 0.0 { y[i] - y[l] } else { y[r] - y[i] };
+            let g = 1.3 + 0.5 * (tp * (i as f64 + 0.5)).cos();
+            dy[i] = -(v * slope) * inv_h - p[1] * (y[i] - g);
+        }
+    }
+}
+
 /// W5: reaction-diffusion `u' = div(D grad u) + u (1 - u)` on an `M × M` periodic grid with one
 /// diffusivity per cell (`p = D`), 5-point stencil, `h = 1/M`, the diffusivity of a face the
 /// mean of its two cells:

@@ -1,8 +1,8 @@
 //! The sparse Jacobian `[∂f/∂y | ∂f/∂p]` of a right-hand side, for the adjoints of large
-//! systems: the pattern traced once ([`jacobian_sparsity`] on the generic `rhs`), the values
+//! systems: the pattern traced once ([`global_jacobian_sparsity`]: only a pattern that holds everywhere) on the generic `rhs`), the values
 //! by compressed forward mode ([`CompressedJacobian`]).
 
-use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Sparsity, Tracer};
+use ad_core::sparsity::{global_jacobian_sparsity, CompressedJacobian, Sparsity, Tracer};
 use ad_core::Dual;
 
 use crate::system::OdeSystem;
@@ -34,13 +34,11 @@ impl RhsJacobian {
             return None;
         }
         let x: Vec<f64> = y.iter().chain(p).copied().collect();
-        let s = jacobian_sparsity(&x, n, MAX_ROW_NNZ, |x: &[Tracer], out| {
+        // a pattern that holds at this point only (a branch on the state) gives None
+        let s = global_jacobian_sparsity(&x, n, MAX_ROW_NNZ, |x: &[Tracer], out| {
             sys.rhs(Tracer::constant(t), &x[..n], &x[n..], out)
         })
         .ok()?;
-        if s.is_local() {
-            return None;
-        }
         let jac = CompressedJacobian::new(s);
         (jac.evaluations() <= max_evals).then_some(RhsJacobian { jac, x })
     }

@@ -13,7 +13,7 @@
 use rayon::prelude::*;
 
 use super::ops::{map_values, values_and_partials};
-use super::{axpy, axpy_mul, sum, ArrayOp, VarArray, CHUNK, PAR_MIN};
+use super::{axpy, axpy_mul, in_order, sum, ArrayOp, VarArray, CHUNK, PAR_MIN};
 use crate::dual::Dual;
 use crate::real::Real;
 use crate::tape::Claims;
@@ -158,14 +158,16 @@ impl<'t> VarArray<'t> {
         let (off, value) = t.arena_extend(N * n, |partials| {
             let out = Partials(partials.as_mut_ptr().cast());
             if n >= PAR_MIN {
-                (0..n.div_ceil(CHUNK))
-                    .into_par_iter()
-                    .map(|c| {
-                        let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-                        // SAFETY: the buffer holds `N n` elements; chunks are disjoint.
-                        unsafe { eval_sum(values, out, n, lo, hi, f) }
-                    })
-                    .sum()
+                in_order(
+                    (0..n.div_ceil(CHUNK))
+                        .into_par_iter()
+                        .map(|c| {
+                            let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+                            // SAFETY: the buffer holds `N n` elements; chunks are disjoint.
+                            unsafe { eval_sum(values, out, n, lo, hi, f) }
+                        })
+                        .collect(),
+                )
             } else {
                 // SAFETY: the buffer holds `N n` elements; one thread.
                 unsafe { eval_sum(values, out, n, 0, n, f) }

@@ -773,10 +773,12 @@ fn accumulate(
 /// `sum_i a[i] * b[i]`.
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     if a.len() >= PAR_MIN {
-        a.par_chunks(CHUNK)
-            .zip(b.par_chunks(CHUNK))
-            .map(|(a, b)| dot(a, b))
-            .sum()
+        in_order(
+            a.par_chunks(CHUNK)
+                .zip(b.par_chunks(CHUNK))
+                .map(|(a, b)| dot(a, b))
+                .collect(),
+        )
     } else {
         // Four accumulators so the loop vectorises without reassociation by the compiler.
         let mut acc = [0.0; 4];
@@ -792,10 +794,17 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
+/// The sum of the chunks' partial sums, added in chunk order: the same bits on any number
+/// of threads (rayon's own `sum` combines the parts in an order that follows how the work
+/// was split between the threads).
+pub(crate) fn in_order(parts: Vec<f64>) -> f64 {
+    parts.iter().sum()
+}
+
 /// `sum_i a[i]`.
 pub(crate) fn sum(a: &[f64]) -> f64 {
     if a.len() >= PAR_MIN {
-        a.par_chunks(CHUNK).map(sum).sum()
+        in_order(a.par_chunks(CHUNK).map(sum).collect())
     } else {
         let mut acc = [0.0; 4];
         let c = a.chunks_exact(4);

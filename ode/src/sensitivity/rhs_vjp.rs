@@ -1,4 +1,4 @@
-//! Vector-Jacobian products of the user's right-hand side, by the cheapest of four ways:
+//! Vector-Jacobian products of the user's right-hand side, by one of four ways:
 //!
 //! 1. the system's own [`OdeSystem::vjp`], if it has one;
 //! 2. for large systems whose generic `rhs` does not look at values: the operations recorded
@@ -8,13 +8,13 @@
 //!    `ceil(colours / 8)` evaluations of `rhs` on `Dual<8>`, in parallel);
 //! 4. else `rhs` recorded on `Var` on a reused tape and swept backwards.
 //!
-//! The choice is made once per solve, at the first product ([`Plan`]): the pattern and the
-//! trace are recorded (each usable only if the recorded code did not branch on a value — a
-//! branch could go another way elsewhere, and a wrong product would be a wrong gradient — and
-//! the colouring needs at most [`MAX_EVALS`] evaluations); then a few products are timed each
-//! possible way and the fastest kept. All ways give the exact products (to rounding).
-
-use std::time::Instant;
+//! The choice is made once per solve, at the first product ([`Plan`]), by a fixed rule
+//! (`RhsVjp::decide`: the trace, else the compressed Jacobian, else the tape), never by
+//! timing: the same inputs give the same bits on every run. The trace and the pattern are
+//! usable only if the recorded code did not branch on a value (a branch could go another way
+//! elsewhere, and a wrong product would be a wrong gradient:
+//! `ad_core::sparsity::global_jacobian_sparsity`), and the colouring must need at most
+//! [`MAX_EVALS`] evaluations. All ways give the exact products (to rounding).
 
 use ad_core::{Adjoints, Tape, Var};
 
@@ -26,8 +26,6 @@ use crate::system::OdeSystem;
 /// Largest number of `Dual<8>` evaluations per product for the compressed Jacobian (above,
 /// taping is cheaper).
 const MAX_EVALS: usize = 3;
-/// Products timed each way (after one untimed) before [`RhsProducts::Auto`] keeps the faster.
-const TIMED_ROUNDS: usize = 3;
 
 /// How one solve computes its right-hand side products (kept per solve: the pattern belongs
 /// to the system).
@@ -81,7 +79,7 @@ impl RhsVjp {
             return 0;
         }
         if let Plan::Undecided(how) = *plan {
-            *plan = self.decide(how, sys, t, y, p, w);
+            *plan = Self::decide(how, sys, t, y, p);
         }
         self.product(plan, sys, t, y, p, w, y_bar, p_bar)
     }
@@ -117,53 +115,30 @@ impl RhsVjp {
         }
     }
 
-    /// With [`RhsProducts::Auto`]: records the trace and the pattern; times [`TIMED_ROUNDS`]
-    /// products each possible way (after one to size the buffers) and keeps the fastest by
-    /// their best times. All are exact, so the choice changes the cost, not the result beyond
-    /// rounding. On a scalar stencil the trace replay wins (W5: ~3x over compressed forward
-    /// mode, which beats the tape ~2x); on array-style code the tape (one node per array
-    /// operation).
-    fn decide<Sys: OdeSystem>(
-        &mut self,
-        how: RhsProducts,
-        sys: &Sys,
-        t: f64,
-        y: &[f64],
-        p: &[f64],
-        w: &[f64],
-    ) -> Plan {
+    /// Decides how to compute the products, by a fixed rule (never by timing, so that the
+    /// same inputs give the same bits whatever the machine's load): with
+    /// [`RhsProducts::Auto`], the replayed trace if `rhs` records as one (at least
+    /// [`MIN_SPARSE_INPUTS`](crate::rhs_jacobian::MIN_SPARSE_INPUTS) states plus parameters,
+    /// no branch on a value, no custom block), else the compressed Jacobian if its pattern
+    /// holds everywhere and needs at most [`MAX_EVALS`] evaluations, else the tape. That is
+    /// the order of their costs wherever they apply: on W5's scalar stencil one product costs
+    /// ~0.26 ms by trace replay, 0.7-1.1 ms of CPU by compressed forward mode and ~1.5 ms by
+    /// the tape (`ad_core::trace`). The other options take their way when it applies, else
+    /// the tape. Each way gives the exact products to rounding; the choice fixes which
+    /// rounding.
+    fn decide<Sys: OdeSystem>(how: RhsProducts, sys: &Sys, t: f64, y: &[f64], p: &[f64]) -> Plan {
         let trace = || RhsTrace::record(sys, t, y, p).map(|tr| Plan::Traced(Box::new(tr)));
         let sparse = || {
             RhsJacobian::detect(sys, t, y, p, MAX_EVALS)
                 .map(|jac| Plan::Sparse(Box::new(jac), vec![0.0; y.len() + p.len()]))
         };
-        let mut plans: Vec<Plan> = match how {
-            RhsProducts::Tape => vec![],
-            RhsProducts::Compressed => sparse().into_iter().collect(),
-            RhsProducts::Trace => trace().into_iter().collect(),
-            RhsProducts::Auto => trace().into_iter().chain(sparse()).collect(),
+        let plan = match how {
+            RhsProducts::Tape => None,
+            RhsProducts::Compressed => sparse(),
+            RhsProducts::Trace => trace(),
+            RhsProducts::Auto => trace().or_else(sparse),
         };
-        if how != RhsProducts::Auto || plans.is_empty() {
-            return plans.pop().unwrap_or(Plan::Taped);
-        }
-        plans.push(Plan::Taped);
-        let (mut y_sink, mut p_sink) = (vec![0.0; y.len()], vec![0.0; p.len()]);
-        // the first round sizes the buffers; the best of the others is each way's cost (the
-        // minimum, because another process can only make a run slower)
-        let mut best = vec![f64::INFINITY; plans.len()];
-        for round in 0..=TIMED_ROUNDS {
-            for (plan, best) in plans.iter_mut().zip(&mut best) {
-                let clock = Instant::now();
-                self.product(plan, sys, t, y, p, w, &mut y_sink, &mut p_sink);
-                if round > 0 {
-                    *best = best.min(clock.elapsed().as_secs_f64());
-                }
-            }
-        }
-        let fastest = (0..plans.len())
-            .min_by(|&i, &j| best[i].total_cmp(&best[j]))
-            .expect("the tape at least");
-        plans.swap_remove(fastest)
+        plan.unwrap_or(Plan::Taped)
     }
 
     /// The product by taping `rhs`; returns the number of nodes recorded.

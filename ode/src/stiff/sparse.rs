@@ -7,9 +7,12 @@
 //! states it depends on, so the pattern is structural — an entry whose partial vanishes at
 //! the initial state (a zero concentration) is still found — and costs one evaluation plus
 //! set merges, whatever `n`. The diagonal is always kept. If the right-hand side branches on a
-//! state value the pattern is that of the initial state; an entry that appears elsewhere is
-//! then missing from the Newton matrix, which modified Newton tolerates (slower convergence,
-//! Jacobian refreshes), never a wrong solution. The values come from
+//! state value (an upwind flux) the pattern would be that of the initial state only: an entry
+//! that appears elsewhere would be missing, the colouring could then merge columns that share
+//! a row and corrupt the entries present too, and the discrete adjoint, which solves with the
+//! transpose of this Newton matrix, would return a wrong gradient. So such a system gets no
+//! sparse Jacobian (the solver uses the dense one): the rule of
+//! [`global_jacobian_sparsity`], shared with the adjoints' products. The values come from
 //! [`CompressedJacobian`]: columns sharing no row share a colour, so a banded or stencil
 //! Jacobian costs a handful of `Dual<8>` evaluations.
 
@@ -17,7 +20,7 @@ use std::sync::Arc;
 
 use std::sync::Mutex;
 
-use ad_core::sparsity::{jacobian_sparsity, CompressedJacobian, Tracer};
+use ad_core::sparsity::{global_jacobian_sparsity, CompressedJacobian, Tracer};
 use ad_core::Dual;
 use solvers::sparse::{CsrMatrix, Pattern, SparseLu, SymbolicLu};
 
@@ -43,8 +46,9 @@ pub(crate) struct SparseJacobian {
 }
 
 impl SparseJacobian {
-    /// Detects the pattern of `∂f/∂y` at `(t, y)`; `None` for small or dense Jacobians (or
-    /// a pattern the sparse LU rejects).
+    /// Detects the pattern of `∂f/∂y` at `(t, y)`; `None` for small or dense Jacobians, a
+    /// pattern that holds at this point only (the `rhs` branched on a state value), or a
+    /// pattern the sparse LU rejects.
     pub(crate) fn detect<Sys: OdeSystem>(sys: &Sys, t: f64, y: &[f64], p: &[f64]) -> Option<Self> {
         let n = y.len();
         if n < MIN_SPARSE_DIM {
@@ -52,7 +56,7 @@ impl SparseJacobian {
         }
         let limit = ((MAX_DENSITY * n as f64) as usize).max(8);
         let pt: Vec<Tracer> = p.iter().map(|&v| Tracer::constant(v)).collect();
-        let traced = jacobian_sparsity(y, n, limit, |yt, out| {
+        let traced = global_jacobian_sparsity(y, n, limit, |yt, out| {
             sys.rhs(Tracer::constant(t), yt, &pt, out);
             // keep the diagonal: `y_i * 0` depends on y_i
             for (o, &yi) in out.iter_mut().zip(yt) {
