@@ -231,7 +231,7 @@ fn an_objective_that_turns_nan_is_not_reported_as_converged() {
         (x[0] - 3.0) * (x[0] - 3.0)
     };
     for method in [Method::GradientDescent, Method::Lbfgs { memory: 5 }] {
-        let o = Options::default().with_method(method.clone()).unwrap();
+        let o = Options::default().with_method(method).unwrap();
         let r = minimize(f, &[0.0], &o).unwrap();
         assert!(
             !r.termination.converged(),
