@@ -135,6 +135,16 @@ pub struct Options {
     /// How the adjoints get the right-hand side's vector-Jacobian products (default
     /// [`RhsProducts::Auto`]).
     pub rhs_products: RhsProducts,
+    /// Whether the error test of a differentiated solve covers the derivatives as well as the
+    /// state (default `true`; CVODES' `errconS`): forward sensitivities test their tangents,
+    /// the adjoints' forward solves a probe tangent (see `docs/ode.md`, "Error control on the
+    /// derivatives"). Then a solve started at an equilibrium gets the right gradient, and the
+    /// steps (so the values) of a differentiated solve may differ from the `f64` solve's within
+    /// the tolerances. With `false` the steps are chosen on the state alone: every sensitivity
+    /// method then takes exactly the `f64` solve's steps (forward sensitivities and the discrete
+    /// adjoint are each other's exact transpose), but a derivative can be far off where the
+    /// state's error estimate is small (an equilibrium start).
+    pub derivative_error_control: bool,
 }
 
 impl Default for Options {
@@ -149,6 +159,7 @@ impl Default for Options {
             max_steps: 100_000,
             sensitivity: Sensitivity::Auto,
             rhs_products: RhsProducts::Auto,
+            derivative_error_control: true,
         }
     }
 }

@@ -24,6 +24,9 @@ fn opts(method: Method, sensitivity: Sensitivity, tol: f64) -> Options {
         rtol: tol,
         atol: tol,
         sensitivity,
+        // the methods are compared with each other and with the f64 solve, exactly: that
+        // needs the f64 solve's steps, i.e. the error test on the state alone
+        derivative_error_control: false,
         ..Default::default()
     }
 }

@@ -45,7 +45,10 @@ pub(super) fn error_norm<S: Tangents>(
     k: &[Vec<S>],
     o: &Options,
 ) -> f64 {
-    let w = y.first().map_or(0, |v| v.tangents().len());
+    let w = match o.derivative_error_control {
+        true => y.first().map_or(0, |v| v.tangents().len()),
+        false => 0,
+    };
     let mut err = wrms(tab, h, y, y1, k, o, |v| v.value());
     for j in 0..w {
         let ej = wrms(tab, h, y, y1, k, o, |v| v.tangents()[j]);

@@ -129,6 +129,12 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     // the adjoints' forward solves carry one probe tangent for the error test
     let probe = !sens && keep != Keep::Nothing;
     let cols = if probe { 1 } else { m };
+    // the tangent columns the error test covers (none with `derivative_error_control` off)
+    let err_cols = if opts.derivative_error_control {
+        cols
+    } else {
+        0
+    };
     let w = n * (1 + cols);
     let mut out = StiffOutput::new(n, m);
     let mut state0 = vec![0.0; w];
@@ -459,7 +465,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
             }
             error_norm = weighted_error_norm(
                 n,
-                cols,
+                err_cols,
                 co.error_const[order],
                 &dd,
                 &base,
@@ -548,7 +554,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         }
         let mut row_norm = |j: usize, k: f64| {
             let e = &d[j * w..(j + 1) * w];
-            weighted_error_norm(n, cols, k, e, &base, &atol, rtol, &mut err, &mut scale)
+            weighted_error_norm(n, err_cols, k, e, &base, &atol, rtol, &mut err, &mut scale)
         };
         let error_m_norm = if order > 1 {
             row_norm(order, co.error_const[order - 1])
