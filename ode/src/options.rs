@@ -94,8 +94,9 @@ pub enum Sensitivity {
 /// products; they differ in cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RhsProducts {
-    /// For systems with at least 256 states plus parameters: the operation trace replay if
-    /// the recording holds everywhere, else the compressed Jacobian if its traced pattern
+    /// For systems with at least 256 states plus parameters: the tape for array-style code
+    /// (its tape has fewer than 1/8 as many nodes as its trace has scalar operations), else
+    /// the operation trace replay if the recording holds everywhere, else the compressed Jacobian if its traced pattern
     /// holds everywhere (at most 24 colours), else the tape. A fixed rule, decided at the
     /// first product of a solve (never by timing: the same inputs give the same bits).
     #[default]

@@ -36,6 +36,12 @@ impl RhsTrace {
         Some(RhsTrace { trace, x, x_bar })
     }
 
+    /// Number of recorded operations (scalar operations: an array operation of `n` elements
+    /// counts `n`).
+    pub(crate) fn n_ops(&self) -> usize {
+        self.trace.n_ops()
+    }
+
     /// ADDS `(∂f/∂y)^T w` to `y_bar` and `(∂f/∂p)^T w` to `p_bar` at `(t, y, p)`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn vjp(

@@ -26,6 +26,9 @@ use crate::system::OdeSystem;
 /// Largest number of `Dual<8>` evaluations per product for the compressed Jacobian (above,
 /// taping is cheaper).
 const MAX_EVALS: usize = 3;
+/// A right-hand side whose tape has fewer than 1/`ARRAY_STYLE` as many computed nodes as its
+/// trace has scalar operations is array-style, and its products are taped.
+const ARRAY_STYLE: usize = 8;
 
 /// How one solve computes its right-hand side products (kept per solve: the pattern belongs
 /// to the system).
@@ -79,7 +82,7 @@ impl RhsVjp {
             return 0;
         }
         if let Plan::Undecided(how) = *plan {
-            *plan = Self::decide(how, sys, t, y, p);
+            *plan = self.decide(how, sys, t, y, p, w);
         }
         self.product(plan, sys, t, y, p, w, y_bar, p_bar)
     }
@@ -115,18 +118,28 @@ impl RhsVjp {
         }
     }
 
-    /// Decides how to compute the products, by a fixed rule (never by timing, so that the
-    /// same inputs give the same bits whatever the machine's load): with
-    /// [`RhsProducts::Auto`], the replayed trace if `rhs` records as one (at least
-    /// [`MIN_SPARSE_INPUTS`](crate::rhs_jacobian::MIN_SPARSE_INPUTS) states plus parameters,
-    /// no branch on a value, no custom block), else the compressed Jacobian if its pattern
-    /// holds everywhere and needs at most [`MAX_EVALS`] evaluations, else the tape. That is
-    /// the order of their costs wherever they apply: on W5's scalar stencil one product costs
-    /// ~0.26 ms by trace replay, 0.7-1.1 ms of CPU by compressed forward mode and ~1.5 ms by
-    /// the tape (`ad_core::trace`). The other options take their way when it applies, else
-    /// the tape. Each way gives the exact products to rounding; the choice fixes which
-    /// rounding.
-    fn decide<Sys: OdeSystem>(how: RhsProducts, sys: &Sys, t: f64, y: &[f64], p: &[f64]) -> Plan {
+    /// Decides how to compute the products, by a fixed rule on operation counts (never by
+    /// timing, so that the same inputs give the same bits whatever the machine's load): with
+    /// [`RhsProducts::Auto`], the tape for array-style code (its tape holds fewer than
+    /// 1/[`ARRAY_STYLE`] as many nodes as the trace has scalar operations: one node per array
+    /// operation, swept by vectorised kernels), else the replayed trace if `rhs` records as
+    /// one (at least [`MIN_SPARSE_INPUTS`](crate::rhs_jacobian::MIN_SPARSE_INPUTS) states plus
+    /// parameters, no branch on a value, no custom block), else the compressed Jacobian if
+    /// its pattern holds everywhere and needs at most [`MAX_EVALS`] evaluations, else the
+    /// tape. That is the order of their costs wherever they apply: on W5's scalar stencil one
+    /// product costs ~0.26 ms by trace replay, 0.7-1.1 ms of CPU by compressed forward mode
+    /// and ~1.5 ms by the tape (`ad_core::trace`). The other options take their way when it
+    /// applies, else the tape. Each way gives the exact products to rounding; the choice
+    /// fixes which rounding.
+    fn decide<Sys: OdeSystem>(
+        &mut self,
+        how: RhsProducts,
+        sys: &Sys,
+        t: f64,
+        y: &[f64],
+        p: &[f64],
+        w: &[f64],
+    ) -> Plan {
         let trace = || RhsTrace::record(sys, t, y, p).map(|tr| Plan::Traced(Box::new(tr)));
         let sparse = || {
             RhsJacobian::detect(sys, t, y, p, MAX_EVALS)
@@ -136,7 +149,15 @@ impl RhsVjp {
             RhsProducts::Tape => None,
             RhsProducts::Compressed => sparse(),
             RhsProducts::Trace => trace(),
-            RhsProducts::Auto => trace().or_else(sparse),
+            RhsProducts::Auto => match trace() {
+                Some(Plan::Traced(tr)) => {
+                    let (mut yb, mut pb) = (vec![0.0; y.len()], vec![0.0; p.len()]);
+                    let nodes = self.taped(sys, t, y, p, w, &mut yb, &mut pb);
+                    let computed = nodes.saturating_sub(y.len() + p.len());
+                    (computed * ARRAY_STYLE >= tr.n_ops()).then_some(Plan::Traced(tr))
+                }
+                _ => sparse(),
+            },
         };
         plan.unwrap_or(Plan::Taped)
     }
