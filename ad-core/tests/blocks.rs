@@ -371,9 +371,11 @@ fn the_gradient_checker_catches_a_wrong_block_rule() {
     assert!((c.forward - c.finite_difference).abs() < 1e-8, "{c:?}");
 }
 
+/// A block without a second-order rule (`Block::jvp_nested`) under a Hessian-vector product
+/// says so (`try_hessian_vector_product` returns it as an error).
 #[test]
-#[should_panic(expected = "first-order rules only")]
-fn blocks_refuse_nested_duals() {
+#[should_panic(expected = "has no second-order rule")]
+fn blocks_without_a_second_order_rule_say_so() {
     hessian_vector_product(&Mixed::<true>, &X, &[1.0, 0.0, 0.0, 0.0]);
 }
 
