@@ -32,7 +32,12 @@ fn jacobians_agree_with_finite_differences_in_both_modes() {
     let x = [1.4, 3.1, 0.9];
     let (y, jf) = m.jacobian(&x, GradientMode::Forward).unwrap();
     let (y2, jr) = m.jacobian(&x, GradientMode::Reverse).unwrap();
-    assert_eq!(y, m.evaluate(&x).unwrap());
+    // a differentiated solve's error test covers its derivatives too (ode's
+    // derivative_error_control), so its steps, and values, differ from the plain solve's within
+    // the tolerance (1e-10)
+    for (a, b) in y.iter().zip(&m.evaluate(&x).unwrap()) {
+        assert!((a - b).abs() <= 1e-8 * b.abs().max(1.0), "{y:?}");
+    }
     for o in 0..6 {
         assert!((y[o] - y2[o]).abs() < 1e-12);
         for i in 0..3 {
@@ -56,7 +61,11 @@ fn jacobians_agree_with_finite_differences_in_both_modes() {
         }
     }
     let single = m.clone().with_output(States(vec![1]));
-    assert_eq!(single.evaluate(&x).unwrap(), vec![y[1], y[3], y[5]]);
+    let plain = m.evaluate(&x).unwrap();
+    assert_eq!(
+        single.evaluate(&x).unwrap(),
+        vec![plain[1], plain[3], plain[5]]
+    );
 }
 
 /// `y' = p y^2`: blows up at t = 1 / (p y0), so large p fails before t = 1.
