@@ -1,6 +1,6 @@
 //! Timing report: BDF with an automatically detected sparse Jacobian on the 2D Brusselator
 //! (32 x 32 and 64 x 64 grids, 2 048 and 8 192 states). Correctness of the sparse path is
-//! checked against the dense one in `tests/stiff_sparse.rs`; this program only measures.
+//! checked against the dense one in `tests/it/stiff_sparse.rs`; this program only measures.
 //!
 //! `cargo run --release -p ode --example brusselator_2d`
 //!

@@ -2,7 +2,7 @@
 //! against SciPy's `solve_ivp` (BDF, Radau, LSODA), the peer's numbers read from the JSON file
 //! written by `benches/peers/robertson_work_precision_scipy.py`.
 //!
-//! Problem and accuracy measure are those of `ode/tests/stiff_bdf.rs`: k = (0.04, 3e7, 1e4),
+//! Problem and accuracy measure are those of `ode/tests/it/stiff_bdf.rs`: k = (0.04, 3e7, 1e4),
 //! y0 = (1, 0, 0), one save time t = 1e11, `atol_i = (1e-10, 1e-14, 1e-10) * rtol` (scaled to
 //! the final sizes of the components), and significant correct digits
 //! `-log10(|y_i - ref_i| / |ref_i|)` against the published reference (Test Set for IVP
@@ -47,7 +47,7 @@ const MIN_RUNS: usize = 3;
 const TIMED_BUDGET_S: f64 = 1.0;
 const DIGITS_CAP: f64 = 16.0;
 
-/// Significant correct digits, as in `ode/tests/stiff_bdf.rs`.
+/// Significant correct digits, as in `ode/tests/it/stiff_bdf.rs`.
 fn digits(a: f64, b: f64) -> f64 {
     -((a - b).abs() / b.abs()).log10()
 }

@@ -2,15 +2,13 @@
 //! `par_gradients`) against finite differences and analytic derivatives, and the tape's
 //! contract: reuse after `clear`, constants, mixing tapes, bytes per recorded operation.
 
-mod common;
-
 use std::sync::Mutex;
 
+use crate::common::{assert_all_close, assert_close, dot, fd_directional, fd_jacobian};
 use ad_core::testing::Rng;
 use ad_core::{
     gradient, hessian_vector_product, jacobian, jvp, par_gradients, vjp, Function, Real, Tape, Var,
 };
-use common::{assert_all_close, assert_close, dot, fd_directional, fd_jacobian};
 use num_traits::Float;
 use proptest::prelude::*;
 

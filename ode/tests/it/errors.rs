@@ -1,10 +1,8 @@
 //! Failures are typed errors, never NaN or a hang; the differentiated solve fails exactly when
 //! the f64 solve fails.
 
-mod common;
-
+use crate::common::*;
 use ad_core::Tape;
-use common::*;
 use ode::{solve, vjp, Error, Method, Options, Sensitivity};
 
 #[test]

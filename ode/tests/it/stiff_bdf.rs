@@ -1,10 +1,8 @@
 //! BDF on standard stiff problems: Robertson to 1e11 against the published reference, W4 loss
 //! and gradient, the linear stiff problem, van der Pol, and pinned counters.
 
-mod stiff_zoo;
-
+use crate::stiff_zoo::*;
 use ode::{Method, Options};
-use stiff_zoo::*;
 
 fn bdf(rtol: f64, atol: f64) -> Options {
     Options {

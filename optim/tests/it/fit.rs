@@ -1,7 +1,6 @@
 //! Fitting ODE parameters: noise-free data recover the true parameters (L-BFGS with the adjoint
 //! gradient, LM with forward sensitivities, with and without log transforms, with the initial
 //! state), W6 reaches the true basin, and bad problems are errors.
-#![cfg(feature = "fit")]
 
 use ode::problems::LotkaVolterra;
 use optim::{

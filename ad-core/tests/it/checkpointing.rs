@@ -2,16 +2,14 @@
 //! recording a bounded tape, and `revolve_reverse` re-evaluates exactly Griewank's minimal
 //! number of steps, `binomial_advances`, which is checked against a brute-force dynamic program.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::common::assert_all_close;
 use ad_core::{
     binomial_advances, binomial_capacity, checkpoint, gradient, revolve, revolve_reverse, Dual,
     Function, Real, Step, Tape, Var,
 };
-use common::assert_all_close;
 
 /// Exact agreement up to rounding: `|a - b| <= 1e-14 max(1, |b|)` entry by entry.
 const SAME: f64 = 1e-14;

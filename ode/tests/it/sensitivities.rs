@@ -2,11 +2,9 @@
 //! the same numerical solution) and with finite differences of the f64 solve (the shared
 //! gradient checker, `ad_core::testing::check_function`).
 
-mod common;
-
+use crate::common::*;
 use ad_core::testing::check_function;
 use ad_core::{Dual, Function, Real, Tape};
-use common::*;
 use ode::{solve, vjp, Method, Options, Sensitivity};
 
 const SENS: [Sensitivity; 4] = [

@@ -7,10 +7,8 @@
 //! it is checked against that too. Models record their control flow in `path` so the tests can
 //! check that the finite-difference stencil stayed on the path that was differentiated.
 
-mod common;
-
+use crate::common::{assert_all_close, assert_close, fd_directional};
 use ad_core::{gradient, Dual};
-use common::{assert_all_close, assert_close, fd_directional};
 use num_traits::Float;
 
 /// A model written against `Float` alone. `path` records the control flow taken (branches,

@@ -379,7 +379,7 @@ fn sparse_path_matches_finite_differences_and_dense_forward() {
 }
 
 /// The measurement behind `Sensitivity::Auto`'s rule for BDF (`cargo test --release -p ode
-/// --test stiff_discrete -- --ignored --nocapture`): value+gradient by `vjp` with forward
+/// --test it stiff_discrete:: -- --ignored --nocapture`): value+gradient by `vjp` with forward
 /// sensitivities (skipped above 150 states: O(n^2) work per step), the continuous adjoint
 /// and the discrete adjoint, medians of 5 runs, and how far the continuous adjoint's
 /// gradient is from the exact one of the numerical solution.

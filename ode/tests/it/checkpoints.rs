@@ -1,9 +1,7 @@
 //! The checkpointed discrete adjoint holds a bounded number of states, reverses every accepted
 //! step exactly once, and gives the same gradient whatever the number of checkpoints.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ode::{vjp, Method, Options, Sensitivity};
 
 fn run(checkpoints: usize, method: Method) -> ode::Gradient {

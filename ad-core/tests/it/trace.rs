@@ -6,12 +6,10 @@
 //! or constants — and the refusals (branches, custom blocks, nesting). The derivative table
 //! itself is covered entry by entry in `derivative_table.rs`.
 
-mod common;
-
+use crate::common::assert_close;
 use ad_core::testing::Rng;
 use ad_core::trace::{Trace, TraceError, TraceVar};
 use ad_core::{Block, BlockError, Real, RealArray, Tape};
-use common::assert_close;
 
 /// `f` written once, generic: the test bodies below.
 trait Vector {

@@ -3,9 +3,7 @@
 //! at save times between steps (dense output). The adaptive methods are run at a constant step
 //! `h` by setting `h0 = h_max = h` with loose tolerances, so every step is accepted.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ode::{solve, Method, OdeSystem, Options};
 
 /// Least-squares slope of log(err) against log(h).

@@ -2,9 +2,7 @@
 //! reverse mode), Levenberg-Marquardt and Gauss-Newton (Jacobians by ad_core), and the
 //! agreement of LM with L-BFGS.
 
-mod common;
-
-use common::{max_diff, Mgh, ALL};
+use crate::common::{max_diff, Mgh, ALL};
 use optim::{
     least_squares, minimize, LeastSquaresMethod, LeastSquaresOptions, Method, Options, Termination,
 };

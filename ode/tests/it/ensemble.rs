@@ -1,8 +1,6 @@
 //! Ensembles: results in input order, equal to the one-by-one solves.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use ode::{gradient_ensemble, solve, solve_ensemble, vjp, Options};
 
 fn params(n: usize) -> Vec<Vec<f64>> {

@@ -11,12 +11,10 @@
 // `x - x`, `x / x`: the same variable on both sides of an operator is a case under test.
 #![allow(clippy::eq_op)]
 
-mod common;
-
+use crate::common::{assert_close, dot, fd_jacobian};
 use ad_core::testing::{check_function, Rng};
 use ad_core::trace::{Trace, TraceError};
 use ad_core::{Dual, Function, Real, Tape, Var};
-use common::{assert_close, dot, fd_jacobian};
 use num_traits::Float;
 use proptest::prelude::*;
 

@@ -3,14 +3,12 @@
 //! with inputs that are not one contiguous run of tape nodes, with constants among them, with
 //! outputs used several times, and inside a loop.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::common::{assert_all_close, assert_close, fd_jacobian};
 use ad_core::testing::check_function;
 use ad_core::{hessian_vector_product, Block, BlockError, Dual, Function, Real, Tape, Var};
-use common::{assert_all_close, assert_close, fd_jacobian};
 use num_traits::Float;
 use proptest::prelude::*;
 

@@ -2,11 +2,9 @@
 //! adjoint gradients as the default (its right-hand side recorded on a tape), and the gradient
 //! checker passes on random parameters (proptest).
 
-mod common;
-
+use crate::common::*;
 use ad_core::testing::check_function;
 use ad_core::{Function, Real};
-use common::*;
 use ode::{solve, vjp, Method, OdeSystem, Options, Sensitivity};
 use proptest::prelude::*;
 

@@ -1,12 +1,10 @@
 //! Stiff sensitivities through `ode::solve`: W4's loss and gradient against BENCHMARKS.md, and
 //! forward (Dual) and reverse (Var) derivatives against finite differences of the f64 solve.
 
-mod stiff_zoo;
-
+use crate::stiff_zoo::*;
 use ad_core::testing::check_function;
 use ad_core::{Function, Real, Tape};
 use ode::{solve, Method, Options};
-use stiff_zoo::*;
 
 fn w4_opts(method: Method) -> Options {
     Options {

@@ -1,10 +1,8 @@
 //! W3 (BENCHMARKS.md): Lotka-Volterra loss and gradient against the tight-tolerance reference,
 //! for every adaptive method and sensitivity method.
 
-mod common;
-
+use crate::common::*;
 use ad_core::Tape;
-use common::*;
 use ode::{solve, Method, Options, Sensitivity};
 
 fn w3(method: Method, sensitivity: Sensitivity) -> (f64, Vec<f64>) {

@@ -2,11 +2,9 @@
 //! problem (exact solution, empirical order), van der Pol mu = 1000 against a tight solve,
 //! dense output between steps, pinned counters and the errors.
 
-mod stiff_zoo;
-
+use crate::stiff_zoo::*;
 use ode::stiff::solve_with_stats;
 use ode::{solve, Error, Method, Options};
-use stiff_zoo::*;
 
 fn opts(method: Method, rtol: f64, atol: f64) -> Options {
     Options {

@@ -1,9 +1,7 @@
 //! Box bounds: the iterates stay feasible and the known constrained optima are found with the
 //! right components active.
 
-mod common;
-
-use common::max_diff;
+use crate::common::max_diff;
 use optim::{
     least_squares, minimize, Function, LeastSquaresOptions, Method, Options, Real, Termination,
 };

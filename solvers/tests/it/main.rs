@@ -1,0 +1,13 @@
+//! solvers's integration tests, one module per file, built as one test binary: the
+//! library's generic code is compiled and linked once instead of once per file, which keeps
+//! the release-mode test build (`cargo test --workspace --release`) inside CI's time budget.
+//! Run one file's tests with its module name as the filter, e.g. `cargo test --release -p
+//! solvers --test it dense::`.
+
+mod dense;
+mod fallible;
+mod krylov;
+mod newton;
+mod properties;
+mod second_order;
+mod sparse;
