@@ -60,13 +60,19 @@ mod sobol;
 pub mod testing;
 
 pub use dgsm::{dgsm, dgsm_model, DgsmIndices, DgsmOptions};
+#[cfg(feature = "mpi")]
+pub use dgsm::{dgsm_model_mpi, dgsm_mpi};
 pub use efast::{efast, efast_model, FastIndices, FastOptions};
 pub use error::Error;
 pub use model::{evaluate, FunctionModel, GradientMode, Model, OnFailure};
 pub use morris::{morris, morris_model, MorrisIndices, MorrisOptions};
+#[cfg(feature = "mpi")]
+pub use morris::{morris_model_mpi, morris_mpi};
 pub use ode_model::{OdeModel, OutputMap, States, Varied};
 pub use problem::{normal_quantile, Distribution, Input, Problem};
 pub use sampling::{
     saltelli, unit_design, SaltelliDesign, Sampling, SOBOL_MAX_DIMENSIONS, SOBOL_MAX_POINTS,
 };
 pub use sobol::{analyze_sobol, sobol, sobol_model, SobolIndices, SobolOptions};
+#[cfg(feature = "mpi")]
+pub use sobol::{sobol_model_mpi, sobol_mpi};
