@@ -82,7 +82,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match (which.as_str(), local) {
             ("w7", false) => {
                 let out = ode::gradient_ensemble_mpi(
-                    &world, &LotkaVolterra, &Y0, &params, 0.0, &save_at, &opts, w7_loss,
+                    &world,
+                    &LotkaVolterra,
+                    &Y0,
+                    &params,
+                    0.0,
+                    &save_at,
+                    &opts,
+                    w7_loss,
                 )?;
                 out.iter().for_each(|g| {
                     h.f64(g.value).f64s(&g.p_bar);

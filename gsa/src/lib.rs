@@ -16,7 +16,9 @@
 //! The model runs in parallel (rayon), each sample on its own (an ODE on its own adaptive
 //! steps); results are stored by sample index, so a seed gives bit-identical indices on any
 //! number of threads. A failed sample is an error with its index and input, or (opt-in)
-//! dropped and counted; an index is never NaN. Every output of a vector-valued model (an ODE
+//! dropped and counted; an index is never NaN. With the `mpi` feature, `sobol_mpi`,
+//! `morris_mpi` and `dgsm_mpi` split the model runs across MPI ranks with the same
+//! bit-identical indices (`docs/distributed.md`). Every output of a vector-valued model (an ODE
 //! at many save times) gets its indices from the same runs.
 //!
 //! ```

@@ -2,7 +2,7 @@
 //! order. Each task has its own adaptive steps and, for gradients, its own tape; nothing is
 //! shared between tasks but the (immutable, `Sync`) system.
 //!
-//! With the `mpi` feature, [`solve_ensemble_mpi`] and [`gradient_ensemble_mpi`] split the
+//! With the `mpi` feature, `solve_ensemble_mpi` and `gradient_ensemble_mpi` split the
 //! parameter sets across the ranks of a communicator ([`distributed`]: static blocks, rayon
 //! inside each rank) and return every result on every rank, bit-identical to the one-process
 //! run.

@@ -4,16 +4,16 @@
 //! The pattern is always the same, and every rank takes the same collective steps in the same
 //! order whatever happens locally (so a failing sample can never leave a rank waiting):
 //!
-//! 1. [`check_same_problem`]: the ranks all-gather `(sample count, fingerprint)`; if any rank
+//! 1. `check_same_problem`: the ranks all-gather `(sample count, fingerprint)`; if any rank
 //!    differs, every rank returns [`Error::ProblemMismatch`].
 //! 2. Each rank runs its static block of sample indices, [`block_range`] (with rayon inside).
-//! 3. [`all_gather`]: the ranks all-gather their results (byte counts, then the bytes), so
+//! 3. `all_gather`: the ranks all-gather their results (byte counts, then the bytes), so
 //!    every rank holds every result in sample order, bit for bit as computed (a sample's
 //!    failure travels as its message).
 //! 4. [`all_ok`]: if any sample failed, every rank returns the same
 //!    [`Error::SampleFailed`] (the lowest failing index and its message).
 //!
-//! [`run_blocks`] does 1-3. Everything but the communication (the split, the
+//! `run_blocks` does 1-3. Everything but the communication (the split, the
 //! [`Fingerprint`], the [`Wire`] encoding) is plain code, compiled and tested without MPI;
 //! the functions that talk to other ranks need the `mpi` feature, which also re-exports the
 //! [`mpi`](https://github.com/rsmpi/rsmpi) crate as `ode::distributed::mpi` so users build
@@ -38,8 +38,8 @@ pub enum Error {
     },
     /// The ranks were not given the same problem (different sample counts, seeds or inputs).
     #[error(
-        "rank {rank} has {what} {got:#x}, rank 0 has {expected:#x}: every rank must be started \
-         with the same inputs, sample count and seed"
+        "rank {rank} has {what} {got}, rank 0 has {expected}: every rank must be started with \
+         the same inputs, sample count and seed"
     )]
     ProblemMismatch {
         /// The first rank that differs from rank 0.
@@ -108,7 +108,7 @@ pub fn owner(index: usize, n: usize, size: usize) -> usize {
 }
 
 /// A 64-bit FNV-1a hash of a run's inputs (floats by their bits), compared across ranks by
-/// [`check_same_problem`]. The same on every platform and every run of the same binary.
+/// `check_same_problem`. The same on every platform and every run of the same binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint(u64);
 
@@ -294,7 +294,7 @@ pub fn decode_all<T: Wire>(mut bytes: &[u8], count: usize) -> Option<Vec<T>> {
 
 /// The results in sample order, or the failure with the lowest index as
 /// [`Error::SampleFailed`] (with the rank that ran it, out of `size`): what every rank
-/// returns after an [`all_gather`], so all return the same.
+/// returns after an `all_gather`, so all return the same.
 pub fn all_ok<T>(results: Vec<Result<T, String>>, size: usize) -> Result<Vec<T>, Error> {
     let n = results.len();
     let mut out = Vec::with_capacity(n);
