@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use ad_core::{Real, Var};
+use ad_core::Var;
 use ode::distributed::mpi::{self, traits::CommunicatorCollectives};
 use ode::distributed::{self, Fingerprint};
 use ode::problems::LotkaVolterra;
