@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fit = MultiFit::new(experiments)?;
     let start = [1.0, 0.7, 0.8, 2.5];
     let opts = Options::default()
-        .with_grad_tol(1e-6)?
+        .with_grad_tol(1e-4)?
         .with_max_iterations(200);
 
     #[cfg(feature = "mpi")]
