@@ -4,7 +4,9 @@
 use ad_core::Function;
 
 use crate::error::Error;
-use crate::model::{run_rows, settle, FunctionModel, GradientMode, Model, OnFailure, Progress};
+#[cfg(feature = "mpi")]
+use crate::model::Ranks;
+use crate::model::{settle, FunctionModel, GradientMode, Local, Model, OnFailure, Rows};
 use crate::problem::{normal_quantile, Problem};
 use crate::sampling::{unit_design, Sampling};
 use crate::sobol::{check_level, conf_half_width, resample};
@@ -109,6 +111,55 @@ pub fn dgsm_model<M: Model>(
     model: &M,
     options: &DgsmOptions,
 ) -> Result<DgsmIndices, Error> {
+    dgsm_with(problem, model, options, &Local)
+}
+
+/// [`dgsm`] with the model evaluations split across the ranks of `comm` (static blocks of
+/// the design's rows, rayon inside each rank; the `mpi` feature). Every rank must call it
+/// with the same problem and options; every rank gets the same indices, bit-identical to
+/// [`dgsm`]'s with the same seed, and rank 0 alone shows the progress bar.
+///
+/// # Errors
+/// As [`dgsm`] (a failed sample is the same [`Error::SampleFailed`] on every rank), and
+/// [`Error::Distributed`] if the ranks were given different problems.
+#[cfg(feature = "mpi")]
+pub fn dgsm_mpi<C, F>(
+    comm: &C,
+    problem: &Problem,
+    model: &F,
+    options: &DgsmOptions,
+) -> Result<DgsmIndices, Error>
+where
+    C: ode::distributed::mpi::traits::Communicator,
+    F: Function + Sync,
+{
+    dgsm_model_mpi(comm, problem, &FunctionModel(model), options)
+}
+
+/// [`dgsm_mpi`] for any [`Model`].
+///
+/// # Errors
+/// As [`dgsm_mpi`].
+#[cfg(feature = "mpi")]
+pub fn dgsm_model_mpi<C, M>(
+    comm: &C,
+    problem: &Problem,
+    model: &M,
+    options: &DgsmOptions,
+) -> Result<DgsmIndices, Error>
+where
+    C: ode::distributed::mpi::traits::Communicator,
+    M: Model,
+{
+    dgsm_with(problem, model, options, &Ranks(comm))
+}
+
+fn dgsm_with<M: Model>(
+    problem: &Problem,
+    model: &M,
+    options: &DgsmOptions,
+    rows: &impl Rows,
+) -> Result<DgsmIndices, Error> {
     check_level(options.confidence_level)?;
     if options.samples < 2 {
         return Err(Error::InvalidOption(format!(
@@ -134,9 +185,13 @@ pub fn dgsm_model<M: Model>(
         },
         m => m,
     };
-    let progress = Progress::new(x.len(), options.progress, "dgsm");
-    let results = run_rows(&x, &progress, |xi| model.jacobian(xi, mode));
-    progress.finish();
+    let results = rows.run(
+        &x,
+        options.progress,
+        "dgsm",
+        &format!("{options:?}"),
+        |xi| model.jacobian(xi, mode),
+    )?;
     // Keep the unit points of the kept rows alongside.
     let tagged: Vec<Result<(usize, Jacobian), String>> = results
         .into_iter()

@@ -113,4 +113,8 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A run split across MPI ranks failed as a whole: the ranks were given different
+    /// problems (every rank gets this same error).
+    #[error("distributed run: {0}")]
+    Distributed(#[from] ode::distributed::Error),
 }

@@ -16,7 +16,9 @@
 //! The model runs in parallel (rayon), each sample on its own (an ODE on its own adaptive
 //! steps); results are stored by sample index, so a seed gives bit-identical indices on any
 //! number of threads. A failed sample is an error with its index and input, or (opt-in)
-//! dropped and counted; an index is never NaN. Every output of a vector-valued model (an ODE
+//! dropped and counted; an index is never NaN. With the `mpi` feature, `sobol_mpi`,
+//! `morris_mpi` and `dgsm_mpi` split the model runs across MPI ranks with the same
+//! bit-identical indices (`docs/distributed.md`). Every output of a vector-valued model (an ODE
 //! at many save times) gets its indices from the same runs.
 //!
 //! ```
@@ -60,13 +62,19 @@ mod sobol;
 pub mod testing;
 
 pub use dgsm::{dgsm, dgsm_model, DgsmIndices, DgsmOptions};
+#[cfg(feature = "mpi")]
+pub use dgsm::{dgsm_model_mpi, dgsm_mpi};
 pub use efast::{efast, efast_model, FastIndices, FastOptions};
 pub use error::Error;
 pub use model::{evaluate, FunctionModel, GradientMode, Model, OnFailure};
 pub use morris::{morris, morris_model, MorrisIndices, MorrisOptions};
+#[cfg(feature = "mpi")]
+pub use morris::{morris_model_mpi, morris_mpi};
 pub use ode_model::{OdeModel, OutputMap, States, Varied};
 pub use problem::{normal_quantile, Distribution, Input, Problem};
 pub use sampling::{
     saltelli, unit_design, SaltelliDesign, Sampling, SOBOL_MAX_DIMENSIONS, SOBOL_MAX_POINTS,
 };
 pub use sobol::{analyze_sobol, sobol, sobol_model, SobolIndices, SobolOptions};
+#[cfg(feature = "mpi")]
+pub use sobol::{sobol_model_mpi, sobol_mpi};

@@ -5,6 +5,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::error::Error;
+use ode::distributed::Wire;
 
 /// A model `y = f(x)` with a vector output, evaluated on `f64` inputs; it may fail on a
 /// sample (an ODE solve that does not reach the end) and says why.
@@ -217,6 +218,75 @@ pub(crate) fn run_rows<T: Send>(
             r
         })
         .collect()
+}
+
+/// Where a design's rows run: this process ([`Local`]) or, with the `mpi` feature, the ranks
+/// of a communicator ([`Ranks`]). Either way result `i` belongs to row `i`, bit-identical.
+pub(crate) trait Rows {
+    /// Runs `f` on every row of `x`; `what` labels the progress bar (shown if `progress`),
+    /// `check` is hashed with the rows into the fingerprint the ranks compare (the options).
+    fn run<T: Wire + Send>(
+        &self,
+        x: &[Vec<f64>],
+        progress: bool,
+        what: &str,
+        check: &str,
+        f: impl Fn(&[f64]) -> Result<T, String> + Sync,
+    ) -> Result<Vec<Result<T, String>>, Error>;
+}
+
+/// Every row in this process, in parallel (rayon).
+pub(crate) struct Local;
+
+impl Rows for Local {
+    fn run<T: Wire + Send>(
+        &self,
+        x: &[Vec<f64>],
+        progress: bool,
+        what: &str,
+        _check: &str,
+        f: impl Fn(&[f64]) -> Result<T, String> + Sync,
+    ) -> Result<Vec<Result<T, String>>, Error> {
+        let bar = Progress::new(x.len(), progress, what);
+        let r = run_rows(x, &bar, f);
+        bar.finish();
+        Ok(r)
+    }
+}
+
+/// The rows split in static blocks across the ranks of a communicator, rayon inside each
+/// rank, every result all-gathered to every rank in row order ([`ode::distributed`]). The
+/// progress bar is rank 0's, counting its own block.
+#[cfg(feature = "mpi")]
+pub(crate) struct Ranks<'a, C>(pub(crate) &'a C);
+
+#[cfg(feature = "mpi")]
+impl<C: ode::distributed::mpi::traits::Communicator> Rows for Ranks<'_, C> {
+    fn run<T: Wire + Send>(
+        &self,
+        x: &[Vec<f64>],
+        progress: bool,
+        what: &str,
+        check: &str,
+        f: impl Fn(&[f64]) -> Result<T, String> + Sync,
+    ) -> Result<Vec<Result<T, String>>, Error> {
+        use ode::distributed::{rank_and_size, run_blocks, Fingerprint};
+        let (rank, size) = rank_and_size(self.0);
+        let mut fp = Fingerprint::new();
+        fp.str(check);
+        for row in x {
+            fp.f64s(row);
+        }
+        let n = x.len();
+        let r = run_blocks(self.0, n, fp.finish(), |block| {
+            let label = format!("{what} (rank 0 of {size}: {} of {n} runs)", block.len());
+            let bar = Progress::new(block.len(), progress && rank == 0, &label);
+            let out = run_rows(&x[block], &bar, f);
+            bar.finish();
+            out
+        })?;
+        Ok(r)
+    }
 }
 
 /// The outputs of a design after the failure policy: the rows of the kept groups in order

@@ -3,7 +3,9 @@
 use ad_core::Function;
 
 use crate::error::Error;
-use crate::model::{run_rows, settle, FunctionModel, Model, OnFailure, Progress};
+#[cfg(feature = "mpi")]
+use crate::model::Ranks;
+use crate::model::{settle, FunctionModel, Local, Model, OnFailure, Rows};
 use crate::problem::{normal_quantile, Distribution, Problem};
 use crate::rng::Rng;
 use crate::sobol::{check_level, conf_half_width, resample};
@@ -143,6 +145,55 @@ pub fn morris_model<M: Model>(
     model: &M,
     options: &MorrisOptions,
 ) -> Result<MorrisIndices, Error> {
+    morris_with(problem, model, options, &Local)
+}
+
+/// [`morris`] with the model evaluations split across the ranks of `comm` (static blocks of
+/// the design's rows, rayon inside each rank; the `mpi` feature). Every rank must call it
+/// with the same problem and options; every rank gets the same indices, bit-identical to
+/// [`morris`]'s with the same seed, and rank 0 alone shows the progress bar.
+///
+/// # Errors
+/// As [`morris`] (a failed sample is the same [`Error::SampleFailed`] on every rank), and
+/// [`Error::Distributed`] if the ranks were given different problems.
+#[cfg(feature = "mpi")]
+pub fn morris_mpi<C, F>(
+    comm: &C,
+    problem: &Problem,
+    model: &F,
+    options: &MorrisOptions,
+) -> Result<MorrisIndices, Error>
+where
+    C: ode::distributed::mpi::traits::Communicator,
+    F: Function + Sync,
+{
+    morris_model_mpi(comm, problem, &FunctionModel(model), options)
+}
+
+/// [`morris_mpi`] for any [`Model`].
+///
+/// # Errors
+/// As [`morris_mpi`].
+#[cfg(feature = "mpi")]
+pub fn morris_model_mpi<C, M>(
+    comm: &C,
+    problem: &Problem,
+    model: &M,
+    options: &MorrisOptions,
+) -> Result<MorrisIndices, Error>
+where
+    C: ode::distributed::mpi::traits::Communicator,
+    M: Model,
+{
+    morris_with(problem, model, options, &Ranks(comm))
+}
+
+fn morris_with<M: Model>(
+    problem: &Problem,
+    model: &M,
+    options: &MorrisOptions,
+    rows: &impl Rows,
+) -> Result<MorrisIndices, Error> {
     check_level(options.confidence_level)?;
     let (r, p, k) = (options.trajectories, options.levels, problem.dim());
     if r < 2 {
@@ -157,9 +208,13 @@ pub fn morris_model<M: Model>(
     }
     let (unit, steps) = trajectories(k, r, p, options.seed);
     let x: Vec<Vec<f64>> = unit.iter().map(|u| to_input(problem, u, p)).collect();
-    let progress = Progress::new(x.len(), options.progress, "morris");
-    let results = run_rows(&x, &progress, |xi| model.evaluate(xi));
-    progress.finish();
+    let results = rows.run(
+        &x,
+        options.progress,
+        "morris",
+        &format!("{options:?}"),
+        |xi| model.evaluate(xi),
+    )?;
     let tagged: Vec<Result<(usize, Vec<f64>), String>> = results
         .into_iter()
         .enumerate()

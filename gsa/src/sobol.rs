@@ -5,7 +5,9 @@ use ad_core::Function;
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::model::{run_rows, settle, FunctionModel, Model, OnFailure, Progress};
+#[cfg(feature = "mpi")]
+use crate::model::Ranks;
+use crate::model::{settle, FunctionModel, Local, Model, OnFailure, Rows};
 use crate::problem::{normal_quantile, Problem};
 use crate::rng::Rng;
 use crate::sampling::{rows_per_base, saltelli, Sampling};
@@ -144,6 +146,55 @@ pub fn sobol_model<M: Model>(
     model: &M,
     options: &SobolOptions,
 ) -> Result<SobolIndices, Error> {
+    sobol_with(problem, model, options, &Local)
+}
+
+/// [`sobol`] with the model evaluations split across the ranks of `comm` (static blocks of
+/// the design's rows, rayon inside each rank; the `mpi` feature). Every rank must call it
+/// with the same problem and options; every rank gets the same indices, bit-identical to
+/// [`sobol`]'s with the same seed, and rank 0 alone shows the progress bar.
+///
+/// # Errors
+/// As [`sobol`] (a failed sample is the same [`Error::SampleFailed`] on every rank), and
+/// [`Error::Distributed`] if the ranks were given different problems.
+#[cfg(feature = "mpi")]
+pub fn sobol_mpi<C, F>(
+    comm: &C,
+    problem: &Problem,
+    model: &F,
+    options: &SobolOptions,
+) -> Result<SobolIndices, Error>
+where
+    C: ode::distributed::mpi::traits::Communicator,
+    F: Function + Sync,
+{
+    sobol_model_mpi(comm, problem, &FunctionModel(model), options)
+}
+
+/// [`sobol_mpi`] for any [`Model`].
+///
+/// # Errors
+/// As [`sobol_mpi`].
+#[cfg(feature = "mpi")]
+pub fn sobol_model_mpi<C, M>(
+    comm: &C,
+    problem: &Problem,
+    model: &M,
+    options: &SobolOptions,
+) -> Result<SobolIndices, Error>
+where
+    C: ode::distributed::mpi::traits::Communicator,
+    M: Model,
+{
+    sobol_with(problem, model, options, &Ranks(comm))
+}
+
+fn sobol_with<M: Model>(
+    problem: &Problem,
+    model: &M,
+    options: &SobolOptions,
+    rows: &impl Rows,
+) -> Result<SobolIndices, Error> {
     options.validate()?;
     let design = saltelli(
         problem,
@@ -152,9 +203,13 @@ pub fn sobol_model<M: Model>(
         options.sampling,
         options.second_order,
     )?;
-    let progress = Progress::new(design.x.len(), options.progress, "sobol");
-    let results = run_rows(&design.x, &progress, |x| model.evaluate(x));
-    progress.finish();
+    let results = rows.run(
+        &design.x,
+        options.progress,
+        "sobol",
+        &format!("{options:?}"),
+        |x| model.evaluate(x),
+    )?;
     let per = design.rows_per_base();
     let settled = settle(results, &design.x, per, options.on_failure, Vec::len)?;
     let mut s = analyze(problem, &settled.rows, options, settled.dropped)?;

@@ -1,15 +1,23 @@
 //! Ensembles: the same system over many parameter sets, in parallel (rayon), results in input
 //! order. Each task has its own adaptive steps and, for gradients, its own tape; nothing is
 //! shared between tasks but the (immutable, `Sync`) system.
+//!
+//! With the `mpi` feature, `solve_ensemble_mpi` and `gradient_ensemble_mpi` split the
+//! parameter sets across the ranks of a communicator ([`distributed`]: static blocks, rayon
+//! inside each rank) and return every result on every rank, bit-identical to the one-process
+//! run.
+
+pub mod distributed;
 
 use ad_core::{Tape, Var};
 use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::options::Options;
-use crate::solution::Solution;
+use crate::solution::{Solution, Stats};
 use crate::solve::solve;
 use crate::system::OdeSystem;
+use distributed::Wire;
 
 /// Solves from `y0` for every parameter set in `params`, in parallel; result `j` belongs to
 /// `params[j]`.
@@ -89,4 +97,128 @@ where
             })
         })
         .collect()
+}
+
+impl Wire for Solution<f64> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.t.encode(out);
+        self.y.encode(out);
+        [self.stats.steps, self.stats.rejected, self.stats.rhs_evals]
+            .to_vec()
+            .encode(out);
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let t = Vec::decode(input)?;
+        let y = Vec::decode(input)?;
+        let s: Vec<usize> = Vec::decode(input)?;
+        let [steps, rejected, rhs_evals] = s[..] else {
+            return None;
+        };
+        Some(Solution {
+            t,
+            y,
+            stats: Stats {
+                steps,
+                rejected,
+                rhs_evals,
+            },
+        })
+    }
+}
+
+impl Wire for EnsembleGradient {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.value.encode(out);
+        self.y0_bar.encode(out);
+        self.p_bar.encode(out);
+    }
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        Some(EnsembleGradient {
+            value: f64::decode(input)?,
+            y0_bar: Vec::decode(input)?,
+            p_bar: Vec::decode(input)?,
+        })
+    }
+}
+
+/// What every rank must agree on: the inputs and options of an ensemble (the system itself
+/// cannot be hashed; the same binary is assumed).
+#[cfg(feature = "mpi")]
+fn ensemble_fingerprint(
+    y0: &[f64],
+    params: &[Vec<f64>],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> u64 {
+    let mut h = distributed::Fingerprint::new();
+    h.f64s(y0).f64(t0).f64s(save_at).str(&format!("{opts:?}"));
+    for p in params {
+        h.f64s(p);
+    }
+    h.finish()
+}
+
+/// [`solve_ensemble`] split across the ranks of `comm`: rank `r` solves its static block of
+/// `params` ([`distributed::block_range`], in parallel with rayon), then every rank receives
+/// every solution, in `params` order and bit-identical to [`solve_ensemble`]'s.
+///
+/// Every rank must call it with the same arguments (checked: a different count or different
+/// inputs or options on any rank gives every rank [`distributed::Error::ProblemMismatch`]).
+/// If any solve fails, every rank returns the same [`distributed::Error::SampleFailed`]: the
+/// failed parameter set with the lowest index and the solver's message.
+#[cfg(feature = "mpi")]
+pub fn solve_ensemble_mpi<C, Sys>(
+    comm: &C,
+    sys: &Sys,
+    y0: &[f64],
+    params: &[Vec<f64>],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<Vec<Solution<f64>>, distributed::Error>
+where
+    C: mpi::traits::Communicator,
+    Sys: OdeSystem + Clone + 'static,
+{
+    let (_, size) = distributed::rank_and_size(comm);
+    let fp = ensemble_fingerprint(y0, params, t0, save_at, opts);
+    let all = distributed::run_blocks(comm, params.len(), fp, |block| {
+        solve_ensemble(sys, y0, &params[block], t0, save_at, opts)
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+    })?;
+    distributed::all_ok(all, size)
+}
+
+/// [`gradient_ensemble`] split across the ranks of `comm`, as [`solve_ensemble_mpi`]: every
+/// rank returns every parameter set's loss and gradient, in order and bit-identical to
+/// [`gradient_ensemble`]'s, or the same typed error.
+#[cfg(feature = "mpi")]
+#[allow(clippy::too_many_arguments)]
+pub fn gradient_ensemble_mpi<C, Sys, F>(
+    comm: &C,
+    sys: &Sys,
+    y0: &[f64],
+    params: &[Vec<f64>],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+    loss: F,
+) -> Result<Vec<EnsembleGradient>, distributed::Error>
+where
+    C: mpi::traits::Communicator,
+    Sys: OdeSystem + Clone + 'static,
+    F: for<'t> Fn(&Solution<Var<'t>>) -> Var<'t> + Sync,
+{
+    let (_, size) = distributed::rank_and_size(comm);
+    let fp = ensemble_fingerprint(y0, params, t0, save_at, opts);
+    let all = distributed::run_blocks(comm, params.len(), fp, |block| {
+        gradient_ensemble(sys, y0, &params[block], t0, save_at, opts, loss)
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+    })?;
+    distributed::all_ok(all, size)
 }

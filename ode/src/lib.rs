@@ -63,7 +63,10 @@ pub mod stiff;
 pub mod system;
 
 pub use ad_core::Real;
+pub use ensemble::distributed;
 pub use ensemble::{gradient_ensemble, solve_ensemble, EnsembleGradient};
+#[cfg(feature = "mpi")]
+pub use ensemble::{gradient_ensemble_mpi, solve_ensemble_mpi};
 pub use error::Error;
 pub use options::{Method, Options, RhsProducts, Sensitivity};
 pub use sensitivity::{vjp, AdjointStats, Gradient};

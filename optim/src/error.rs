@@ -82,6 +82,12 @@ pub enum Error {
     #[cfg(feature = "fit")]
     #[error("the ODE solve failed at the starting parameters: {0}")]
     Ode(#[from] ode::Error),
+    /// A multi-experiment fit ([`MultiFit`](crate::MultiFit)) failed as a whole: an
+    /// experiment's solve failed at the start (the lowest failing index), or, over MPI, the
+    /// ranks were given different problems. Every rank returns the same error.
+    #[cfg(feature = "fit")]
+    #[error("multi-experiment fit: {0}")]
+    Distributed(#[from] ode::distributed::Error),
     /// A fit without observations (no times, or no observed component): there is nothing to
     /// fit, and the start would be returned as the answer.
     #[error("the observations are empty ({times} times, {components} observed components): a fit needs data")]

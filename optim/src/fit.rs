@@ -269,21 +269,43 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
     /// adjoint (reverse mode, the solve is one block on the tape). A failed solve gives NaN,
     /// which makes the line search shorten the step.
     pub fn objective(&self) -> impl FnMut(&[f64], &mut [f64]) -> f64 + '_ {
-        move |theta, g| {
-            let tape = ad_core::Tape::new();
-            let th = tape.vars(theta);
-            match self.try_residuals(&th) {
-                Ok(r) => {
-                    let loss: ad_core::Var = r.iter().map(|v| *v * *v).sum();
-                    let adj = tape.gradient(loss);
-                    for (gi, v) in g.iter_mut().zip(&th) {
-                        *gi = adj.wrt(*v);
-                    }
-                    loss.value()
-                }
-                Err(_) => f64::NAN,
+        move |theta, g| match self.loss_and_gradient(theta) {
+            Ok((loss, grad)) => {
+                g.copy_from_slice(&grad);
+                loss
             }
+            Err(_) => f64::NAN,
         }
+    }
+
+    /// `sum r^2` at optimizer coordinates `theta` and its gradient (ODE adjoint, one block on
+    /// a fresh tape), or the solver's error: what [`FitProblem::objective`] returns, and one
+    /// experiment's share of a [`MultiFit`](crate::MultiFit).
+    pub fn loss_and_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>), ode::Error> {
+        let tape = ad_core::Tape::new();
+        let th = tape.vars(theta);
+        let r = self.try_residuals(&th)?;
+        let loss: ad_core::Var = r.iter().map(|v| *v * *v).sum();
+        let adj = tape.gradient(loss);
+        Ok((loss.value(), th.iter().map(|v| adj.wrt(*v)).collect()))
+    }
+
+    /// Adds everything that defines this problem's loss but the system (start time, initial
+    /// state, observations, transforms, options, bounds) to `h`: what the ranks of a
+    /// distributed fit compare.
+    pub(crate) fn fingerprint(&self, h: &mut ode::distributed::Fingerprint) {
+        h.f64(self.t0).f64s(&self.y0).f64s(&self.obs.times);
+        for row in &self.obs.data {
+            h.f64s(row);
+        }
+        h.str(&format!(
+            "{:?} {:?} {:?} {:?} {:?}",
+            self.obs.observed,
+            self.transforms,
+            self.fit_initial_state,
+            self.bounds,
+            self.ode_options
+        ));
     }
 
     /// Fits from the model-unit starting guess `start` (`p`, or `(p, y0)` if the initial state
@@ -361,7 +383,7 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
         })
     }
 
-    fn optimizer_bounds(&self) -> Result<Option<Bounds>, Error> {
+    pub(crate) fn optimizer_bounds(&self) -> Result<Option<Bounds>, Error> {
         let Some((lo, hi)) = &self.bounds else {
             return Ok(None);
         };

@@ -46,6 +46,8 @@ pub mod fit;
 mod lbfgs;
 pub mod least_squares;
 mod line_search;
+#[cfg(feature = "fit")]
+mod multi;
 mod objective;
 pub mod observer;
 mod options;
@@ -62,6 +64,8 @@ pub use least_squares::{
     least_squares, least_squares_observed, LeastSquaresMethod, LeastSquaresOptions,
     LeastSquaresReport,
 };
+#[cfg(feature = "fit")]
+pub use multi::{MultiFit, MultiFitReport};
 pub use observer::{Control, Iteration, Observer, Progress};
 pub use options::{LineSearch, Method, Options};
 pub use report::{Report, Termination};

@@ -48,8 +48,9 @@ impl<F: FnMut(&Iteration<'_>)> Observer for F {
     }
 }
 
-/// An observer that does nothing.
-pub(crate) struct Silent;
+/// An observer that does nothing (e.g. on the ranks of an MPI run other than rank 0).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
 
 impl Observer for Silent {
     fn observe(&mut self, _: &Iteration<'_>) -> Control {
