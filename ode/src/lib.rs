@@ -59,6 +59,7 @@ mod second_order;
 mod sensitivity;
 pub mod solution;
 mod solve;
+pub mod stepper;
 pub mod stiff;
 pub mod system;
 
