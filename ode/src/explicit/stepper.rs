@@ -56,13 +56,7 @@ impl<'a, S: Tangents, Sys: OdeSystem> ExplicitStepper<'a, S, Sys> {
     /// # Errors
     /// [`Error::DimensionMismatch`] and [`Error::InvalidInput`] for bad inputs or options (or a
     /// stiff `opts.method`), [`Error::NonFinite`] for a non-finite `y0` or `f(t0, y0)`.
-    pub fn new(
-        sys: &'a Sys,
-        y0: &[S],
-        p: &[S],
-        t0: f64,
-        opts: &'a Options,
-    ) -> Result<Self, Error> {
+    pub fn new(sys: &'a Sys, y0: &[S], p: &[S], t0: f64, opts: &'a Options) -> Result<Self, Error> {
         crate::solve::check_inputs(sys, y0.len(), p.len(), t0, &[], opts)?;
         if crate::stiff::is_stiff(opts.method) {
             return Err(Error::InvalidInput(format!(
@@ -290,7 +284,17 @@ impl<S: Tangents, Sys: OdeSystem> Stepper for ExplicitStepper<'_, S, Sys> {
             return Ok(());
         }
         let (t, h) = (self.t_prev, self.h_last);
-        dense_at(self.tab, t, h, self.t, ts, &self.y_prev, &self.y, &self.k, out);
+        dense_at(
+            self.tab,
+            t,
+            h,
+            self.t,
+            ts,
+            &self.y_prev,
+            &self.y,
+            &self.k,
+            out,
+        );
         Ok(())
     }
 
@@ -309,7 +313,9 @@ impl<S: Tangents, Sys: OdeSystem> Stepper for ExplicitStepper<'_, S, Sys> {
             });
         }
         if !t.is_finite() {
-            return Err(Error::InvalidInput(format!("reset at t = {t}: must be finite")));
+            return Err(Error::InvalidInput(format!(
+                "reset at t = {t}: must be finite"
+            )));
         }
         if self.t_stop.is_some_and(|ts| ts < t) {
             self.t_stop = None;
