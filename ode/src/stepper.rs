@@ -46,6 +46,7 @@ use crate::error::Error;
 use crate::solution::Stats;
 
 pub use crate::explicit::{ExplicitStepper, Tangents};
+pub use crate::stiff::bdf::BdfStepper;
 
 /// What one accepted step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
