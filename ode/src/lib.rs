@@ -40,7 +40,9 @@
 //! the same pullback without a tape. Systems may supply a hand-written
 //! [`OdeSystem::vjp`] for the adjoints.
 //!
-//! Layout: [`system`] (the equations), [`options`] (method, tolerances, sensitivity), the
+//! Layout: [`system`] (the equations), [`options`] (method, tolerances, sensitivity),
+//! [`stepper`] (each method as a state machine: step, interpolate in the last step, stop time,
+//! reset; `solve` is one save loop over it), the
 //! explicit Runge-Kutta methods (RK4, Dormand-Prince 5(4), Tsitouras 5(4); one tableau-driven
 //! stepper with PI control, FSAL and dense output), the stiff methods ([`stiff`]: BDF/NDF of
 //! orders 1-5 and Rodas4, forward-mode Jacobians, forward sensitivities and BDF's discrete
@@ -59,6 +61,7 @@ mod second_order;
 mod sensitivity;
 pub mod solution;
 mod solve;
+pub mod stepper;
 pub mod stiff;
 pub mod system;
 

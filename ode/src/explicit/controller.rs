@@ -7,12 +7,13 @@ use crate::system::OdeSystem;
 
 use super::Tableau;
 
-/// A scalar whose tangents (if any) the error control includes: none for `f64`, the `W`
+/// A scalar whose tangents (if any) the error control includes (implemented for `f64` and
+/// `Dual<W>`; the scalars an [`ExplicitStepper`](crate::stepper::ExplicitStepper) runs on): none for `f64`, the `W`
 /// tangents of a `Dual<W>`. With tangents, the local error test covers the sensitivities as
 /// well as the state (CVODES' `errconS`, Hindmarsh et al., *SUNDIALS*, ACM TOMS 31, 2005;
 /// CVODES user guide, "forward sensitivity analysis"): the step sizes are chosen so that the
 /// derivative of the numerical solution, not only the solution, is within the tolerances.
-pub(crate) trait Tangents: Real {
+pub trait Tangents: Real {
     /// The tangents.
     fn tangents(&self) -> &[f64];
 }
@@ -104,6 +105,14 @@ const BETA: f64 = 0.04;
 const EXPO1: f64 = 0.2 - 0.75 * BETA;
 
 impl Controller {
+    /// A fresh controller (no history).
+    pub(super) fn new() -> Self {
+        Controller {
+            err_old: 1e-4,
+            rejected_last: false,
+        }
+    }
+
     pub(super) fn accept(&mut self, h: f64, err: f64) -> f64 {
         let fac = err.powf(EXPO1) / self.err_old.powf(BETA) / SAFETY;
         let fac = fac.clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);

@@ -11,10 +11,12 @@ mod controller;
 pub(crate) mod dopri5;
 mod integrate;
 pub(crate) mod rk4;
+mod stepper;
 pub(crate) mod tsit5;
 
-pub(crate) use controller::Tangents;
+pub use controller::Tangents;
 pub(crate) use integrate::{integrate, Observer};
+pub use stepper::ExplicitStepper;
 
 use ad_core::Real;
 
