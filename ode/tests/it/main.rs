@@ -18,6 +18,7 @@ mod reproducible;
 mod second_order;
 mod sensitivities;
 mod sparse_vjp;
+mod stepper;
 mod stiff_bdf;
 mod stiff_discrete;
 mod stiff_methods;

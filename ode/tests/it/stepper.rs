@@ -180,7 +180,7 @@ fn bad_inputs_are_errors() {
 
 #[test]
 fn the_guide_shows_the_compiled_example() {
-    let src = include_str!("../src/stepper.rs");
+    let src = include_str!("../../src/stepper.rs");
     let doc: Vec<&str> = src
         .lines()
         .filter_map(|l| l.strip_prefix("//!"))
@@ -188,7 +188,7 @@ fn the_guide_shows_the_compiled_example() {
         .collect();
     let start = doc.iter().position(|l| *l == "```").unwrap() + 1;
     let end = start + doc[start..].iter().position(|l| *l == "```").unwrap();
-    let guide = include_str!("../../docs/ode.md");
+    let guide = include_str!("../../../docs/ode.md");
     let section = &guide[guide.find("## Stepping by hand").unwrap()..];
     let code = &section[section.find("```rust\n").unwrap() + 8..];
     let code = &code[..code.find("\n```").unwrap()];
