@@ -13,6 +13,7 @@ use ad_core::{Tape, Var};
 use rayon::prelude::*;
 
 use crate::error::Error;
+use crate::events::{Event, EventHit};
 use crate::options::Options;
 use crate::solution::{Solution, Stats};
 use crate::solve::solve;
@@ -106,6 +107,22 @@ impl Wire for Solution<f64> {
         [self.stats.steps, self.stats.rejected, self.stats.rhs_evals]
             .to_vec()
             .encode(out);
+        // each event as (kind, index) and (t, y...)
+        let ids: Vec<usize> = self
+            .events
+            .iter()
+            .flat_map(|h| match h.event {
+                Event::State(k) => [0, k],
+                Event::Time(j) => [1, j],
+            })
+            .collect();
+        ids.encode(out);
+        let rows: Vec<Vec<f64>> = self
+            .events
+            .iter()
+            .map(|h| std::iter::once(h.t).chain(h.y.iter().copied()).collect())
+            .collect();
+        rows.encode(out);
     }
     fn decode(input: &mut &[u8]) -> Option<Self> {
         let t = Vec::decode(input)?;
@@ -114,6 +131,24 @@ impl Wire for Solution<f64> {
         let [steps, rejected, rhs_evals] = s[..] else {
             return None;
         };
+        let ids: Vec<usize> = Vec::decode(input)?;
+        let rows: Vec<Vec<f64>> = Vec::decode(input)?;
+        if ids.len() != 2 * rows.len() || rows.iter().any(|r| r.is_empty()) {
+            return None;
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for (id, row) in ids.chunks_exact(2).zip(rows) {
+            let event = match id[0] {
+                0 => Event::State(id[1]),
+                1 => Event::Time(id[1]),
+                _ => return None,
+            };
+            events.push(EventHit {
+                event,
+                t: row[0],
+                y: row[1..].to_vec(),
+            });
+        }
         Some(Solution {
             t,
             y,
@@ -122,6 +157,7 @@ impl Wire for Solution<f64> {
                 rejected,
                 rhs_evals,
             },
+            events,
         })
     }
 }

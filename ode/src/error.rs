@@ -81,6 +81,28 @@ pub enum Error {
         /// Why, and what to use instead.
         why: &'static str,
     },
+    /// An event could not be handled: its function or its state change gave a non-finite
+    /// value, or its time has no derivative (a grazing crossing, `dg/dt = 0` along the
+    /// solution).
+    #[error("event {event:?} at t = {t}{}: {why}", component.map_or(String::new(), |c| format!(" (component {c})")))]
+    Event {
+        /// Time of the event.
+        t: f64,
+        /// Which event.
+        event: crate::events::Event,
+        /// The state component, where one is at fault.
+        component: Option<usize>,
+        /// What went wrong.
+        why: &'static str,
+    },
+    /// More events fired than [`Options::max_events`](crate::Options::max_events) allows.
+    #[error("{count} events fired by t = {t} (Options::max_events): the events may accumulate at a point (a Zeno point, as a bouncing ball coming to rest); end the solve there with a terminal event, or raise the bound")]
+    TooManyEvents {
+        /// Time of the last event.
+        t: f64,
+        /// Events fired.
+        count: usize,
+    },
     /// An input or option is invalid (save times out of order, a non-positive tolerance, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -52,6 +52,7 @@
 
 pub mod ensemble;
 pub mod error;
+pub mod events;
 mod explicit;
 pub mod options;
 pub mod problems;
@@ -71,6 +72,7 @@ pub use ensemble::{gradient_ensemble, solve_ensemble, EnsembleGradient};
 #[cfg(feature = "mpi")]
 pub use ensemble::{gradient_ensemble_mpi, solve_ensemble_mpi};
 pub use error::Error;
+pub use events::{Action, Direction, Event, EventHit, EventSpec};
 pub use options::{Method, Options, RhsProducts, Sensitivity};
 pub use sensitivity::{vjp, AdjointStats, Gradient};
 pub use solution::{Solution, Stats};

@@ -146,6 +146,10 @@ pub struct Options {
     /// adjoint are each other's exact transpose), but a derivative can be far off where the
     /// state's error estimate is small (an equilibrium start).
     pub derivative_error_control: bool,
+    /// Most events (state and time) a solve may fire before [`Error::TooManyEvents`]
+    /// (default 10 000): events that accumulate (a bouncing ball coming to rest) end in an
+    /// error, never a hang.
+    pub max_events: usize,
 }
 
 impl Default for Options {
@@ -161,6 +165,7 @@ impl Default for Options {
             sensitivity: Sensitivity::Auto,
             rhs_products: RhsProducts::Auto,
             derivative_error_control: true,
+            max_events: 10_000,
         }
     }
 }

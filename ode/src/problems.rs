@@ -3,6 +3,7 @@
 
 use ad_core::{ElementFn, Real, RealArray};
 
+use crate::events::{Action, Direction, Event, EventSpec};
 use crate::system::OdeSystem;
 
 /// Lotka-Volterra predator-prey: `x' = a x - b x z`, `z' = d x z - g z`, `p = (a, b, d, g)`
@@ -27,6 +28,91 @@ impl OdeSystem for LotkaVolterra {
     fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
         dy[0] = p[0] * y[0] - p[1] * y[0] * y[1];
         dy[1] = p[2] * y[0] * y[1] - p[3] * y[1];
+    }
+}
+
+/// A ball thrown over flat ground: state `(x, h, u, v)` (distance, height, horizontal and
+/// vertical speed), `x' = u`, `h' = v`, `u' = 0`, `v' = -g`, `p = (g, e)` (gravity, coefficient
+/// of restitution). State event 0 is the ground, `h = 0` falling: with `terminal` the solve
+/// stops there (a projectile's landing), else the ball bounces, `v+ = -e v-`.
+/// [`BouncingBall::closed_form`] is the exact motion, generic over the scalar so its
+/// derivatives check the solver's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BouncingBall {
+    /// Stop at the first landing instead of bouncing.
+    pub terminal: bool,
+}
+
+/// The exact motion of a [`BouncingBall`] up to a time.
+#[derive(Clone, Debug)]
+pub struct BallMotion<S> {
+    /// The state `(x, h, u, v)` at the final time (after the last bounce).
+    pub state: [S; 4],
+    /// The landing times before the final time.
+    pub landings: Vec<S>,
+}
+
+impl BouncingBall {
+    /// The state `(x, h, u, v)` at `t_end` from `y0 = (x0, h0, u0, v0)` at `t = 0`, and the
+    /// landing times, for `p = (g, e)` (a terminal ball is not handled: use the first
+    /// landing). Each flight from height `h >= 0` with vertical speed `v` lasts
+    /// `(v + sqrt(v^2 + 2 g h)) / g`; a bounce turns the landing speed `w` into `-e w`.
+    pub fn closed_form<S: Real>(y0: [S; 4], p: [S; 2], t_end: f64) -> BallMotion<S> {
+        let [x0, mut h, u, mut v] = y0;
+        let [g, e] = p;
+        let two = S::cst(2.0);
+        let mut t = S::zero();
+        let mut landings = Vec::new();
+        loop {
+            let flight = (v + (v * v + two * g * h).sqrt()) / g;
+            if (t + flight).value() > t_end || landings.len() > 1000 {
+                let dt = S::cst(t_end) - t;
+                return BallMotion {
+                    state: [
+                        x0 + u * S::cst(t_end),
+                        h + v * dt - g * dt * dt / two,
+                        u,
+                        v - g * dt,
+                    ],
+                    landings,
+                };
+            }
+            t += flight;
+            v = -e * (v - g * flight);
+            h = S::zero();
+            landings.push(t);
+        }
+    }
+}
+
+impl OdeSystem for BouncingBall {
+    fn dim(&self) -> usize {
+        4
+    }
+    fn n_params(&self) -> usize {
+        2
+    }
+    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
+        dy[0] = y[2];
+        dy[1] = y[3];
+        dy[2] = S::zero();
+        dy[3] = -p[0];
+    }
+    fn state_events(&self) -> Vec<EventSpec> {
+        vec![EventSpec {
+            direction: Direction::Falling,
+            action: if self.terminal {
+                Action::Stop
+            } else {
+                Action::Reset
+            },
+        }]
+    }
+    fn event_functions<S: Real>(&self, _t: S, y: &[S], _p: &[S], g: &mut [S]) {
+        g[0] = y[1];
+    }
+    fn apply_event<S: Real>(&self, _event: Event, _t: S, y: &mut [S], p: &[S]) {
+        y[3] = -p[1] * y[3];
     }
 }
 

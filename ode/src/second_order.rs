@@ -68,6 +68,14 @@ pub(crate) fn nested_tangent<T: Real, Sys: OdeSystem + Clone + 'static>(
     x_dot: &[T],
     y_dot: &mut [T],
 ) -> Result<(), BlockError> {
+    if crate::events::has_events(sys) {
+        return Err(crate::Error::InvalidInput(
+            "second derivatives through events are not supported yet (the event time's \
+             tangent is first order)"
+                .into(),
+        )
+        .into());
+    }
     let n = sys.dim();
     let z0: Vec<T> = x[..n].iter().chain(&x_dot[..n]).copied().collect();
     let q: Vec<T> = x[n..].iter().chain(&x_dot[n..]).copied().collect();

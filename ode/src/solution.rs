@@ -1,5 +1,7 @@
 //! What a solve returns.
 
+use crate::events::EventHit;
+
 /// Counters of one solve.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -20,4 +22,8 @@ pub struct Solution<S> {
     pub y: Vec<Vec<S>>,
     /// Counters of the forward solve.
     pub stats: Stats,
+    /// The events that fired, in time order (empty for a system without events). A terminal
+    /// event ([`Action::Stop`](crate::events::Action)) is the last one, and then `t` and `y`
+    /// stop at the last save time not after it.
+    pub events: Vec<EventHit<S>>,
 }

@@ -3,7 +3,8 @@
 use ad_core::{Block, BlockError, Real};
 
 use crate::error::Error;
-use crate::explicit::integrate;
+use crate::events::{has_events, EventHit};
+use crate::explicit::{integrate, integrate_events};
 use crate::options::Options;
 use crate::sensitivity::Recording;
 use crate::solution::{Solution, Stats};
@@ -106,17 +107,17 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     if y0.iter().chain(p).all(|v| v.is_constant()) {
         // constants: the plain solve on the values (the same steps and values as `f64`)
-        let (y, stats) = integrate(sys, &y0v, &pv, t0, save_at, opts, None, &mut ())?;
-        return Ok(Solution {
-            t: save_at.to_vec(),
-            y: y.into_iter()
-                .map(|row| row.into_iter().map(S::cst).collect())
-                .collect(),
-            stats,
-        });
+        let (y, hits, stats) = if has_events(sys) {
+            integrate_events(sys, &y0v, &pv, t0, save_at, opts)?
+        } else {
+            let (y, stats) = integrate(sys, &y0v, &pv, t0, save_at, opts, None, &mut ())?;
+            (y, Vec::new(), stats)
+        };
+        return Ok(constant_solution(save_at, &y, &hits, stats));
     }
     let rec = Recording::record(sys, &y0v, &pv, t0, save_at, opts)?;
     let stats = rec.stats();
+    let (n_saved, hits) = (rec.outputs().len(), rec.events().to_vec());
     let block = OdeBlock {
         sys: sys.clone(),
         opts: opts.clone(),
@@ -126,32 +127,81 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         p: pv,
         rec,
     };
-    Ok(solution_from_block(block, y0, p, save_at, stats))
+    Ok(solution_from_block(
+        block, y0, p, save_at, n_saved, &hits, stats,
+    ))
 }
 
-/// Applies a solve's block to the inputs `(y0, p)` and returns its outputs (the saved states,
-/// row-major) as a [`Solution`]: the one way every differentiated solve reaches the tape.
+/// A solution on constants: the `f64` states and events as `S`.
+pub(crate) fn constant_solution<S: Real>(
+    save_at: &[f64],
+    y: &[Vec<f64>],
+    hits: &[EventHit<f64>],
+    stats: Stats,
+) -> Solution<S> {
+    let cst = |row: &[f64]| row.iter().map(|&v| S::cst(v)).collect::<Vec<S>>();
+    Solution {
+        t: save_at[..y.len()].to_vec(),
+        y: y.iter().map(|row| cst(row)).collect(),
+        stats,
+        events: hits
+            .iter()
+            .map(|h| EventHit {
+                event: h.event,
+                t: S::cst(h.t),
+                y: cst(&h.y),
+            })
+            .collect(),
+    }
+}
+
+/// The outputs of a differentiated solve, flattened: the saved states (row-major), then for
+/// each event its time and its state. The layout of every solve block's outputs.
+pub(crate) fn flat_outputs(saved: &[Vec<f64>], hits: &[EventHit<f64>]) -> Vec<f64> {
+    let mut out: Vec<f64> = saved.concat();
+    for h in hits {
+        out.push(h.t);
+        out.extend_from_slice(&h.y);
+    }
+    out
+}
+
+/// Applies a solve's block to the inputs `(y0, p)` and returns its outputs ([`flat_outputs`]:
+/// `n_saved` saved states, then the time and state of each of `hits`) as a [`Solution`]: the
+/// one way every differentiated solve reaches the tape.
 pub(crate) fn solution_from_block<S: Real, B: Block>(
     block: B,
     y0: &[S],
     p: &[S],
     save_at: &[f64],
+    n_saved: usize,
+    hits: &[EventHit<f64>],
     stats: Stats,
 ) -> Solution<S> {
     let n = y0.len();
     let mut inputs = Vec::with_capacity(n + p.len());
     inputs.extend_from_slice(y0);
     inputs.extend_from_slice(p);
-    let mut out = vec![S::zero(); save_at.len() * n];
+    let mut out = vec![S::zero(); n_saved * n + hits.len() * (1 + n)];
     S::apply_block(block, &inputs, &mut out);
+    let (states, events) = out.split_at(n_saved * n);
     Solution {
-        t: save_at.to_vec(),
+        t: save_at[..n_saved].to_vec(),
         y: if n == 0 {
-            vec![Vec::new(); save_at.len()]
+            vec![Vec::new(); n_saved]
         } else {
-            out.chunks_exact(n).map(|c| c.to_vec()).collect()
+            states.chunks_exact(n).map(|c| c.to_vec()).collect()
         },
         stats,
+        events: hits
+            .iter()
+            .zip(events.chunks_exact(1 + n))
+            .map(|(h, c)| EventHit {
+                event: h.event,
+                t: c[0],
+                y: c[1..].to_vec(),
+            })
+            .collect(),
     }
 }
 
@@ -171,9 +221,7 @@ impl<Sys: OdeSystem + Clone + 'static> Block for OdeBlock<Sys> {
     type Residuals = ();
 
     fn forward(&self, _x: &[f64], y: &mut [f64]) {
-        for (o, v) in y.iter_mut().zip(self.rec.outputs().iter().flatten()) {
-            *o = *v;
-        }
+        y.copy_from_slice(&flat_outputs(self.rec.outputs(), self.rec.events()));
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {

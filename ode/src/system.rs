@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use ad_core::Real;
 
+use crate::events::{Event, EventSpec};
+
 /// An ordinary differential equation `y' = f(t, y, p)` with state `y` of length [`dim`] and
 /// parameters `p` of length [`n_params`].
 ///
@@ -60,6 +62,31 @@ pub trait OdeSystem: Sync {
     ) -> bool {
         false
     }
+
+    /// The state events: one [`EventSpec`] (direction, stop or reset) per event function
+    /// (default: none). See [`events`](crate::events) and `docs/events.md`.
+    fn state_events(&self) -> Vec<EventSpec> {
+        Vec::new()
+    }
+
+    /// Writes the event functions `g_k(t, y, p)` (one per [`state_events`] entry) into `g`:
+    /// state event `k` fires where `g_k` crosses zero in its direction. Generic over [`Real`]
+    /// like [`rhs`](OdeSystem::rhs): the event times are differentiated through it.
+    ///
+    /// [`state_events`]: OdeSystem::state_events
+    fn event_functions<S: Real>(&self, _t: S, _y: &[S], _p: &[S], _g: &mut [S]) {}
+
+    /// The times of the time events (doses, switches at given times; default: none). Time
+    /// event `j` fires at `time_events()[j]` if that lies in `[t0, last save time]`, changing
+    /// the state by [`apply_event`](OdeSystem::apply_event) with `Event::Time(j)`.
+    fn time_events(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// The state change of an event, in place: `y` holds `y-` on entry and must hold
+    /// `y+ = h_e(t, y-, p)` on exit (default: no change). Called for the state events with
+    /// [`Action::Reset`](crate::events::Action) and for every time event.
+    fn apply_event<S: Real>(&self, _event: Event, _t: S, _y: &mut [S], _p: &[S]) {}
 }
 
 /// A shared system is a system: wrap a large system in an `Arc` to make the clone that a
@@ -84,5 +111,17 @@ impl<T: OdeSystem + Send> OdeSystem for Arc<T> {
         p_bar: &mut [f64],
     ) -> bool {
         (**self).vjp(t, y, p, w, y_bar, p_bar)
+    }
+    fn state_events(&self) -> Vec<EventSpec> {
+        (**self).state_events()
+    }
+    fn event_functions<S: Real>(&self, t: S, y: &[S], p: &[S], g: &mut [S]) {
+        (**self).event_functions(t, y, p, g)
+    }
+    fn time_events(&self) -> Vec<f64> {
+        (**self).time_events()
+    }
+    fn apply_event<S: Real>(&self, event: Event, t: S, y: &mut [S], p: &[S]) {
+        (**self).apply_event(event, t, y, p)
     }
 }

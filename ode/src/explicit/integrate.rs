@@ -3,6 +3,7 @@
 //! steps), with an observer of the accepted steps.
 
 use crate::error::Error;
+use crate::events::{event_loop, EventHit};
 use crate::options::Options;
 use crate::solution::Stats;
 use crate::stepper::{initial_saves, save_loop, Stepper};
@@ -34,6 +35,10 @@ pub(crate) fn integrate<S: Tangents, Sys: OdeSystem, O: Observer<S>>(
     replay: Option<&[(f64, f64)]>,
     obs: &mut O,
 ) -> Result<(Vec<Vec<S>>, Stats), Error> {
+    debug_assert!(
+        !crate::events::has_events(sys),
+        "systems with events go through integrate_events"
+    );
     let mut saved = initial_saves(y0, t0, save_at);
     if saved.len() == save_at.len() {
         return Ok((saved, Stats::default()));
@@ -44,4 +49,21 @@ pub(crate) fn integrate<S: Tangents, Sys: OdeSystem, O: Observer<S>>(
         obs.accepted(t, h, y);
     })?;
     Ok((saved, st.stats()))
+}
+
+/// [`integrate`] for a system with events (adaptive or fixed steps, no replay, no observer):
+/// the states at the save times (fewer if a terminal event fired) and the events that fired.
+/// On `Dual` numbers the tangents jump at each event as `docs/events.md` derives.
+#[allow(clippy::type_complexity)]
+pub(crate) fn integrate_events<S: Tangents, Sys: OdeSystem>(
+    sys: &Sys,
+    y0: &[S],
+    p: &[S],
+    t0: f64,
+    save_at: &[f64],
+    opts: &Options,
+) -> Result<(Vec<Vec<S>>, Vec<EventHit<S>>, Stats), Error> {
+    let mut st = ExplicitStepper::start(sys, y0, p, t0, opts, None)?;
+    let (saved, hits) = event_loop(&mut st, sys, p, opts, save_at)?;
+    Ok((saved, hits, st.stats()))
 }

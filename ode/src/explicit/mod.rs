@@ -15,7 +15,7 @@ mod stepper;
 pub(crate) mod tsit5;
 
 pub use controller::Tangents;
-pub(crate) use integrate::{integrate, Observer};
+pub(crate) use integrate::{integrate, integrate_events, Observer};
 pub use stepper::ExplicitStepper;
 
 use ad_core::Real;

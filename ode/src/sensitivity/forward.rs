@@ -8,7 +8,8 @@
 use ad_core::Dual;
 
 use crate::error::Error;
-use crate::explicit::integrate;
+use crate::events::{has_events, EventHit};
+use crate::explicit::{integrate, integrate_events};
 use crate::options::Options;
 use crate::solution::Stats;
 use crate::system::OdeSystem;
@@ -17,7 +18,10 @@ use crate::system::OdeSystem;
 pub(crate) struct ForwardJacobian {
     /// Saved states.
     pub outputs: Vec<Vec<f64>>,
-    /// Row-major `(save_at.len() * dim) x (dim + n_params)`.
+    /// The events that fired.
+    pub events: Vec<EventHit<f64>>,
+    /// Row-major `outputs x (dim + n_params)`, the outputs as `crate::solve::flat_outputs`
+    /// lays them out (the saved states, then each event's time and state).
     pub jac: Vec<f64>,
     /// Counters of the (first) forward solve.
     pub stats: Stats,
@@ -35,7 +39,8 @@ pub(crate) fn forward_jacobian<Sys: OdeSystem>(
     let n_in = y0.len() + p.len();
     let mut fj = ForwardJacobian {
         outputs: Vec::new(),
-        jac: vec![0.0; save_at.len() * y0.len() * n_in],
+        events: Vec::new(),
+        jac: Vec::new(),
         stats: Stats::default(),
     };
     let mut c0 = 0;
@@ -68,31 +73,58 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let n_in = n + p.len();
     let yd = Dual::<W>::seeded(y0, 0, c0);
     let pd = Dual::<W>::seeded(p, n, c0);
-    let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
-    write_columns(&saved, n_in, c0, &mut fj.jac);
+    let (saved, hits, stats) = if has_events(sys) {
+        integrate_events(sys, &yd, &pd, t0, save_at, opts)?
+    } else {
+        let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
+        (saved, Vec::new(), stats)
+    };
+    let values = |x: &[Dual<W>]| x.iter().map(|v| v.v).collect::<Vec<f64>>();
     if c0 == 0 {
-        fj.outputs = saved
+        fj.outputs = saved.iter().map(|yk| values(yk)).collect();
+        fj.events = hits
             .iter()
-            .map(|yk| yk.iter().map(|v| v.v).collect())
+            .map(|h| EventHit {
+                event: h.event,
+                t: h.t.v,
+                y: values(&h.y),
+            })
             .collect();
         fj.stats = stats;
+        fj.jac = vec![0.0; (saved.len() * n + hits.len() * (1 + n)) * n_in];
+    } else if saved.len() != fj.outputs.len()
+        || hits.len() != fj.events.len()
+        || hits.iter().zip(&fj.events).any(|(a, b)| a.event != b.event)
+    {
+        // the chunks' steps differ where their tangents' error tests differ: an event near
+        // grazing can then fire in one and not in another
+        let t = hits.first().map_or(t0, |h| h.t.v);
+        return Err(Error::Event {
+            t,
+            event: hits.first().map_or(crate::Event::State(0), |h| h.event),
+            component: None,
+            why: "the events differ between the forward-sensitivity solves of the input chunks \
+                  (an event near grazing): tighten the tolerances",
+        });
     }
+    let rows = saved
+        .iter()
+        .flatten()
+        .chain(hits.iter().flat_map(|h| std::iter::once(&h.t).chain(&h.y)));
+    write_columns(rows, n_in, c0, &mut fj.jac);
     Ok(W)
 }
 
 /// Writes the tangents of one `Dual<W>` solve seeded for inputs `c0..c0 + W` into their columns
 /// of the row-major Jacobian `jac` (`n_in` columns; one row per saved component).
-pub(crate) fn write_columns<const W: usize>(
-    saved: &[Vec<Dual<W>>],
+pub(crate) fn write_columns<'a, const W: usize>(
+    outputs: impl IntoIterator<Item = &'a Dual<W>>,
     n_in: usize,
     c0: usize,
     jac: &mut [f64],
 ) {
     let width = W.min(n_in - c0.min(n_in));
-    for (row, v) in jac
-        .chunks_exact_mut(n_in.max(1))
-        .zip(saved.iter().flatten())
-    {
+    for (row, v) in jac.chunks_exact_mut(n_in.max(1)).zip(outputs) {
         row[c0..c0 + width].copy_from_slice(&v.d[..width]);
     }
 }

@@ -34,6 +34,7 @@ use ad_core::Real;
 use blocks::{AdjointBlock, DiscreteBlock, SensitivityBlock, Solved};
 
 use crate::error::Error;
+use crate::events::EventHit;
 use crate::options::{Method, Options, Sensitivity};
 use crate::solution::{Solution, Stats};
 use crate::solve::solution_from_block;
@@ -77,6 +78,8 @@ pub(crate) struct StiffOutput {
     pub(crate) trace: Vec<differences::StepPoly>,
     /// BDF with [`Keep::Log`](bdf::Keep): what the discrete adjoint needs.
     pub(crate) log: Option<discrete::StepLog>,
+    /// The events that fired (BDF on `f64`).
+    pub(crate) events: Vec<EventHit<f64>>,
 }
 
 impl StiffOutput {
@@ -90,6 +93,7 @@ impl StiffOutput {
             stiff: StiffStats::default(),
             trace: Vec::new(),
             log: None,
+            events: Vec::new(),
         }
     }
 
@@ -117,6 +121,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     opts: &Options,
     sens: bool,
 ) -> Result<StiffOutput, Error> {
+    crate::events::check_stiff(sys, opts, sens)?;
     match opts.method {
         Method::Rodas4 => rodas::integrate(sys, y0, p, t0, save_at, opts, sens),
         _ => bdf::integrate(sys, y0, p, t0, save_at, opts, sens, bdf::Keep::Nothing),
@@ -146,9 +151,10 @@ pub fn solve_with_stats<Sys: OdeSystem>(
     let o = integrate(sys, y0, p, t0, save_at, opts, false)?;
     Ok((
         Solution {
-            t: save_at.to_vec(),
+            t: save_at[..o.saved.len()].to_vec(),
             y: o.saved,
             stats: o.stats,
+            events: o.events,
         },
         o.stiff,
     ))
@@ -171,9 +177,10 @@ pub fn sensitivities<Sys: OdeSystem>(
     let o = integrate(sys, y0, p, t0, save_at, opts, true)?;
     Ok((
         Solution {
-            t: save_at.to_vec(),
+            t: save_at[..o.saved.len()].to_vec(),
             y: o.saved,
             stats: o.stats,
+            events: o.events,
         },
         o.jac,
         o.stiff,
@@ -221,6 +228,7 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     let constant = y0.iter().chain(p).all(|v| v.is_constant());
     let n = y0.len();
     let kind = pass(opts, n, p.len());
+    crate::events::check_stiff(sys, opts, !constant)?;
     if !constant && kind == Pass::Discrete {
         let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Log)?;
         let stats = o.stats;
@@ -228,7 +236,15 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             solved: Solved::new(sys.clone(), opts, t0, save_at, y0v, pv, o.saved.concat()),
             log: o.log.expect("the step log was asked for"),
         };
-        return Ok(solution_from_block(block, y0, p, save_at, stats));
+        return Ok(solution_from_block(
+            block,
+            y0,
+            p,
+            save_at,
+            save_at.len(),
+            &[],
+            stats,
+        ));
     }
     if !constant && kind == Pass::Continuous {
         let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Polys)?;
@@ -237,18 +253,21 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             solved: Solved::new(sys.clone(), opts, t0, save_at, y0v, pv, o.saved.concat()),
             trace: o.trace,
         };
-        return Ok(solution_from_block(block, y0, p, save_at, stats));
+        return Ok(solution_from_block(
+            block,
+            y0,
+            p,
+            save_at,
+            save_at.len(),
+            &[],
+            stats,
+        ));
     }
     let o = integrate(sys, &y0v, &pv, t0, save_at, opts, !constant)?;
     if constant {
-        return Ok(Solution {
-            t: save_at.to_vec(),
-            y: o.saved
-                .iter()
-                .map(|r| r.iter().map(|&v| S::cst(v)).collect())
-                .collect(),
-            stats: o.stats,
-        });
+        return Ok(crate::solve::constant_solution(
+            save_at, &o.saved, &o.events, o.stats,
+        ));
     }
     let stats = o.stats;
     let block = crate::second_order::WithTangent {
@@ -262,7 +281,15 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         t0,
         save_at: save_at.to_vec(),
     };
-    Ok(solution_from_block(block, y0, p, save_at, stats))
+    Ok(solution_from_block(
+        block,
+        y0,
+        p,
+        save_at,
+        save_at.len(),
+        &[],
+        stats,
+    ))
 }
 
 /// The initial step size (Hairer, Nørsett & Wanner I, II.4; SciPy's `select_initial_step`)
@@ -324,6 +351,7 @@ pub(crate) fn vjp<Sys: OdeSystem>(
     y_bar: &[f64],
 ) -> Result<crate::Gradient, Error> {
     let kind = pass(opts, y0.len(), p.len());
+    crate::events::check_stiff(sys, opts, true)?;
     if kind == Pass::Discrete {
         let o = bdf::integrate(sys, y0, p, t0, save_at, opts, false, bdf::Keep::Log)?;
         let log = o.log.as_ref().expect("the step log was asked for");
@@ -351,6 +379,7 @@ pub(crate) fn vjp<Sys: OdeSystem>(
                 t: save_at.to_vec(),
                 y: o.saved,
                 stats: o.stats,
+                events: Vec::new(),
             },
             y0_bar: x_bar,
             p_bar,
@@ -367,6 +396,7 @@ pub(crate) fn vjp<Sys: OdeSystem>(
                 t: save_at.to_vec(),
                 y: o.saved,
                 stats: o.stats,
+                events: Vec::new(),
             },
             y0_bar: x_bar,
             p_bar,
@@ -388,6 +418,7 @@ pub(crate) fn vjp<Sys: OdeSystem>(
             t: save_at.to_vec(),
             y: o.saved,
             stats: o.stats,
+            events: Vec::new(),
         },
         y0_bar: x_bar,
         p_bar,

@@ -156,7 +156,7 @@ fn chunk<const W: usize, Sys: OdeSystem>(
         out.stiff = st;
     }
     out.stiff.sens_rhs_evals += st.jac_rhs_evals;
-    crate::sensitivity::forward::write_columns(&saved, m, c0, &mut out.jac);
+    crate::sensitivity::forward::write_columns(saved.iter().flatten(), m, c0, &mut out.jac);
     Ok(W)
 }
 

@@ -13,6 +13,7 @@ mod custom_vjp;
 mod ensemble;
 mod equilibrium;
 mod errors;
+mod events;
 mod linear_expm;
 mod reproducible;
 mod second_order;

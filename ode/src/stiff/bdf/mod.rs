@@ -532,8 +532,17 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let m = if sens { n + p.len() } else { 0 };
     let probe = !sens && keep != Keep::Nothing;
     let (row0, _) = BdfStepper::<Sys>::first_row(y0, p, m, probe);
-    let mut rows = initial_saves(&row0, t0, save_at);
     let mut out = StiffOutput::new(n, m);
+    if crate::events::has_events(sys) {
+        // checked by the caller: f64 only (m = 0), no log, no kept polynomials
+        let mut st = BdfStepper::start(sys, &row0, p, t0, opts, m, keep, None)?;
+        let (saved, hits) = crate::events::event_loop(&mut st, sys, p, opts, save_at)?;
+        saved.iter().for_each(|r| out.push(r));
+        out.events = hits;
+        st.finish(&mut out);
+        return Ok(out);
+    }
+    let mut rows = initial_saves(&row0, t0, save_at);
     let mut log = (keep == Keep::Log).then(|| StepLog::new(n, rows.len()));
     if rows.len() == save_at.len() {
         rows.iter().for_each(|r| out.push(r));
