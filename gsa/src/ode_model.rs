@@ -195,6 +195,12 @@ impl<Sys: OdeSystem + Clone + 'static, O: OutputMap> OdeModel<Sys, O> {
         }
         let sol = ode::solve(&self.sys, &y0, &p, self.t0, &self.save_at, &self.options)
             .map_err(|e| e.to_string())?;
+        if sol.y.len() < self.save_at.len() {
+            return Err(format!(
+                "a terminal event ended the solve before the save time {}",
+                self.save_at[sol.y.len()]
+            ));
+        }
         let mut out = Vec::with_capacity(self.n_outputs());
         for (&t, y) in sol.t.iter().zip(&sol.y) {
             self.output.observe(t, y, &mut out);

@@ -40,6 +40,12 @@
 //! the same pullback without a tape. Systems may supply a hand-written
 //! [`OdeSystem::vjp`] for the adjoints.
 //!
+//! Events ([`events`]): state events (a function of `(t, y, p)` crossing zero, located to
+//! machine precision on the dense output) and time events (doses), each stopping the solve or
+//! resetting the state, declared on the [`OdeSystem`] next to `rhs`; the derivatives jump at
+//! each event, so event times and the states after resets are differentiable
+//! (`docs/events.md`).
+//!
 //! Layout: [`system`] (the equations), [`options`] (method, tolerances, sensitivity),
 //! [`stepper`] (each method as a state machine: step, interpolate in the last step, stop time,
 //! reset; `solve` is one save loop over it), the
@@ -78,3 +84,8 @@ pub use sensitivity::{vjp, AdjointStats, Gradient};
 pub use solution::{Solution, Stats};
 pub use solve::solve;
 pub use system::OdeSystem;
+
+/// docs/events.md's code blocks, compiled and run as doctests so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/events.md")]
+pub struct EventsDoctests;

@@ -256,6 +256,14 @@ impl<Sys: OdeSystem + Clone + 'static> FitProblem<Sys> {
             &self.obs.times,
             &self.ode_options,
         )?;
+        if sol.y.len() < self.obs.times.len() {
+            // a terminal event ended the solve before the last observation
+            return Err(ode::Error::InvalidInput(format!(
+                "a terminal event at t = {} ended the solve before the observation at t = {}",
+                sol.events.last().map_or(f64::NAN, |h| h.t.value()),
+                self.obs.times[sol.y.len()]
+            )));
+        }
         let mut r = Vec::with_capacity(self.n_residuals());
         for (yk, dk) in sol.y.iter().zip(&self.obs.data) {
             for (&i, &d) in self.obs.observed.iter().zip(dk) {
