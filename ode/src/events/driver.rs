@@ -3,8 +3,9 @@
 //! requested times, and applying each event with the jump of the forward sensitivities (the
 //! tangents of a `Dual` state; see `docs/events.md`).
 
-use ad_core::{Dual, Real};
+use ad_core::Real;
 
+use super::jump::{self, state_jump, time_jump, values};
 use super::locate::{crosses, illinois, Root};
 use super::{Action, Event, EventHit, EventSpec};
 use crate::error::Error;
@@ -22,13 +23,15 @@ pub(crate) fn no_adjoint(opts: &Options) -> Error {
     Error::IncompatibleOptions {
         method: opts.method,
         sensitivity: opts.sensitivity,
-        why: "the adjoints do not cross events yet: use Sensitivity::Forward (Auto picks it \
-              for a system with events)",
+        why: "the tape-free ode::vjp takes a system with events only with an explicit \
+              method's forward sensitivities: differentiate ode::solve on Var inputs instead \
+              (it composes the solves between the events, with any sensitivity)",
     }
 }
 
 /// Whether the stiff method of `opts` can take the events of `sys`: BDF solves on `f64` with
-/// events; its derivatives through events and Rodas4 (not yet a stepper) are errors.
+/// events (its derivatives go by segments, `solve_by_segments`, never through here); Rodas4
+/// (not yet a stepper) is an error.
 pub(crate) fn check_stiff(
     sys: &impl OdeSystem,
     opts: &Options,
@@ -48,8 +51,9 @@ pub(crate) fn check_stiff(
         return Err(Error::IncompatibleOptions {
             method: opts.method,
             sensitivity: opts.sensitivity,
-            why: "BDF's sensitivities do not jump at events yet: differentiate a solve with \
-                  events with an explicit method (Tsit5, Dopri5, Rk4)",
+            why: "the tape-free ode::vjp takes a system with events only with an explicit \
+                  method's forward sensitivities: differentiate ode::solve on Var inputs \
+                  instead (it composes the solves between the events, with any sensitivity)",
         });
     }
     Ok(())
@@ -160,10 +164,6 @@ fn interpolated<St: Stepper>(st: &St, t: f64) -> Result<Vec<St::Scalar>, Error> 
     let mut out = st.state().to_vec();
     st.interpolate(t, &mut out)?;
     Ok(out)
-}
-
-fn values<S: Real>(x: &[S]) -> Vec<f64> {
-    x.iter().map(|v| v.value()).collect()
 }
 
 impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
@@ -307,50 +307,6 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
         Ok(Some((first, ks)))
     }
 
-    /// The derivative of the event time of state event `k` at `(t, y)`: the zero-valued scalar
-    /// `dt* = -(g_k(t, y, p) - value) / (∂g_k/∂t + ∂g_k/∂y · f)` (the implicit function theorem
-    /// for `g_k(t*(x), y(t*(x); x), p) = 0`, to first order), and `f(t, y)` on the values.
-    /// Zero (and no `f`) when nothing is differentiated.
-    fn time_tangent(&self, t: f64, y: &[S], k: usize) -> Result<(S, Vec<f64>), Error> {
-        if y.iter().chain(self.p).all(|v| v.is_constant()) {
-            return Ok((S::zero(), Vec::new()));
-        }
-        let yv = values(y);
-        let mut f = vec![0.0; self.n];
-        self.sys.rhs(t, &yv, &self.pv, &mut f);
-        let rate = self.rates(t, &yv)[k];
-        if !(rate.is_finite() && rate != 0.0) {
-            return Err(Error::Event {
-                t,
-                event: Event::State(k),
-                component: None,
-                why: "dg/dt along the solution is zero or not finite at the crossing (a grazing \
-                      event): the event time has no derivative",
-            });
-        }
-        let mut gs = vec![S::zero(); self.specs.len()];
-        self.sys.event_functions(S::cst(t), y, self.p, &mut gs);
-        let tangent = gs[k] - S::cst(gs[k].value());
-        Ok((-tangent / S::cst(rate), f))
-    }
-
-    /// `d/dt g_k(t, y(t), p) = ∂g_k/∂t + ∂g_k/∂y · f(t, y)` at `(t, y)` for every `k`, by one
-    /// evaluation of the event functions on `Dual<1>`.
-    fn rates(&self, t: f64, yv: &[f64]) -> Vec<f64> {
-        let mut f = vec![0.0; self.n];
-        self.sys.rhs(t, yv, &self.pv, &mut f);
-        let td = Dual::<1>::new(t, [1.0]);
-        let yd: Vec<Dual<1>> = yv
-            .iter()
-            .zip(&f)
-            .map(|(&v, &d)| Dual::new(v, [d]))
-            .collect();
-        let pd: Vec<Dual<1>> = self.pv.iter().map(|&v| Dual::constant(v)).collect();
-        let mut gd = vec![Dual::<1>::constant(0.0); self.specs.len()];
-        self.sys.event_functions(td, &yd, &pd, &mut gd);
-        gd.iter().map(|g| g.d[0]).collect()
-    }
-
     /// Fires the state events `ks` located at `root`: records them, and stops (returns true)
     /// or applies their state changes in index order and restarts `st` from the new state.
     fn fire<St: Stepper<Scalar = S>>(
@@ -362,38 +318,20 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
     ) -> Result<bool, Error> {
         let t = root.t;
         let y_minus = interpolated(st, t)?;
-        let (dt, f) = self.time_tangent(t, &y_minus, ks[0])?;
-        // the state at the event as a function of the inputs through t*: y(t*) + f dt*
-        let mut y: Vec<S> = y_minus.clone();
-        if !f.is_empty() {
-            for (yi, &fi) in y.iter_mut().zip(&f) {
-                *yi += S::cst(fi) * dt;
-            }
-        }
-        let t_s = S::cst(t) + dt;
+        let stop = ks.iter().any(|&k| self.specs[k].action == Action::Stop);
+        let jump = state_jump(self.sys, t, ks, stop, &y_minus, self.p)?;
         for &k in ks {
             hits.push(EventHit {
                 event: Event::State(k),
-                t: t_s,
-                y: y.clone(),
+                t: jump.t,
+                y: jump.y.clone(),
             });
         }
         self.count(ks.len(), t)?;
-        if ks.iter().any(|&k| self.specs[k].action == Action::Stop) {
+        let Some(y) = jump.restart else {
             return Ok(true);
-        }
+        };
         let g_minus = self.g(t, &y_minus, None)?;
-        for &k in ks {
-            self.apply(Event::State(k), t_s, &mut y, t)?;
-        }
-        if !f.is_empty() {
-            // back to the sensitivity at the fixed time t*: y+ - f(t*, y+) dt*
-            let mut f_plus = vec![0.0; self.n];
-            self.sys.rhs(t, &values(&y), &self.pv, &mut f_plus);
-            for (yi, &fi) in y.iter_mut().zip(&f_plus) {
-                *yi -= S::cst(fi) * dt;
-            }
-        }
         st.reset(t, &y)?;
         let mut g = self.g(t, &y, Some(Event::State(ks[0])))?;
         self.restarted = vec![false; g.len()];
@@ -402,7 +340,9 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
             // a function the change left on (numerical) zero takes the sign it is moving to
             // (no second crossing from the rounding error of its own root)
             if g[k] == g_minus[k] || g[k].abs() <= 4.0 * root.g_resolution {
-                let r = rates.get_or_insert_with(|| self.rates(t, &values(&y)));
+                let r = rates.get_or_insert_with(|| {
+                    jump::rates(self.sys, t, &values(&y), &self.pv, self.specs.len())
+                });
                 g[k] = if r[k] > 0.0 {
                     1.0
                 } else if r[k] < 0.0 {
@@ -432,34 +372,23 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
         if first == self.next_time {
             return Ok(());
         }
-        let mut y = st.state().to_vec();
-        for i in first..self.next_time {
-            let j = self.times[i].1;
+        let y = st.state().to_vec();
+        let js: Vec<usize> = self.times[first..self.next_time]
+            .iter()
+            .map(|e| e.1)
+            .collect();
+        for &j in &js {
             hits.push(EventHit {
                 event: Event::Time(j),
                 t: S::cst(t),
                 y: y.clone(),
             });
-            self.apply(Event::Time(j), S::cst(t), &mut y, t)?;
         }
+        let y = time_jump(self.sys, t, &js, &y, self.p)?;
         self.count(self.next_time - first, t)?;
         st.reset(t, &y)?;
         self.g_prev = self.g(t, &y, Some(Event::Time(self.times[first].1)))?;
         self.restarted.clear();
-        Ok(())
-    }
-
-    /// `y <- h_e(t, y, p)`, checked for non-finite values.
-    fn apply(&self, e: Event, t_s: S, y: &mut [S], t: f64) -> Result<(), Error> {
-        self.sys.apply_event(e, t_s, y, self.p);
-        if let Some(c) = y.iter().position(|v| !v.value().is_finite()) {
-            return Err(Error::Event {
-                t,
-                event: e,
-                component: Some(c),
-                why: "the state change gave a non-finite value",
-            });
-        }
         Ok(())
     }
 

@@ -176,7 +176,11 @@ impl<'a, S: Tangents, Sys: OdeSystem> ExplicitStepper<'a, S, Sys> {
         if t + 1.01 * h >= t_stop {
             h = t_stop - t;
         }
-        if h <= 10.0 * f64::EPSILON * t.abs() || h <= 0.0 || !h.is_finite() {
+        // a step below the round-off level of t fails, unless it is the last one to the stop
+        // time (a stop time a few ulp past t, as the continuous adjoint's reversed time or a
+        // solve restarted at an event time can leave)
+        let to_stop = h > 0.0 && t + h >= t_stop;
+        if (h <= 10.0 * f64::EPSILON * t.abs() && !to_stop) || h <= 0.0 || !h.is_finite() {
             return Err(Error::StepSizeTooSmall { t, h });
         }
         Ok(if t + h >= t_stop {

@@ -19,7 +19,7 @@
 
 pub(crate) mod adjoint;
 pub(crate) mod bdf;
-mod blocks;
+pub(crate) mod blocks;
 pub(crate) mod differences;
 pub(crate) mod discrete;
 pub(crate) mod generic;

@@ -516,24 +516,99 @@ fn accumulating_bounces_end_in_a_typed_error_not_a_hang() {
 }
 
 #[test]
-fn derivatives_that_cannot_cross_events_yet_are_typed_errors() {
-    let tape = Tape::new();
-    let p = tape.vars(&BALL_P);
-    let y0: Vec<Var> = BALL_Y0.iter().map(|&v| Var::cst(v)).collect();
-    let ball = BouncingBall::default();
-    for sensitivity in [
-        Sensitivity::DiscreteAdjoint { checkpoints: 8 },
-        Sensitivity::InterpolatingAdjoint { checkpoints: 8 },
-    ] {
+fn every_sensitivity_and_bdf_differentiate_through_bounces() {
+    // the adjoints and BDF go by segments between the events: the derivative of each
+    // segment's numerical solution, so within the tolerance of the closed form
+    let exact = ball_closed_gradients();
+    let cases = [
+        (
+            Method::Tsit5,
+            Sensitivity::DiscreteAdjoint { checkpoints: 8 },
+            1e-9,
+        ),
+        (
+            Method::Dopri5,
+            Sensitivity::InterpolatingAdjoint { checkpoints: 8 },
+            1e-7,
+        ),
+        (Method::Bdf, Sensitivity::Forward, 1e-5),
+        (
+            Method::Bdf,
+            Sensitivity::DiscreteAdjoint { checkpoints: 8 },
+            1e-5,
+        ),
+    ];
+    for (method, sensitivity, tol) in cases {
         let opts = Options {
             sensitivity,
-            ..tight(Method::Tsit5)
+            ..tight(method)
         };
-        let r = solve(&ball, &y0, &p, 0.0, &[2.0], &opts);
-        assert!(matches!(r, Err(Error::IncompatibleOptions { .. })), "{r:?}");
+        let tape = Tape::new();
+        let h0 = tape.var(BALL_Y0[1]);
+        let v0 = tape.var(BALL_Y0[3]);
+        let p = tape.vars(&BALL_P);
+        let y0 = [Var::cst(BALL_Y0[0]), h0, Var::cst(BALL_Y0[2]), v0];
+        let sol = solve(&BouncingBall::default(), &y0, &p, 0.0, &[1.0, 2.0], &opts).unwrap();
+        assert_eq!(sol.events.len(), 3, "{method:?} {sensitivity:?}");
+        assert_eq!(sol.y.len(), 2);
+        let outs = [sol.y[1][1], sol.y[1][3], sol.events[1].t];
+        for (o, e) in outs.iter().zip(&exact) {
+            let g = tape.gradient(*o);
+            let got = [g.wrt(h0), g.wrt(v0), g.wrt(p[0]), g.wrt(p[1])];
+            for (a, b) in got.iter().zip(e) {
+                assert!(
+                    (a - b).abs() < tol * (1.0 + b.abs()),
+                    "{method:?} {sensitivity:?}: {got:?} vs {e:?}"
+                );
+            }
+        }
     }
-    let r = solve(&ball, &y0, &p, 0.0, &[2.0], &tight(Method::Bdf));
-    assert!(matches!(r, Err(Error::IncompatibleOptions { .. })), "{r:?}");
+}
+
+#[test]
+fn dose_gradients_with_the_adjoints_and_bdf() {
+    let sys = Dosing {
+        times: vec![0.0, 1.0, 2.0, 3.5],
+        threshold: false,
+    };
+    let x = [0.3, 0.7, 2.0];
+    let (_, e) = ad_core::gradient(|v| dosing_exact(&sys.times, v[0], v[1], v[2], 5.0), &x);
+    for (method, sensitivity, tol) in [
+        (
+            Method::Tsit5,
+            Sensitivity::DiscreteAdjoint { checkpoints: 4 },
+            1e-8,
+        ),
+        (Method::Bdf, Sensitivity::Auto, 1e-5),
+    ] {
+        let opts = Options {
+            method,
+            sensitivity,
+            rtol: 1e-11,
+            atol: 1e-12,
+            ..Default::default()
+        };
+        let tape = Tape::new();
+        let xv = tape.vars(&x);
+        let p = [xv[1], xv[2], Var::cst(0.0)];
+        let sol = solve(&sys, &xv[..1], &p, 0.0, &[1.0, 5.0], &opts).unwrap();
+        // the save at the dose time 1.0 holds the state after the dose
+        let after = dosing_exact(&sys.times, x[0], x[1], x[2], 1.0);
+        assert!((sol.y[0][0].value() - after).abs() < tol, "{method:?}");
+        let g = tape.gradient(sol.y[1][0]);
+        for (i, &ei) in e.iter().enumerate() {
+            let gi = g.wrt(xv[i]);
+            assert!(
+                (gi - ei).abs() < tol * (1.0 + ei.abs()),
+                "{method:?} {i}: {gi} vs {ei}"
+            );
+        }
+    }
+}
+
+#[test]
+fn what_cannot_cross_events_yet_is_a_typed_error() {
+    let ball = BouncingBall::default();
     let r = solve(
         &ball,
         &BALL_Y0,
@@ -543,19 +618,44 @@ fn derivatives_that_cannot_cross_events_yet_are_typed_errors() {
         &tight(Method::Rodas4),
     );
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
-    // second order through events
-    let hvp = ad_core::try_hessian_vector_product(
-        |x| {
-            let y0: Vec<_> = BALL_Y0
-                .iter()
-                .map(|&v| Dual::constant(Var::cst(v)))
-                .collect();
-            solve(&ball, &y0, x, 0.0, &[2.0], &tight(Method::Tsit5)).map(|s| s.y[0][1])
-        },
+    // the tape-free pullback with an adjoint
+    let opts = Options {
+        sensitivity: Sensitivity::DiscreteAdjoint { checkpoints: 8 },
+        ..tight(Method::Tsit5)
+    };
+    let r = ode::vjp(
+        &ball,
+        &BALL_Y0,
         &BALL_P,
-        &[1.0, 0.0],
+        0.0,
+        &[2.0],
+        &opts,
+        &[vec![1.0; 4]],
     );
-    assert!(hvp.is_err());
+    assert!(matches!(r, Err(Error::IncompatibleOptions { .. })), "{r:?}");
+    // second order through events: forward sensitivities (the events' tangents are first
+    // order) and by segments (the events' blocks have no second-order rule)
+    for sensitivity in [
+        Sensitivity::Forward,
+        Sensitivity::DiscreteAdjoint { checkpoints: 8 },
+    ] {
+        let opts = Options {
+            sensitivity,
+            ..tight(Method::Tsit5)
+        };
+        let hvp = ad_core::try_hessian_vector_product(
+            |x| {
+                let y0: Vec<_> = BALL_Y0
+                    .iter()
+                    .map(|&v| Dual::constant(Var::cst(v)))
+                    .collect();
+                solve(&ball, &y0, x, 0.0, &[2.0], &opts).map(|s| s.y[0][1])
+            },
+            &BALL_P,
+            &[1.0, 0.0],
+        );
+        assert!(hvp.is_err(), "{sensitivity:?}");
+    }
 }
 
 proptest! {
