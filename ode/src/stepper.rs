@@ -47,6 +47,7 @@ use crate::solution::Stats;
 
 pub use crate::explicit::{ExplicitStepper, Tangents};
 pub use crate::stiff::bdf::BdfStepper;
+pub use crate::stiff::rodas::RodasStepper;
 
 /// What one accepted step did.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -29,9 +29,9 @@ pub(crate) fn no_adjoint(opts: &Options) -> Error {
     }
 }
 
-/// Whether the stiff method of `opts` can take the events of `sys`: BDF solves on `f64` with
-/// events (its derivatives go by segments, `solve_by_segments`, never through here); Rodas4
-/// (not yet a stepper) is an error.
+/// Whether the stiff method of `opts` can take the events of `sys`: BDF and Rodas4 solve on
+/// `f64` with events; their derivatives go by segments (`solve_by_segments`), never through
+/// the stiff sensitivities (the tape-free `ode::vjp` reaches here: an error).
 pub(crate) fn check_stiff(
     sys: &impl OdeSystem,
     opts: &Options,
@@ -39,13 +39,6 @@ pub(crate) fn check_stiff(
 ) -> Result<(), Error> {
     if !has_events(sys) {
         return Ok(());
-    }
-    if opts.method == crate::Method::Rodas4 {
-        return Err(Error::InvalidInput(
-            "events need a method with a stepper: Tsit5, Dopri5, Rk4 or Bdf (Rodas4 gets \
-             one later)"
-                .into(),
-        ));
     }
     if differentiated {
         return Err(Error::IncompatibleOptions {
