@@ -70,6 +70,8 @@ struct Events<'a, Sys, S> {
     g_prev: Vec<f64>,
     /// The functions that start the next step on zero after their own event.
     restarted: Vec<bool>,
+    /// `dg_k/dt` along the solution at the start of the next step, when known.
+    rate_prev: Option<Vec<f64>>,
     fired: usize,
 }
 
@@ -192,6 +194,7 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
             next_time: 0,
             g_prev: Vec::new(),
             restarted: Vec::new(),
+            rate_prev: None,
             fired: 0,
         })
     }
@@ -229,19 +232,30 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
     /// The earliest crossing in the step `[ta, tb]` of a state event, located on the dense
     /// output, with every event whose root is at the same time (within 4 ulp), in index order.
     fn earliest_crossing<St: Stepper<Scalar = S>>(
-        &self,
+        &mut self,
         st: &St,
         ta: f64,
         tb: f64,
         g_new: &[f64],
     ) -> Result<Option<(Root, Vec<usize>)>, Error> {
+        if self.specs.is_empty() {
+            return Ok(None);
+        }
         let mut roots = Vec::new();
         let mut y = st.state().to_vec();
         let mut g = vec![0.0; self.specs.len()];
+        let n_g = self.specs.len();
+        let rate_at = |t: f64| -> Result<Vec<f64>, Error> {
+            let mut y = st.state().to_vec();
+            st.interpolate(t, &mut y)?;
+            Ok(jump::rates(self.sys, t, &values(&y), &self.pv, n_g))
+        };
+        let rate_a = match self.rate_prev.take() {
+            Some(r) => r,
+            None => rate_at(ta)?,
+        };
+        let rate_b = jump::rates(self.sys, tb, &values(st.state()), &self.pv, n_g);
         for (k, spec) in self.specs.iter().enumerate() {
-            if !crosses(self.g_prev[k], g_new[k], spec.direction) {
-                continue;
-            }
             let mut g_at = |t: f64| {
                 st.interpolate(t, &mut y)?;
                 self.sys.event_functions(t, &values(&y), &self.pv, &mut g);
@@ -256,8 +270,34 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
                     })
                 }
             };
+            let restarted = self.restarted.get(k) == Some(&true);
+            if !crosses(self.g_prev[k], g_new[k], spec.direction) {
+                // no sign change over the step, but maybe an extremum inside that crosses
+                // zero and comes back (a near-grazing crossing): g moving towards zero at ta
+                // and away at tb, and beyond zero at the extremum (the root of dg/dt)
+                let (ga, gb, ra, rb) = (self.g_prev[k], g_new[k], rate_a[k], rate_b[k]);
+                let towards_then_away = (ga > 0.0 && gb > 0.0 && ra < 0.0 && rb > 0.0)
+                    || (ga < 0.0 && gb < 0.0 && ra > 0.0 && rb < 0.0);
+                if restarted || !towards_then_away {
+                    continue;
+                }
+                let ext = illinois(ta, ra, tb, rb, |t| rate_at(t).map(|r| r[k]))?.t;
+                let g_ext = g_at(ext)?;
+                if g_ext == 0.0 || (g_ext > 0.0) == (ga > 0.0) {
+                    continue;
+                }
+                let root = if crosses(ga, g_ext, spec.direction) {
+                    illinois(ta, ga, ext, g_ext, g_at)?
+                } else if crosses(g_ext, gb, spec.direction) {
+                    illinois(ext, g_ext, tb, gb, g_at)?
+                } else {
+                    continue;
+                };
+                roots.push((root, k));
+                continue;
+            }
             let (mut a, mut ga) = (ta, self.g_prev[k]);
-            if self.restarted.get(k) == Some(&true) {
+            if restarted {
                 // the function left its own root with the sign of g_prev (say up, a ball's
                 // bounce) and is back on the other side: the left end of the bracket is the
                 // first point after ta where it has that sign, searched from ta outwards
@@ -289,6 +329,7 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
             roots.push((illinois(a, ga, tb, g_new[k], g_at)?, k));
         }
         let Some(first) = roots.iter().map(|r| r.0).min_by(|a, b| a.t.total_cmp(&b.t)) else {
+            self.rate_prev = Some(rate_b);
             return Ok(None);
         };
         let tol = 4.0 * f64::EPSILON * first.t.abs();
@@ -347,6 +388,7 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
             }
         }
         self.g_prev = g;
+        self.rate_prev = None;
         Ok(false)
     }
 
@@ -382,6 +424,7 @@ impl<'a, Sys: OdeSystem, S: Real> Events<'a, Sys, S> {
         st.reset(t, &y)?;
         self.g_prev = self.g(t, &y, Some(Event::Time(self.times[first].1)))?;
         self.restarted.clear();
+        self.rate_prev = None;
         Ok(())
     }
 

@@ -22,6 +22,9 @@ pub(crate) fn rates<Sys: OdeSystem>(
     pv: &[f64],
     n_g: usize,
 ) -> Vec<f64> {
+    if n_g == 0 {
+        return Vec::new(); // event_functions is only called for systems with state events
+    }
     let mut f = vec![0.0; yv.len()];
     sys.rhs(t, yv, pv, &mut f);
     let td = Dual::<1>::new(t, [1.0]);

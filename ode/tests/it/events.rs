@@ -408,6 +408,8 @@ impl OdeSystem for Probe {
                 g[1] = (y[0] - S::one()) * S::cst(2.0);
             }
             2 if y[0].value() > 0.5 => g[0] = S::cst(f64::NAN),
+            // 4: (a - 1)^2 - 1e-8, a near-grazing pair of crossings at 1 -+ 1e-4
+            4 => g[0] = (y[0] - S::one()) * (y[0] - S::one()) - S::cst(1e-8),
             _ => g[0] = y[0] - S::one(),
         }
     }
@@ -439,6 +441,36 @@ fn direction_filters_pick_the_crossings() {
             ..tight(Method::Tsit5)
         };
         let sol = solve(&sys, &[0.0, 0.0], &[0.0], 0.0, &[10.0], &opts).unwrap();
+        let times: Vec<f64> = sol.events.iter().map(|h| h.t).collect();
+        assert_eq!(times.len(), expect.len(), "{direction:?}: {times:?}");
+        for (t, e) in times.iter().zip(&expect) {
+            assert!((t - e).abs() < 1e-12, "{direction:?}: {times:?}");
+        }
+    }
+}
+
+#[test]
+fn a_near_grazing_pair_of_crossings_inside_one_step_is_found() {
+    // `a' = 1` is integrated exactly, so a few steps cover [0, 10]: both crossings, 2e-4
+    // apart, fall inside one step, where the signs at the step's ends agree; the extremum of
+    // g inside the step (the root of dg/dt) reveals them
+    let cases = [
+        (Direction::Falling, vec![1.0 - 1e-4]),
+        (Direction::Rising, vec![1.0 + 1e-4]),
+        (Direction::Either, vec![1.0 - 1e-4, 1.0 + 1e-4]),
+    ];
+    for (direction, expect) in cases {
+        let sys = Probe { kind: 4, direction };
+        let sol = solve(
+            &sys,
+            &[0.0, 0.0],
+            &[0.0],
+            0.0,
+            &[10.0],
+            &tight(Method::Tsit5),
+        )
+        .unwrap();
+        assert!(sol.stats.steps < 20, "{}", sol.stats.steps);
         let times: Vec<f64> = sol.events.iter().map(|h| h.t).collect();
         assert_eq!(times.len(), expect.len(), "{direction:?}: {times:?}");
         for (t, e) in times.iter().zip(&expect) {
