@@ -170,75 +170,10 @@ fn operand_kind(arg: Arg, n_in: usize, s: usize) -> i64 {
 /// into the first of them when everything they read from outside was computed before it (a
 /// stencil's boundary cells, one pattern per row, become one run): fewer, longer loops.
 pub(super) fn compile(n_in: usize, ops: &[Op], outputs: &[Arg]) -> Trace {
-    use std::collections::HashMap;
-    // the runs: pattern length and the first op of each repetition
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    // per run, the repetitions each merged piece brought
-    let mut pieces: Vec<Vec<usize>> = Vec::new();
-    let mut by_pattern: HashMap<Vec<(Code, i64, i64)>, usize> = HashMap::new();
-    let mut s = 0;
-    while s < ops.len() {
-        let (p, reps) = best_run(ops, n_in, s);
-        let pattern: Vec<(Code, i64, i64)> = ops[s..s + p]
-            .iter()
-            .map(|o| {
-                (
-                    o.code,
-                    operand_kind(o.a, n_in, s),
-                    operand_kind(o.b, n_in, s),
-                )
-            })
-            .collect();
-        let read_before = ops[s..s + p * reps]
-            .iter()
-            .flat_map(|o| [o.a.id(), o.b.id()])
-            .flatten()
-            .map(|x| x as usize)
-            .filter(|&x| x < n_in + s)
-            .max();
-        let firsts = (0..reps).map(|r| s + r * p);
-        match by_pattern.get(&pattern) {
-            Some(&g) if read_before.map_or(true, |x| x < n_in + groups[g].1[0]) => {
-                groups[g].1.extend(firsts);
-                pieces[g].push(reps);
-            }
-            _ => {
-                by_pattern.insert(pattern, groups.len());
-                groups.push((p, firsts.collect()));
-                pieces.push(vec![reps]);
-            }
-        }
-        s += p * reps;
-    }
+    let (groups, pieces) = find_runs(n_in, ops);
     // where each operation landed: (run, row, repetition)
-    let mut place = vec![(0u32, 0u32, 0u32); ops.len()];
-    for (i, (p, firsts)) in groups.iter().enumerate() {
-        for (r, &f) in firsts.iter().enumerate() {
-            for k in 0..*p {
-                place[f + k] = (i as u32, k as u32, r as u32);
-            }
-        }
-    }
-    // exported rows: read by another run, or returned
-    let mut exported: Vec<Vec<bool>> = groups.iter().map(|(p, _)| vec![false; *p]).collect();
-    let mut feeds_later = vec![false; groups.len()];
-    for (j, op) in ops.iter().enumerate() {
-        for x in [op.a, op.b].iter().filter_map(|a| a.id()) {
-            let x = x as usize;
-            if x >= n_in && place[x - n_in].0 != place[j].0 {
-                let (run, row, _) = place[x - n_in];
-                exported[run as usize][row as usize] = true;
-                feeds_later[run as usize] = true;
-            }
-        }
-    }
-    for x in outputs.iter().filter_map(|a| a.id()) {
-        let x = x as usize;
-        if x >= n_in {
-            let (run, row, _) = place[x - n_in];
-            exported[run as usize][row as usize] = true;
-        }
-    }
+    let place = places(&groups, ops.len());
+    let (exported, feeds_later) = exports(n_in, ops, outputs, &groups, &place);
     let mut next = n_in;
     let export_start: Vec<Vec<Option<usize>>> = groups
         .iter()
@@ -341,13 +276,119 @@ pub(super) fn compile(n_in: usize, ops: &[Op], outputs: &[Arg]) -> Trace {
             }
         })
         .collect();
-    let outputs = outputs
+    let outputs: Vec<Result<usize, f64>> = outputs
         .iter()
         .map(|o| match *o {
             Arg::Id(id) => Ok(global(id)),
             Arg::Const(c) => Err(c),
         })
         .collect();
+    assemble(n_in, ops.len(), runs, outputs, next)
+}
+
+/// A run as found: its pattern length and the first operation of each repetition.
+type Group = (usize, Vec<usize>);
+
+/// The runs of `ops`, left to right: each run's pattern length and the first operation of each
+/// repetition, and per run the repetitions each merged piece brought (see [`compile`]).
+fn find_runs(n_in: usize, ops: &[Op]) -> (Vec<Group>, Vec<Vec<usize>>) {
+    use std::collections::HashMap;
+    // the runs: pattern length and the first op of each repetition
+    let mut groups: Vec<Group> = Vec::new();
+    // per run, the repetitions each merged piece brought
+    let mut pieces: Vec<Vec<usize>> = Vec::new();
+    let mut by_pattern: HashMap<Vec<(Code, i64, i64)>, usize> = HashMap::new();
+    let mut s = 0;
+    while s < ops.len() {
+        let (p, reps) = best_run(ops, n_in, s);
+        let pattern: Vec<(Code, i64, i64)> = ops[s..s + p]
+            .iter()
+            .map(|o| {
+                (
+                    o.code,
+                    operand_kind(o.a, n_in, s),
+                    operand_kind(o.b, n_in, s),
+                )
+            })
+            .collect();
+        let read_before = ops[s..s + p * reps]
+            .iter()
+            .flat_map(|o| [o.a.id(), o.b.id()])
+            .flatten()
+            .map(|x| x as usize)
+            .filter(|&x| x < n_in + s)
+            .max();
+        let firsts = (0..reps).map(|r| s + r * p);
+        match by_pattern.get(&pattern) {
+            Some(&g) if read_before.map_or(true, |x| x < n_in + groups[g].1[0]) => {
+                groups[g].1.extend(firsts);
+                pieces[g].push(reps);
+            }
+            _ => {
+                by_pattern.insert(pattern, groups.len());
+                groups.push((p, firsts.collect()));
+                pieces.push(vec![reps]);
+            }
+        }
+        s += p * reps;
+    }
+    (groups, pieces)
+}
+
+/// Where each of the `n_ops` operations landed in the runs `groups`: (run, row, repetition).
+fn places(groups: &[Group], n_ops: usize) -> Vec<(u32, u32, u32)> {
+    let mut place = vec![(0u32, 0u32, 0u32); n_ops];
+    for (i, (p, firsts)) in groups.iter().enumerate() {
+        for (r, &f) in firsts.iter().enumerate() {
+            for k in 0..*p {
+                place[f + k] = (i as u32, k as u32, r as u32);
+            }
+        }
+    }
+    place
+}
+
+/// Per run, the rows read by another run or returned (`exported`), and whether a later run
+/// reads one (`feeds_later`); `place` is where each operation landed (run, row, repetition).
+fn exports(
+    n_in: usize,
+    ops: &[Op],
+    outputs: &[Arg],
+    groups: &[Group],
+    place: &[(u32, u32, u32)],
+) -> (Vec<Vec<bool>>, Vec<bool>) {
+    // exported rows: read by another run, or returned
+    let mut exported: Vec<Vec<bool>> = groups.iter().map(|(p, _)| vec![false; *p]).collect();
+    let mut feeds_later = vec![false; groups.len()];
+    for (j, op) in ops.iter().enumerate() {
+        for x in [op.a, op.b].iter().filter_map(|a| a.id()) {
+            let x = x as usize;
+            if x >= n_in && place[x - n_in].0 != place[j].0 {
+                let (run, row, _) = place[x - n_in];
+                exported[run as usize][row as usize] = true;
+                feeds_later[run as usize] = true;
+            }
+        }
+    }
+    for x in outputs.iter().filter_map(|a| a.id()) {
+        let x = x as usize;
+        if x >= n_in {
+            let (run, row, _) = place[x - n_in];
+            exported[run as usize][row as usize] = true;
+        }
+    }
+    (exported, feeds_later)
+}
+
+/// The trace of the compiled `runs`: its buffers sized for the largest chunk, and the flat
+/// path's tasks.
+fn assemble(
+    n_in: usize,
+    n_ops: usize,
+    runs: Vec<Run>,
+    outputs: Vec<Result<usize, f64>>,
+    n_globals: usize,
+) -> Trace {
     let widest = runs.iter().map(|r| r.reps.min(CHUNK)).max().unwrap_or(0);
     let biggest = runs
         .iter()
@@ -361,11 +402,11 @@ pub(super) fn compile(n_in: usize, ops: &[Op], outputs: &[Arg]) -> Trace {
     let element_ops = runs.iter().map(|r| r.reps * r.ops.len()).sum();
     Trace {
         n_inputs: n_in,
-        n_ops: ops.len(),
+        n_ops,
         runs,
         outputs,
         flat,
-        globals: vec![0.0; next],
+        globals: vec![0.0; n_globals],
         global_adj: Vec::new(),
         work: vec![Workspace::new(biggest, widest)],
         widest,
@@ -374,6 +415,7 @@ pub(super) fn compile(n_in: usize, ops: &[Op], outputs: &[Arg]) -> Trace {
         element_ops,
     }
 }
+
 /// Moves a run's scattered operands (`List`s, strided `Run`s) into its stage: each distinct
 /// one gets a staged row, the operations read rows (`Local`, renumbered: staged rows first).
 /// Returns the stage.
