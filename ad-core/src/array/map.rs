@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::ops::{map_values, values_and_partials};
+use super::fill::{map_values, values_and_partials};
 use super::{axpy, axpy_mul, in_order, sum, ArrayOp, VarArray, CHUNK, PAR_MIN};
 use crate::dual::Dual;
 use crate::real::Real;
