@@ -150,6 +150,11 @@ pub struct Options {
     /// (default 10 000): events that accumulate (a bouncing ball coming to rest) end in an
     /// error, never a hang.
     pub max_events: usize,
+    /// Whether the system's events ([`OdeSystem::state_events`](crate::OdeSystem::state_events),
+    /// [`OdeSystem::time_events`](crate::OdeSystem::time_events)) are handled (default `true`);
+    /// `false` integrates the equations alone, as if the system declared none (how a
+    /// differentiated solve with events solves the stretches between them).
+    pub handle_events: bool,
 }
 
 impl Default for Options {
@@ -166,6 +171,7 @@ impl Default for Options {
             rhs_products: RhsProducts::Auto,
             derivative_error_control: true,
             max_events: 10_000,
+            handle_events: true,
         }
     }
 }

@@ -68,7 +68,7 @@ pub(crate) fn nested_tangent<T: Real, Sys: OdeSystem + Clone + 'static>(
     x_dot: &[T],
     y_dot: &mut [T],
 ) -> Result<(), BlockError> {
-    if crate::events::has_events(sys) {
+    if crate::events::has_events(sys, opts) {
         return Err(crate::Error::InvalidInput(
             "second derivatives through events are not supported yet (the event time's \
              tangent is first order)"

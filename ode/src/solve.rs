@@ -100,27 +100,13 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     opts: &Options,
 ) -> Result<Solution<S>, Error> {
     check_inputs(sys, y0.len(), p.len(), t0, save_at, opts)?;
-    if has_events(sys)
+    if has_events(sys, opts)
         && !y0.iter().chain(p).all(|v| v.is_constant())
         && crate::events::by_segments(opts)
     {
         crate::events::check_stiff(sys, opts, false)?;
         return crate::events::solve_by_segments(sys, y0, p, t0, save_at, opts);
     }
-    solve_checked(sys, y0, p, t0, save_at, opts)
-}
-
-/// [`solve`] with its inputs checked, not by segments: every path but the composition of
-/// `crate::events::solve_by_segments` (which solves its segments here; calling [`solve`] there
-/// would instantiate it for ever deeper segment types).
-pub(crate) fn solve_checked<S: Real, Sys: OdeSystem + Clone + 'static>(
-    sys: &Sys,
-    y0: &[S],
-    p: &[S],
-    t0: f64,
-    save_at: &[f64],
-    opts: &Options,
-) -> Result<Solution<S>, Error> {
     if crate::stiff::is_stiff(opts.method) {
         return crate::stiff::solve(sys, y0, p, t0, save_at, opts);
     }
@@ -128,7 +114,7 @@ pub(crate) fn solve_checked<S: Real, Sys: OdeSystem + Clone + 'static>(
     let pv: Vec<f64> = p.iter().map(|v| v.value()).collect();
     if y0.iter().chain(p).all(|v| v.is_constant()) {
         // constants: the plain solve on the values (the same steps and values as `f64`)
-        let (y, hits, stats) = if has_events(sys) {
+        let (y, hits, stats) = if has_events(sys, opts) {
             integrate_events(sys, &y0v, &pv, t0, save_at, opts)?
         } else {
             let (y, stats) = integrate(sys, &y0v, &pv, t0, save_at, opts, None, &mut ())?;

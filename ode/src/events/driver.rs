@@ -13,9 +13,9 @@ use crate::options::Options;
 use crate::stepper::Stepper;
 use crate::system::OdeSystem;
 
-/// Whether `sys` declares state or time events.
-pub(crate) fn has_events<Sys: OdeSystem>(sys: &Sys) -> bool {
-    !sys.state_events().is_empty() || !sys.time_events().is_empty()
+/// Whether `sys` declares state or time events and `opts` handles them.
+pub(crate) fn has_events<Sys: OdeSystem>(sys: &Sys, opts: &Options) -> bool {
+    opts.handle_events && (!sys.state_events().is_empty() || !sys.time_events().is_empty())
 }
 
 /// The error of a differentiated solve with events whose sensitivity is an adjoint.
@@ -37,7 +37,7 @@ pub(crate) fn check_stiff(
     opts: &Options,
     differentiated: bool,
 ) -> Result<(), Error> {
-    if !has_events(sys) {
+    if !has_events(sys, opts) {
         return Ok(());
     }
     if differentiated {

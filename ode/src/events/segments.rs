@@ -17,33 +17,6 @@ use crate::solution::{Solution, Stats};
 use crate::stiff::blocks::SensitivityBlock;
 use crate::system::OdeSystem;
 
-/// A system with its events hidden: one segment between two events.
-#[derive(Clone)]
-struct Segment<Sys>(Sys);
-
-impl<Sys: OdeSystem> OdeSystem for Segment<Sys> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn n_params(&self) -> usize {
-        self.0.n_params()
-    }
-    fn rhs<S: Real>(&self, t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        self.0.rhs(t, y, p, dy)
-    }
-    fn vjp(
-        &self,
-        t: f64,
-        y: &[f64],
-        p: &[f64],
-        w: &[f64],
-        y_bar: &mut [f64],
-        p_bar: &mut [f64],
-    ) -> bool {
-        self.0.vjp(t, y, p, w, y_bar, p_bar)
-    }
-}
-
 /// Whether a differentiated solve of a system with events goes by segments: with an adjoint
 /// sensitivity, or a stiff method (the explicit methods' forward sensitivities step through
 /// the events on `Dual` numbers instead).
@@ -129,7 +102,12 @@ pub(crate) fn solve_by_segments<S: Real, Sys: OdeSystem + Clone + 'static>(
     opts: &Options,
 ) -> Result<Solution<S>, Error> {
     let plain = crate::solve(sys, &values(y0), &values(p), t0, save_at, opts)?;
-    let seg = Segment(sys.clone());
+    // the stretches between the events: the same system and options with the events off (the
+    // same type, so no second instantiation of the solvers)
+    let seg = Options {
+        handle_events: false,
+        ..opts.clone()
+    };
     let specs = sys.state_events();
     let n = y0.len();
     let mut y = y0.to_vec();
@@ -145,7 +123,7 @@ pub(crate) fn solve_by_segments<S: Real, Sys: OdeSystem + Clone + 'static>(
             next += 1;
         }
         times.push(t);
-        let sol = crate::solve::solve_checked(&seg, &y, p, t_start, &times, opts)?;
+        let sol = crate::solve(sys, &y, p, t_start, &times, &seg)?;
         add(&mut stats, sol.stats);
         let mut rows = sol.y;
         let y_minus = rows.pop().expect("the event time is the last save");
@@ -192,7 +170,7 @@ pub(crate) fn solve_by_segments<S: Real, Sys: OdeSystem + Clone + 'static>(
         }
     }
     if next < save_at.len() {
-        let sol = crate::solve::solve_checked(&seg, &y, p, t_start, &save_at[next..], opts)?;
+        let sol = crate::solve(sys, &y, p, t_start, &save_at[next..], &seg)?;
         add(&mut stats, sol.stats);
         saved.extend(sol.y);
     }

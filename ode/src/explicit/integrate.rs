@@ -36,7 +36,7 @@ pub(crate) fn integrate<S: Tangents, Sys: OdeSystem, O: Observer<S>>(
     obs: &mut O,
 ) -> Result<(Vec<Vec<S>>, Stats), Error> {
     debug_assert!(
-        !crate::events::has_events(sys),
+        !crate::events::has_events(sys, opts),
         "systems with events go through integrate_events"
     );
     let mut saved = initial_saves(y0, t0, save_at);

@@ -73,7 +73,7 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let n_in = n + p.len();
     let yd = Dual::<W>::seeded(y0, 0, c0);
     let pd = Dual::<W>::seeded(p, n, c0);
-    let (saved, hits, stats) = if has_events(sys) {
+    let (saved, hits, stats) = if has_events(sys, opts) {
         integrate_events(sys, &yd, &pd, t0, save_at, opts)?
     } else {
         let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;

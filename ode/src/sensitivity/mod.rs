@@ -115,7 +115,7 @@ impl Recording {
         save_at: &[f64],
         opts: &Options,
     ) -> Result<Self, Error> {
-        if crate::events::has_events(sys) {
+        if crate::events::has_events(sys, opts) {
             return match opts.sensitivity {
                 Sensitivity::Auto | Sensitivity::Forward => Ok(Recording::Forward(
                     forward::forward_jacobian(sys, y0, p, t0, save_at, opts)?,

@@ -533,7 +533,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let probe = !sens && keep != Keep::Nothing;
     let (row0, _) = BdfStepper::<Sys>::first_row(y0, p, m, probe);
     let mut out = StiffOutput::new(n, m);
-    if crate::events::has_events(sys) {
+    if crate::events::has_events(sys, opts) {
         // checked by the caller: f64 only (m = 0), no log, no kept polynomials
         let mut st = BdfStepper::start(sys, &row0, p, t0, opts, m, keep, None)?;
         let (saved, hits) = crate::events::event_loop(&mut st, sys, p, opts, save_at)?;

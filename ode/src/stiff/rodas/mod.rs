@@ -176,7 +176,7 @@ fn run<S: Tangents, Sys: OdeSystem>(
     save_at: &[f64],
     opts: &Options,
 ) -> Result<(Vec<Vec<S>>, Vec<EventHit<S>>, Stats, StiffStats), Error> {
-    if crate::events::has_events(sys) {
+    if crate::events::has_events(sys, opts) {
         let mut st = RodasStepper::start(sys, y0, p, t0, opts)?;
         let (saved, hits) = crate::events::event_loop(&mut st, sys, p, opts, save_at)?;
         return Ok((saved, hits, st.stats(), st.stiff));
