@@ -100,10 +100,7 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     opts: &Options,
 ) -> Result<Solution<S>, Error> {
     check_inputs(sys, y0.len(), p.len(), t0, save_at, opts)?;
-    if has_events(sys, opts)
-        && !y0.iter().chain(p).all(|v| v.is_constant())
-        && crate::events::by_segments(opts)
-    {
+    if has_events(sys, opts) && !y0.iter().chain(p).all(|v| v.is_constant()) {
         crate::events::check_stiff(sys, opts, false)?;
         return crate::events::solve_by_segments(sys, y0, p, t0, save_at, opts);
     }
@@ -124,7 +121,6 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
     }
     let rec = Recording::record(sys, &y0v, &pv, t0, save_at, opts)?;
     let stats = rec.stats();
-    let (n_saved, hits) = (rec.outputs().len(), rec.events().to_vec());
     let block = OdeBlock {
         sys: sys.clone(),
         opts: opts.clone(),
@@ -134,9 +130,7 @@ pub fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         p: pv,
         rec,
     };
-    Ok(solution_from_block(
-        block, y0, p, save_at, n_saved, &hits, stats,
-    ))
+    Ok(solution_from_block(block, y0, p, save_at, stats))
 }
 
 /// A solution on constants: the `f64` states and events as `S`.
@@ -162,53 +156,31 @@ pub(crate) fn constant_solution<S: Real>(
     }
 }
 
-/// The outputs of a differentiated solve, flattened: the saved states (row-major), then for
-/// each event its time and its state. The layout of every solve block's outputs.
-pub(crate) fn flat_outputs(saved: &[Vec<f64>], hits: &[EventHit<f64>]) -> Vec<f64> {
-    let mut out: Vec<f64> = saved.concat();
-    for h in hits {
-        out.push(h.t);
-        out.extend_from_slice(&h.y);
-    }
-    out
-}
-
-/// Applies a solve's block to the inputs `(y0, p)` and returns its outputs ([`flat_outputs`]:
-/// `n_saved` saved states, then the time and state of each of `hits`) as a [`Solution`]: the
-/// one way every differentiated solve reaches the tape.
+/// Applies a solve's block to the inputs `(y0, p)` and returns its outputs (the saved states,
+/// row-major) as a [`Solution`]: the one way every differentiated solve without events reaches
+/// the tape (with events: `crate::events::solve_by_segments`, from such solves).
 pub(crate) fn solution_from_block<S: Real, B: Block>(
     block: B,
     y0: &[S],
     p: &[S],
     save_at: &[f64],
-    n_saved: usize,
-    hits: &[EventHit<f64>],
     stats: Stats,
 ) -> Solution<S> {
     let n = y0.len();
     let mut inputs = Vec::with_capacity(n + p.len());
     inputs.extend_from_slice(y0);
     inputs.extend_from_slice(p);
-    let mut out = vec![S::zero(); n_saved * n + hits.len() * (1 + n)];
+    let mut out = vec![S::zero(); save_at.len() * n];
     S::apply_block(block, &inputs, &mut out);
-    let (states, events) = out.split_at(n_saved * n);
     Solution {
-        t: save_at[..n_saved].to_vec(),
+        t: save_at.to_vec(),
         y: if n == 0 {
-            vec![Vec::new(); n_saved]
+            vec![Vec::new(); save_at.len()]
         } else {
-            states.chunks_exact(n).map(|c| c.to_vec()).collect()
+            out.chunks_exact(n).map(|c| c.to_vec()).collect()
         },
         stats,
-        events: hits
-            .iter()
-            .zip(events.chunks_exact(1 + n))
-            .map(|(h, c)| EventHit {
-                event: h.event,
-                t: c[0],
-                y: c[1..].to_vec(),
-            })
-            .collect(),
+        events: Vec::new(),
     }
 }
 
@@ -228,7 +200,9 @@ impl<Sys: OdeSystem + Clone + 'static> Block for OdeBlock<Sys> {
     type Residuals = ();
 
     fn forward(&self, _x: &[f64], y: &mut [f64]) {
-        y.copy_from_slice(&flat_outputs(self.rec.outputs(), self.rec.events()));
+        for (o, v) in y.iter_mut().zip(self.rec.outputs().iter().flatten()) {
+            *o = *v;
+        }
     }
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {

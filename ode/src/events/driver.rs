@@ -18,14 +18,14 @@ pub(crate) fn has_events<Sys: OdeSystem>(sys: &Sys, opts: &Options) -> bool {
     opts.handle_events && (!sys.state_events().is_empty() || !sys.time_events().is_empty())
 }
 
-/// The error of a differentiated solve with events whose sensitivity is an adjoint.
+/// The error of the tape-free `ode::vjp` for a system with events.
 pub(crate) fn no_adjoint(opts: &Options) -> Error {
     Error::IncompatibleOptions {
         method: opts.method,
         sensitivity: opts.sensitivity,
-        why: "the tape-free ode::vjp takes a system with events only with an explicit \
-              method's forward sensitivities: differentiate ode::solve on Var inputs instead \
-              (it composes the solves between the events, with any sensitivity)",
+        why: "the tape-free ode::vjp does not take a system with events: differentiate \
+              ode::solve on Var inputs (it composes the solves between the events, with any \
+              method and sensitivity)",
     }
 }
 
@@ -44,9 +44,8 @@ pub(crate) fn check_stiff(
         return Err(Error::IncompatibleOptions {
             method: opts.method,
             sensitivity: opts.sensitivity,
-            why: "the tape-free ode::vjp takes a system with events only with an explicit \
-                  method's forward sensitivities: differentiate ode::solve on Var inputs \
-                  instead (it composes the solves between the events, with any sensitivity)",
+            why: "the tape-free ode::vjp does not take a system with events: differentiate \
+                  ode::solve on Var inputs (it composes the solves between the events)",
         });
     }
     Ok(())

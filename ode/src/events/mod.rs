@@ -17,7 +17,7 @@ mod locate;
 mod segments;
 
 pub(crate) use driver::{check_stiff, event_loop, has_events, no_adjoint};
-pub(crate) use segments::{by_segments, solve_by_segments};
+pub(crate) use segments::solve_by_segments;
 
 /// One event of a system: state event `k` (its function is component `k` of
 /// [`OdeSystem::event_functions`](crate::OdeSystem::event_functions)) or time event `j` (the

@@ -1,6 +1,5 @@
-//! Derivatives through events by composition, for the sensitivities that do not run the solver
-//! on `Dual` numbers (the adjoints, and every BDF sensitivity): the events of the `f64` solve
-//! split the solve into segments, each an ordinary differentiated solve (one block on the tape,
+//! Derivatives through events by composition, for every method and sensitivity: the events of
+//! the `f64` solve split the solve into segments, each an ordinary differentiated solve (one block on the tape,
 //! with whatever sensitivity the options choose), joined by one block per event whose Jacobian
 //! is the jump of `docs/events.md` (from [`state_jump`] / [`time_jump`] on `Dual<1>`, one
 //! direction per input). The derivative is that of the segments' numerical solutions (each
@@ -16,18 +15,6 @@ use crate::options::Options;
 use crate::solution::{Solution, Stats};
 use crate::stiff::blocks::SensitivityBlock;
 use crate::system::OdeSystem;
-
-/// Whether a differentiated solve of a system with events goes by segments: with an adjoint
-/// sensitivity, or a stiff method (the explicit methods' forward sensitivities step through
-/// the events on `Dual` numbers instead).
-pub(crate) fn by_segments(opts: &Options) -> bool {
-    use crate::options::Sensitivity as Sn;
-    crate::stiff::is_stiff(opts.method)
-        || matches!(
-            opts.sensitivity,
-            Sn::DiscreteAdjoint { .. } | Sn::InterpolatingAdjoint { .. }
-        )
-}
 
 /// The events of the `f64` solve grouped as they fired: state events at one time together,
 /// time events at one time together.

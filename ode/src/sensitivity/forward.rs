@@ -8,8 +8,7 @@
 use ad_core::Dual;
 
 use crate::error::Error;
-use crate::events::{has_events, EventHit};
-use crate::explicit::{integrate, integrate_events};
+use crate::explicit::integrate;
 use crate::options::Options;
 use crate::solution::Stats;
 use crate::system::OdeSystem;
@@ -18,10 +17,7 @@ use crate::system::OdeSystem;
 pub(crate) struct ForwardJacobian {
     /// Saved states.
     pub outputs: Vec<Vec<f64>>,
-    /// The events that fired.
-    pub events: Vec<EventHit<f64>>,
-    /// Row-major `outputs x (dim + n_params)`, the outputs as `crate::solve::flat_outputs`
-    /// lays them out (the saved states, then each event's time and state).
+    /// Row-major `(save_at.len() * dim) x (dim + n_params)`.
     pub jac: Vec<f64>,
     /// Counters of the (first) forward solve.
     pub stats: Stats,
@@ -39,8 +35,7 @@ pub(crate) fn forward_jacobian<Sys: OdeSystem>(
     let n_in = y0.len() + p.len();
     let mut fj = ForwardJacobian {
         outputs: Vec::new(),
-        events: Vec::new(),
-        jac: Vec::new(),
+        jac: vec![0.0; save_at.len() * y0.len() * n_in],
         stats: Stats::default(),
     };
     let mut c0 = 0;
@@ -73,45 +68,15 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let n_in = n + p.len();
     let yd = Dual::<W>::seeded(y0, 0, c0);
     let pd = Dual::<W>::seeded(p, n, c0);
-    let (saved, hits, stats) = if has_events(sys, opts) {
-        integrate_events(sys, &yd, &pd, t0, save_at, opts)?
-    } else {
-        let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
-        (saved, Vec::new(), stats)
-    };
-    let values = |x: &[Dual<W>]| x.iter().map(|v| v.v).collect::<Vec<f64>>();
+    let (saved, stats) = integrate(sys, &yd, &pd, t0, save_at, opts, None, &mut ())?;
+    write_columns(saved.iter().flatten(), n_in, c0, &mut fj.jac);
     if c0 == 0 {
-        fj.outputs = saved.iter().map(|yk| values(yk)).collect();
-        fj.events = hits
+        fj.outputs = saved
             .iter()
-            .map(|h| EventHit {
-                event: h.event,
-                t: h.t.v,
-                y: values(&h.y),
-            })
+            .map(|yk| yk.iter().map(|v| v.v).collect())
             .collect();
         fj.stats = stats;
-        fj.jac = vec![0.0; (saved.len() * n + hits.len() * (1 + n)) * n_in];
-    } else if saved.len() != fj.outputs.len()
-        || hits.len() != fj.events.len()
-        || hits.iter().zip(&fj.events).any(|(a, b)| a.event != b.event)
-    {
-        // the chunks' steps differ where their tangents' error tests differ: an event near
-        // grazing can then fire in one and not in another
-        let t = hits.first().map_or(t0, |h| h.t.v);
-        return Err(Error::Event {
-            t,
-            event: hits.first().map_or(crate::Event::State(0), |h| h.event),
-            component: None,
-            why: "the events differ between the forward-sensitivity solves of the input chunks \
-                  (an event near grazing): tighten the tolerances",
-        });
     }
-    let rows = saved
-        .iter()
-        .flatten()
-        .chain(hits.iter().flat_map(|h| std::iter::once(&h.t).chain(&h.y)));
-    write_columns(rows, n_in, c0, &mut fj.jac);
     Ok(W)
 }
 

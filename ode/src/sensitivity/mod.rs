@@ -10,7 +10,6 @@ pub(crate) mod rhs_vjp;
 use ad_core::Dual;
 
 use crate::error::Error;
-use crate::events::EventHit;
 use crate::explicit::integrate;
 use crate::options::{Options, Sensitivity};
 use crate::solution::{Solution, Stats};
@@ -116,12 +115,8 @@ impl Recording {
         opts: &Options,
     ) -> Result<Self, Error> {
         if crate::events::has_events(sys, opts) {
-            return match opts.sensitivity {
-                Sensitivity::Auto | Sensitivity::Forward => Ok(Recording::Forward(
-                    forward::forward_jacobian(sys, y0, p, t0, save_at, opts)?,
-                )),
-                _ => Err(crate::events::no_adjoint(opts)),
-            };
+            // (ode::solve differentiates through events by segments, never here)
+            return Err(crate::events::no_adjoint(opts));
         }
         match resolve(opts.sensitivity, y0.len(), p.len()) {
             Sensitivity::DiscreteAdjoint { checkpoints } => Ok(Recording::Discrete(
@@ -141,14 +136,6 @@ impl Recording {
         match self {
             Recording::Forward(f) => &f.outputs,
             Recording::Discrete(d) | Recording::Interpolating(d) => &d.outputs,
-        }
-    }
-
-    /// The events that fired (forward sensitivities only: the adjoints do not cross events).
-    pub(crate) fn events(&self) -> &[EventHit<f64>] {
-        match self {
-            Recording::Forward(f) => &f.events,
-            Recording::Discrete(_) | Recording::Interpolating(_) => &[],
         }
     }
 
@@ -293,17 +280,14 @@ pub fn vjp<Sys: OdeSystem>(
     }
     let rec = Recording::record(sys, y0, p, t0, save_at, opts)?;
     let mut x_bar = vec![0.0; y0.len() + p.len()];
-    // a terminal event ends the solution early: the cotangents of the saves it never reached
-    // are dropped, and the event outputs get none
-    flat.truncate(rec.outputs().len() * y0.len());
     let adjoint = rec.vjp(sys, p, t0, save_at, opts, &flat, &mut x_bar)?;
     let p_bar = x_bar.split_off(y0.len());
     Ok(Gradient {
         solution: Solution {
-            t: save_at[..rec.outputs().len()].to_vec(),
+            t: save_at.to_vec(),
             y: rec.outputs().to_vec(),
             stats: rec.stats(),
-            events: rec.events().to_vec(),
+            events: Vec::new(),
         },
         y0_bar: x_bar,
         p_bar,

@@ -236,15 +236,7 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             solved: Solved::new(sys.clone(), opts, t0, save_at, y0v, pv, o.saved.concat()),
             log: o.log.expect("the step log was asked for"),
         };
-        return Ok(solution_from_block(
-            block,
-            y0,
-            p,
-            save_at,
-            save_at.len(),
-            &[],
-            stats,
-        ));
+        return Ok(solution_from_block(block, y0, p, save_at, stats));
     }
     if !constant && kind == Pass::Continuous {
         let o = bdf::integrate(sys, &y0v, &pv, t0, save_at, opts, false, bdf::Keep::Polys)?;
@@ -253,15 +245,7 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
             solved: Solved::new(sys.clone(), opts, t0, save_at, y0v, pv, o.saved.concat()),
             trace: o.trace,
         };
-        return Ok(solution_from_block(
-            block,
-            y0,
-            p,
-            save_at,
-            save_at.len(),
-            &[],
-            stats,
-        ));
+        return Ok(solution_from_block(block, y0, p, save_at, stats));
     }
     let o = integrate(sys, &y0v, &pv, t0, save_at, opts, !constant)?;
     if constant {
@@ -281,15 +265,7 @@ pub(crate) fn solve<S: Real, Sys: OdeSystem + Clone + 'static>(
         t0,
         save_at: save_at.to_vec(),
     };
-    Ok(solution_from_block(
-        block,
-        y0,
-        p,
-        save_at,
-        save_at.len(),
-        &[],
-        stats,
-    ))
+    Ok(solution_from_block(block, y0, p, save_at, stats))
 }
 
 /// The initial step size (Hairer, Nørsett & Wanner I, II.4; SciPy's `select_initial_step`)

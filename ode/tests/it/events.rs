@@ -664,29 +664,6 @@ fn what_cannot_cross_events_yet_is_a_typed_error() {
         &[vec![1.0; 4]],
     );
     assert!(matches!(r, Err(Error::IncompatibleOptions { .. })), "{r:?}");
-    // second order through events: forward sensitivities (the events' tangents are first
-    // order) and by segments (the events' blocks have no second-order rule)
-    for sensitivity in [
-        Sensitivity::Forward,
-        Sensitivity::DiscreteAdjoint { checkpoints: 8 },
-    ] {
-        let opts = Options {
-            sensitivity,
-            ..tight(Method::Tsit5)
-        };
-        let hvp = ad_core::try_hessian_vector_product(
-            |x| {
-                let y0: Vec<_> = BALL_Y0
-                    .iter()
-                    .map(|&v| Dual::constant(Var::cst(v)))
-                    .collect();
-                solve(&ball, &y0, x, 0.0, &[2.0], &opts).map(|s| s.y[0][1])
-            },
-            &BALL_P,
-            &[1.0, 0.0],
-        );
-        assert!(hvp.is_err(), "{sensitivity:?}");
-    }
 }
 
 proptest! {

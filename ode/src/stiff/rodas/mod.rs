@@ -21,7 +21,6 @@ mod stepper;
 use ad_core::Dual;
 
 use crate::error::Error;
-use crate::events::EventHit;
 use crate::explicit::Tangents;
 use crate::options::Options;
 use crate::solution::Stats;
@@ -111,9 +110,15 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     let m = if sens { n + p.len() } else { 0 };
     let mut out = StiffOutput::new(n, m);
     if m == 0 {
-        let (saved, hits, stats, stiff) = run(sys, y0, p, t0, save_at, opts)?;
+        if crate::events::has_events(sys, opts) {
+            // events on f64 only (a differentiated solve with events goes by segments)
+            let mut st = RodasStepper::start(sys, y0, p, t0, opts)?;
+            let (saved, hits) = crate::events::event_loop(&mut st, sys, p, opts, save_at)?;
+            (out.saved, out.events, out.stats, out.stiff) = (saved, hits, st.stats(), st.stiff);
+            return Ok(out);
+        }
+        let (saved, stats, stiff) = run(sys, y0, p, t0, save_at, opts)?;
         out.saved = saved;
-        out.events = hits;
         out.stats = stats;
         out.stiff = stiff;
     } else {
@@ -149,7 +154,7 @@ fn chunk<const W: usize, Sys: OdeSystem>(
     let yd = Dual::<W>::seeded(y0, 0, c0);
     let pd = Dual::<W>::seeded(p, n, c0);
     // (a system with events is differentiated by segments, never here)
-    let (saved, _, stats, st) = run(sys, &yd, &pd, t0, save_at, opts)?;
+    let (saved, stats, st) = run(sys, &yd, &pd, t0, save_at, opts)?;
     if c0 == 0 {
         // the values and counters of the first chunk's solve: its steps (chosen with its
         // tangents) are those of the reported solution
@@ -167,7 +172,6 @@ fn chunk<const W: usize, Sys: OdeSystem>(
 
 /// The Rodas4 integration on `f64` or `Dual<W>` (steps chosen on the values and, for
 /// `Dual<W>`, the tangents: see [`Tangents`]): the save loop over a [`RodasStepper`].
-#[allow(clippy::type_complexity)]
 fn run<S: Tangents, Sys: OdeSystem>(
     sys: &Sys,
     y0: &[S],
@@ -175,17 +179,12 @@ fn run<S: Tangents, Sys: OdeSystem>(
     t0: f64,
     save_at: &[f64],
     opts: &Options,
-) -> Result<(Vec<Vec<S>>, Vec<EventHit<S>>, Stats, StiffStats), Error> {
-    if crate::events::has_events(sys, opts) {
-        let mut st = RodasStepper::start(sys, y0, p, t0, opts)?;
-        let (saved, hits) = crate::events::event_loop(&mut st, sys, p, opts, save_at)?;
-        return Ok((saved, hits, st.stats(), st.stiff));
-    }
+) -> Result<(Vec<Vec<S>>, Stats, StiffStats), Error> {
     let mut saved = initial_saves(y0, t0, save_at);
     if saved.len() == save_at.len() {
-        return Ok((saved, Vec::new(), Stats::default(), StiffStats::default()));
+        return Ok((saved, Stats::default(), StiffStats::default()));
     }
     let mut st = RodasStepper::start(sys, y0, p, t0, opts)?;
     save_loop(&mut st, save_at, &mut saved, |_, _| {})?;
-    Ok((saved, Vec::new(), st.stats(), st.stiff))
+    Ok((saved, st.stats(), st.stiff))
 }
