@@ -122,6 +122,30 @@ pub(crate) fn check_stop_time(t: f64, t_stop: f64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks a reset to time `t` with a state of length `got` (`expected` wanted) and returns the
+/// stop time to keep: `t_stop` if it lies at or after `t`. The checks of every
+/// [`Stepper::reset`].
+pub(crate) fn check_reset(
+    t: f64,
+    expected: usize,
+    got: usize,
+    t_stop: Option<f64>,
+) -> Result<Option<f64>, Error> {
+    if got != expected {
+        return Err(Error::DimensionMismatch {
+            what: "reset: y",
+            expected,
+            got,
+        });
+    }
+    if !t.is_finite() {
+        return Err(Error::InvalidInput(format!(
+            "reset at t = {t}: must be finite"
+        )));
+    }
+    Ok(t_stop.filter(|&ts| ts >= t))
+}
+
 /// Checks that `ts` lies in the last step `[t_prev, t]` and `out` has length `n`.
 pub(crate) fn check_interpolation(
     t_prev: f64,

@@ -6,7 +6,7 @@ use ad_core::Real;
 use crate::error::Error;
 use crate::options::{Method, Options};
 use crate::solution::Stats;
-use crate::stepper::{check_interpolation, check_stop_time, Step, Stepper};
+use crate::stepper::{check_interpolation, check_reset, check_stop_time, Step, Stepper};
 use crate::system::OdeSystem;
 
 use super::controller::{error_norm, initial_step, Controller, Tangents};
@@ -309,21 +309,7 @@ impl<S: Tangents, Sys: OdeSystem> Stepper for ExplicitStepper<'_, S, Sys> {
     }
 
     fn reset(&mut self, t: f64, y: &[S]) -> Result<(), Error> {
-        if y.len() != self.y.len() {
-            return Err(Error::DimensionMismatch {
-                what: "reset: y",
-                expected: self.y.len(),
-                got: y.len(),
-            });
-        }
-        if !t.is_finite() {
-            return Err(Error::InvalidInput(format!(
-                "reset at t = {t}: must be finite"
-            )));
-        }
-        if self.t_stop.is_some_and(|ts| ts < t) {
-            self.t_stop = None;
-        }
+        self.t_stop = check_reset(t, self.y.len(), y.len(), self.t_stop)?;
         self.y.copy_from_slice(y);
         self.restart(t)
     }

@@ -44,7 +44,7 @@ use crate::options::{Method, Options};
 use crate::sensitivity::probe_direction;
 use crate::solution::Stats;
 use crate::stepper::{
-    check_interpolation, check_stop_time, initial_saves, save_loop, Step, Stepper,
+    check_interpolation, check_reset, check_stop_time, initial_saves, save_loop, Step, Stepper,
 };
 use crate::system::OdeSystem;
 
@@ -489,21 +489,9 @@ impl<Sys: OdeSystem> Stepper for BdfStepper<'_, Sys> {
 
     /// `y` is the state, or the row with the tangent columns in a derivative solve.
     fn reset(&mut self, t: f64, y: &[f64]) -> Result<(), Error> {
-        if y.len() != self.n && y.len() != self.w {
-            return Err(Error::DimensionMismatch {
-                what: "reset: y",
-                expected: self.n,
-                got: y.len(),
-            });
-        }
-        if !t.is_finite() {
-            return Err(Error::InvalidInput(format!(
-                "reset at t = {t}: must be finite"
-            )));
-        }
-        if self.t_stop.is_some_and(|ts| ts < t) {
-            self.t_stop = None;
-        }
+        // the state alone, or the row with its sensitivities
+        let expected = if y.len() == self.w { self.w } else { self.n };
+        self.t_stop = check_reset(t, expected, y.len(), self.t_stop)?;
         self.d[..y.len()].copy_from_slice(y);
         self.restart(t)
     }

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::explicit::Tangents;
 use crate::options::{Method, Options};
 use crate::solution::Stats;
-use crate::stepper::{check_interpolation, check_stop_time, Step, Stepper};
+use crate::stepper::{check_interpolation, check_reset, check_stop_time, Step, Stepper};
 use crate::stiff::generic::{jacobian_and_ft, Lu};
 use crate::stiff::newton::rms;
 use crate::stiff::{initial_step, StiffStats};
@@ -342,21 +342,7 @@ impl<S: Tangents, Sys: OdeSystem> Stepper for RodasStepper<'_, S, Sys> {
     }
 
     fn reset(&mut self, t: f64, y: &[S]) -> Result<(), Error> {
-        if y.len() != self.n {
-            return Err(Error::DimensionMismatch {
-                what: "reset: y",
-                expected: self.n,
-                got: y.len(),
-            });
-        }
-        if !t.is_finite() {
-            return Err(Error::InvalidInput(format!(
-                "reset at t = {t}: must be finite"
-            )));
-        }
-        if self.t_stop.is_some_and(|ts| ts < t) {
-            self.t_stop = None;
-        }
+        self.t_stop = check_reset(t, self.n, y.len(), self.t_stop)?;
         self.y.copy_from_slice(y);
         self.restart(t)
     }
