@@ -122,6 +122,16 @@ pub(crate) fn check_stop_time(t: f64, t_stop: f64) -> Result<(), Error> {
     Ok(())
 }
 
+/// The check every [`Stepper::step`] starts with: a stepper at its stop time cannot step.
+pub(crate) fn check_can_step(t: f64, t_stop: Option<f64>) -> Result<(), Error> {
+    if t_stop.is_some_and(|ts| t >= ts) {
+        return Err(Error::InvalidInput(format!(
+            "the stepper is at its stop time t = {t}: set a later stop time first"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a reset to time `t` with a state of length `got` (`expected` wanted) and returns the
 /// stop time to keep: `t_stop` if it lies at or after `t`. The checks of every
 /// [`Stepper::reset`].

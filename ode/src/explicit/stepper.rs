@@ -6,7 +6,9 @@ use ad_core::Real;
 use crate::error::Error;
 use crate::options::{Method, Options};
 use crate::solution::Stats;
-use crate::stepper::{check_interpolation, check_reset, check_stop_time, Step, Stepper};
+use crate::stepper::{
+    check_can_step, check_interpolation, check_reset, check_stop_time, Step, Stepper,
+};
 use crate::system::OdeSystem;
 
 use super::controller::{error_norm, initial_step, Controller, Tangents};
@@ -213,12 +215,7 @@ impl<S: Tangents, Sys: OdeSystem> Stepper for ExplicitStepper<'_, S, Sys> {
     }
 
     fn step(&mut self) -> Result<Step, Error> {
-        if self.t_stop.is_some_and(|ts| self.t >= ts) {
-            return Err(Error::InvalidInput(format!(
-                "the stepper is at its stop time t = {}: set a later stop time first",
-                self.t
-            )));
-        }
+        check_can_step(self.t, self.t_stop)?;
         let s = self.tab.stages();
         if self.fsal_pending {
             // the last step's end is this step's start: its dense output is gone

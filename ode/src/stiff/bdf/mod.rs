@@ -44,7 +44,8 @@ use crate::options::{Method, Options};
 use crate::sensitivity::probe_direction;
 use crate::solution::Stats;
 use crate::stepper::{
-    check_interpolation, check_reset, check_stop_time, initial_saves, save_loop, Step, Stepper,
+    check_can_step, check_interpolation, check_reset, check_stop_time, initial_saves, save_loop,
+    Step, Stepper,
 };
 use crate::system::OdeSystem;
 
@@ -426,12 +427,7 @@ impl<Sys: OdeSystem> Stepper for BdfStepper<'_, Sys> {
     }
 
     fn step(&mut self) -> Result<Step, Error> {
-        if self.t_stop.is_some_and(|ts| self.t >= ts) {
-            return Err(Error::InvalidInput(format!(
-                "the stepper is at its stop time t = {}: set a later stop time first",
-                self.t
-            )));
-        }
+        check_can_step(self.t, self.t_stop)?;
         if let Some((safety, error_norm)) = self.pending.take() {
             self.t_prev = self.t;
             self.select_order_and_size(safety, error_norm);

@@ -5,7 +5,9 @@ use crate::error::Error;
 use crate::explicit::Tangents;
 use crate::options::{Method, Options};
 use crate::solution::Stats;
-use crate::stepper::{check_interpolation, check_reset, check_stop_time, Step, Stepper};
+use crate::stepper::{
+    check_can_step, check_interpolation, check_reset, check_stop_time, Step, Stepper,
+};
 use crate::stiff::generic::{jacobian_and_ft, Lu};
 use crate::stiff::newton::rms;
 use crate::stiff::{initial_step, StiffStats};
@@ -223,13 +225,8 @@ impl<S: Tangents, Sys: OdeSystem> Stepper for RodasStepper<'_, S, Sys> {
     }
 
     fn step(&mut self) -> Result<Step, Error> {
+        check_can_step(self.t, self.t_stop)?;
         let t_stop = self.t_stop.unwrap_or(f64::INFINITY);
-        if self.t >= t_stop {
-            return Err(Error::InvalidInput(format!(
-                "the stepper is at its stop time t = {}: set a later stop time first",
-                self.t
-            )));
-        }
         let (n, t) = (self.n, self.t);
         let mut h = match self.h_next {
             Some(h) => h,
