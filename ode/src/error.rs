@@ -103,6 +103,17 @@ pub enum Error {
         /// Events fired.
         count: usize,
     },
+    /// The discrete adjoint of BDF computed steps of the forward solve again from a checkpoint
+    /// and got a different step: the right-hand side returned different values for the same
+    /// `(t, y, p)` (it must be a deterministic function of its arguments).
+    #[error(
+        "the forward solve's step ending at t = {t} came out differently when computed again \
+         from a checkpoint: the right-hand side must be a deterministic function of (t, y, p)"
+    )]
+    NotReproducible {
+        /// End of the logged step.
+        t: f64,
+    },
     /// An input or option is invalid (save times out of order, a non-positive tolerance, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -64,9 +64,12 @@ pub enum Sensitivity {
     /// With [`Method::Bdf`]: the exact transpose of BDF's forward sensitivities (steps, orders
     /// and step-size changes held fixed, the corrector solved exactly), one Jacobian at the
     /// converged state, one LU of `I - c J^T` and one solve per accepted step, dense or on the
-    /// sparse pattern the forward solve detected. The forward pass keeps every accepted step's
-    /// converged state and a few numbers: `O(steps * dim)` memory (`8 dim + 40` bytes per
-    /// step), no checkpoints (`checkpoints` is not used). See `docs/stiff.md`. With
+    /// sparse pattern the forward solve detected. The forward pass keeps a few numbers per
+    /// accepted step, the converged states of the first `checkpoints` steps and, after them,
+    /// snapshots of the stepper (about 19 states each) thinned to `checkpoints` states; the
+    /// backward pass computes each later segment again from its snapshot, logged the same way
+    /// one level down (memory O(`max(checkpoints, 38)` * state * levels)), bit for bit the same
+    /// steps, so the gradient does not depend on `checkpoints`. See `docs/stiff.md`. With
     /// [`Method::Rodas4`]: [`Error::IncompatibleOptions`] (Rodas4 has no adjoint).
     DiscreteAdjoint {
         /// The most states held per level (>= 2).

@@ -87,6 +87,18 @@ impl<Sys: OdeSystem> Solved<Sys> {
         }
     }
 
+    /// What the forward solve started from (for the discrete adjoint's passes).
+    fn start(&self) -> super::discrete::Start<'_, Sys> {
+        super::discrete::Start {
+            sys: &self.sys,
+            y0: &self.y0,
+            p: &self.p,
+            t0: self.t0,
+            save_at: &self.save_at,
+            opts: &self.opts,
+        }
+    }
+
     /// `y_dot = S x_dot` with `S` the forward sensitivities of the solve (the same steps, so
     /// the same derivative as the adjoints), computed once for all directions.
     fn forward_jvp(&self, x_dot: &[f64], y_dot: &mut [f64]) -> Result<(), BlockError> {
@@ -179,17 +191,7 @@ impl<Sys: OdeSystem + Clone + 'static> Block for DiscreteBlock<Sys> {
 
     fn vjp(&self, _: &(), y_bar: &[f64], x_bar: &mut [f64]) -> Result<(), BlockError> {
         let s = &self.solved;
-        super::discrete::reverse(
-            &s.sys,
-            &s.y0,
-            &s.p,
-            s.t0,
-            &s.save_at,
-            &self.log,
-            s.opts.rhs_products,
-            y_bar,
-            x_bar,
-        )?;
+        super::discrete::reverse(&s.start(), &self.log, y_bar, x_bar)?;
         Ok(())
     }
 
@@ -198,17 +200,7 @@ impl<Sys: OdeSystem + Clone + 'static> Block for DiscreteBlock<Sys> {
         if self.log.sparse.is_none() {
             return s.forward_jvp(x_dot, y_dot);
         }
-        super::discrete::tangent(
-            &s.sys,
-            &s.y0,
-            &s.p,
-            s.t0,
-            &s.save_at,
-            &self.log,
-            s.opts.rhs_products,
-            x_dot,
-            y_dot,
-        )?;
+        super::discrete::tangent(&s.start(), &self.log, x_dot, y_dot)?;
         Ok(())
     }
 

@@ -332,23 +332,22 @@ pub(crate) fn vjp<Sys: OdeSystem>(
         let o = bdf::integrate(sys, y0, p, t0, save_at, opts, false, bdf::Keep::Log)?;
         let log = o.log.as_ref().expect("the step log was asked for");
         let mut x_bar = vec![0.0; y0.len() + p.len()];
-        let counts = discrete::reverse(
+        let start = discrete::Start {
             sys,
             y0,
             p,
             t0,
             save_at,
-            log,
-            opts.rhs_products,
-            y_bar,
-            &mut x_bar,
-        )?;
+            opts,
+        };
+        let counts = discrete::reverse(&start, log, y_bar, &mut x_bar)?;
         let p_bar = x_bar.split_off(y0.len());
         return Ok(crate::Gradient {
             adjoint: crate::AdjointStats {
                 taped_steps: counts.steps,
-                forward_checkpoints: log.steps(),
-                max_states_held: log.steps(),
+                recomputed_steps: counts.recomputed,
+                forward_checkpoints: log.states_held(),
+                max_states_held: counts.max_held,
                 ..Default::default()
             },
             solution: Solution {

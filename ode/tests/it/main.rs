@@ -7,6 +7,7 @@
 mod common;
 mod stiff_zoo;
 
+mod bdf_checkpoints;
 mod checkpoints;
 mod convergence;
 mod custom_vjp;

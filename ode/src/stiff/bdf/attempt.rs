@@ -94,7 +94,7 @@ impl<Sys: OdeSystem> BdfStepper<'_, Sys> {
         let y = &self.sc.y_pred[..self.n];
         self.stiff.jac_rhs_evals += eval_jac(
             self.sys,
-            lin.sparse.as_ref(),
+            lin.sparse.as_deref(),
             t_new,
             y,
             &self.p,
@@ -103,6 +103,13 @@ impl<Sys: OdeSystem> BdfStepper<'_, Sys> {
         self.stiff.jac_evals += 1;
         lin.age = 0;
         lin.current = true;
+        match &mut lin.jac_at {
+            Some((t, at)) => {
+                *t = t_new;
+                at.copy_from_slice(y);
+            }
+            None => lin.jac_at = Some((t_new, y.to_vec())),
+        }
     }
 
     /// Factorises `I - c J` (evaluating `J` first if it is too old); false if singular.
@@ -111,15 +118,10 @@ impl<Sys: OdeSystem> BdfStepper<'_, Sys> {
             self.refresh_jacobian(t_new);
         }
         self.stiff.factorisations += 1;
-        let lin = &mut self.lin;
-        let factor = match &lin.sparse {
-            Some(sj) => sj.factor(c, &lin.jac),
-            None => Factor::new(self.n, c, &lin.jac),
-        };
-        match factor {
+        match self.lin.factor(self.n, c) {
             Ok(f) => {
-                lin.lu = Some(f);
-                lin.lu_c = c;
+                self.lin.lu = Some(f);
+                self.lin.lu_c = c;
                 true
             }
             Err(_) => {

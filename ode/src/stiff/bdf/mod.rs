@@ -36,11 +36,16 @@
 
 mod attempt;
 mod parts;
+mod snapshot;
+
+pub(crate) use snapshot::Snapshot;
 
 use parts::{Linear, Scratch};
 
+use std::sync::Arc;
+
 use crate::error::Error;
-use crate::options::{Method, Options};
+use crate::options::{Method, Options, Sensitivity};
 use crate::sensitivity::probe_direction;
 use crate::solution::Stats;
 use crate::stepper::{
@@ -232,6 +237,50 @@ impl<'a, Sys: OdeSystem> BdfStepper<'a, Sys> {
         log: Option<StepLog>,
     ) -> Result<Self, Error> {
         let n = sys.dim();
+        let mut st = Self::build(sys, y0, p, t0, opts, m, keep, log)?;
+        // large sparse systems (no sensitivities): detected pattern, colouring, sparse LU
+        let sparse = if m == 0 {
+            SparseJacobian::detect(sys, t0, &st.d[..n], p).map(Arc::new)
+        } else {
+            None
+        };
+        if let Some(sj) = &sparse {
+            st.stiff.jac_rhs_evals += sj.detect_evals;
+        }
+        st.use_pattern(sparse);
+        Ok(st)
+    }
+
+    /// A stepper that repeats the steps of the forward solve that wrote `log` (started by
+    /// [`BdfStepper::start`] with the same inputs and [`Keep::Log`]), from its start or from a
+    /// [`Snapshot`]: the same first row and the same sparsity pattern, without detecting it
+    /// again; its own log (with the same budget) records the repeated steps.
+    pub(crate) fn replayer(
+        sys: &'a Sys,
+        y0: &[f64],
+        p: &[f64],
+        t0: f64,
+        opts: &'a Options,
+        log: &StepLog,
+    ) -> Result<Self, Error> {
+        let mut st = Self::build(sys, y0, p, t0, opts, 0, Keep::Log, Some(log.emptied()))?;
+        st.use_pattern(log.sparse.clone());
+        Ok(st)
+    }
+
+    /// The stepper at `(t0, row)` without a sparsity pattern.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        sys: &'a Sys,
+        y0: &[f64],
+        p: &[f64],
+        t0: f64,
+        opts: &'a Options,
+        m: usize,
+        keep: Keep,
+        log: Option<StepLog>,
+    ) -> Result<Self, Error> {
+        let n = sys.dim();
         let probe = m == 0 && keep != Keep::Nothing;
         let (row, v_p) = if y0.len() == n {
             Self::first_row(y0, p, m, probe)
@@ -285,24 +334,25 @@ impl<'a, Sys: OdeSystem> BdfStepper<'a, Sys> {
             trace: Vec::new(),
         };
         st.restart(t0)?;
-        // large sparse systems (no sensitivities): detected pattern, colouring, sparse LU
-        if m == 0 {
-            st.lin.sparse = SparseJacobian::detect(sys, t0, &st.d[..n], p);
-        }
-        if let Some(sj) = &st.lin.sparse {
-            st.stiff.jac_rhs_evals += sj.detect_evals;
-            st.stiff.jacobian_nnz = sj.nnz();
-            st.stiff.jacobian_colours = sj.n_colours();
-            st.lin.jac = vec![0.0; sj.nnz()];
+        Ok(st)
+    }
+
+    /// Uses the sparsity pattern `sparse` (sparse LU of the iteration matrix) or the dense
+    /// Jacobian (`None`), and chooses when to refactorise.
+    fn use_pattern(&mut self, sparse: Option<Arc<SparseJacobian>>) {
+        if let Some(sj) = &sparse {
+            self.stiff.jacobian_nnz = sj.nnz();
+            self.stiff.jacobian_colours = sj.n_colours();
+            self.lin.jac = vec![0.0; sj.nnz()];
         }
         // small dense systems refactorise on every change of c (an LU is cheaper than the
         // extra Newton iterations of a stale one)
-        st.lin.max_c_change = if st.lin.sparse.is_some() || n > 24 {
+        self.lin.max_c_change = if sparse.is_some() || self.n > 24 {
             MAX_C_CHANGE
         } else {
             0.0
         };
-        Ok(st)
+        self.lin.sparse = sparse;
     }
 
     /// Starts again at `t` from the state in row 0 of the differences: order 1, no Jacobian,
@@ -527,19 +577,25 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         return Ok(out);
     }
     let mut rows = initial_saves(&row0, t0, save_at);
-    let mut log = (keep == Keep::Log).then(|| StepLog::new(n, rows.len()));
+    let mut log =
+        (keep == Keep::Log).then(|| StepLog::new(n, rows.len(), checkpoints(opts, n, p.len())));
     if rows.len() == save_at.len() {
         rows.iter().for_each(|r| out.push(r));
         out.log = log;
         return Ok(out);
     }
     let mut st = BdfStepper::start(sys, &row0, p, t0, opts, m, keep, log.take())?;
-    save_loop(&mut st, save_at, &mut rows, |st, saved| {
-        if let Some(l) = &mut st.log {
-            l.end_saves(saved);
-        }
-    })?;
+    save_loop(&mut st, save_at, &mut rows, |st, saved| st.log_saves(saved))?;
     rows.iter().for_each(|r| out.push(r));
     st.finish(&mut out);
     Ok(out)
+}
+
+/// The discrete adjoint's budget of states for these options ([`Sensitivity::DiscreteAdjoint`]'s
+/// `checkpoints`, or what `Auto` gives it).
+fn checkpoints(opts: &Options, n: usize, n_params: usize) -> usize {
+    match crate::sensitivity::resolve(opts.sensitivity, n, n_params) {
+        Sensitivity::DiscreteAdjoint { checkpoints } => checkpoints,
+        _ => usize::MAX,
+    }
 }

@@ -1,16 +1,21 @@
 //! The parts of the BDF stepper's state that are not the method's own: the Jacobian with its
 //! pattern, factorisation and ages, and the scratch vectors of one attempt.
 
-use super::super::linalg::Factor;
+use std::sync::Arc;
+
+use super::super::linalg::{Factor, Singular};
 use super::super::newton::NewtonScratch;
 use super::super::sparse::SparseJacobian;
 
 /// The Jacobian, its sparse pattern and the factorised iteration matrix, with their ages.
 pub(super) struct Linear {
     /// The detected pattern of a large sparse system (no sensitivities), if any.
-    pub(super) sparse: Option<SparseJacobian>,
+    pub(super) sparse: Option<Arc<SparseJacobian>>,
     /// `∂f/∂y`, dense row-major or the pattern's values.
     pub(super) jac: Vec<f64>,
+    /// The point `(t, y)` the Jacobian was last evaluated at (a snapshot re-evaluates it
+    /// there instead of storing it).
+    pub(super) jac_at: Option<(f64, Vec<f64>)>,
     /// Sensitivities: `J` at the converged state, dense (`n x n`).
     pub(super) jac_s: Vec<f64>,
     /// Sensitivities: `[J | ∂f/∂p]` at the converged state (`n x m`).
@@ -50,6 +55,7 @@ impl Linear {
         Linear {
             sparse: None,
             jac: vec![0.0; n * n],
+            jac_at: None,
             jac_s: vec![0.0; if m > 0 { n * n } else { 0 }],
             jf: vec![0.0; n * m],
             seed_id,
@@ -58,6 +64,16 @@ impl Linear {
             lu: None,
             lu_c: f64::NAN,
             max_c_change: 0.0,
+        }
+    }
+}
+
+impl Linear {
+    /// The LU of `I - c J` with the current Jacobian (sparse if there is a pattern).
+    pub(super) fn factor(&self, n: usize, c: f64) -> Result<Factor, Singular> {
+        match &self.sparse {
+            Some(sj) => sj.factor(c, &self.jac),
+            None => Factor::new(n, c, &self.jac),
         }
     }
 }

@@ -33,277 +33,26 @@
 //! `ceil((n + n_p) / 8)` evaluations on `Dual<8>`; sparse: the coloured `J` plus one
 //! vector-Jacobian product of the right-hand side for `J^T λ`, `f_p^T λ`), one LU of `M^T`
 //! and one solve — against the forward sensitivities' `n + n_p` solves and `J S` product per
-//! step. The forward pass keeps, per accepted step, its time, size, order, the index of its
-//! rescalings and saves, and its converged state: `O(steps · n)` memory (8 n + 40 bytes per
-//! step, plus 16 bytes per rescaling), nothing else. [`tangent`] is the same recursion forward
-//! (one direction), for `Dual` inputs.
+//! step. The forward pass keeps, per accepted step, its time, size, order and the index of its
+//! rescalings and saves (40 bytes per step, plus 16 bytes per rescaling), the converged states
+//! of the first `checkpoints` steps, and snapshots of the stepper after them ([`log`]); the
+//! passes read the states through [`states`], which computes a segment again from its
+//! snapshot when the log did not keep it. [`tangent`] is the same recursion forward (one
+//! direction), for `Dual` inputs.
 
-use ad_core::Dual;
+mod lin;
+mod log;
+mod states;
+
+pub(crate) use log::StepLog;
+pub(crate) use states::Start;
 
 use crate::error::Error;
-use crate::options::RhsProducts;
-use crate::sensitivity::rhs_vjp::{Plan, RhsVjp};
 use crate::system::OdeSystem;
 
 use super::differences::{change_d, change_d_transposed, coefs, interpolate, MAX_ORDER};
-use super::jacobian::{dense_jacobian, sens_rhs};
-use super::linalg::Factor;
-use super::sparse::SparseJacobian;
-
-/// One accepted step of the forward solve.
-#[derive(Clone, Copy, Debug)]
-struct LoggedStep {
-    /// End of the step.
-    t: f64,
-    /// Its size.
-    h: f64,
-    /// Its order.
-    order: usize,
-    /// The rescalings `rescales[previous step's end..rescales_end]` precede this step.
-    rescales_end: usize,
-    /// The saves `saved[previous step's end..saves_end]` are interpolated on this step.
-    saves_end: usize,
-}
-
-/// What the discrete adjoint needs from a forward BDF solve ([`super::bdf::Keep::Log`]):
-/// `O(steps · n)` memory.
-pub(crate) struct StepLog {
-    n: usize,
-    /// The step size `D[1] = h_init f(t0, y0, p)` was initialised with.
-    pub(crate) h_init: f64,
-    /// Saves at or before `t0` (copies of `y0`).
-    initial_saves: usize,
-    steps: Vec<LoggedStep>,
-    /// Every rescaling of the differences, `(order, factor)`, in order.
-    pub(crate) rescales: Vec<(usize, f64)>,
-    /// The converged state of every accepted step, `n` each.
-    y: Vec<f64>,
-    /// The sparse Jacobian of the forward solve, if it used one (the reverse solves with the
-    /// same pattern and sparse LU).
-    pub(crate) sparse: Option<SparseJacobian>,
-}
-
-impl StepLog {
-    /// An empty log for `n` states after `initial_saves` saves at or before `t0`.
-    pub(crate) fn new(n: usize, initial_saves: usize) -> Self {
-        StepLog {
-            n,
-            h_init: 0.0,
-            initial_saves,
-            steps: Vec::new(),
-            rescales: Vec::new(),
-            y: Vec::new(),
-            sparse: None,
-        }
-    }
-
-    /// Records an accepted step (after the rescalings logged so far).
-    pub(crate) fn push_step(&mut self, t: f64, h: f64, order: usize, y: &[f64]) {
-        let saves_end = self.saves_before(self.steps.len());
-        self.steps.push(LoggedStep {
-            t,
-            h,
-            order,
-            rescales_end: self.rescales.len(),
-            saves_end,
-        });
-        self.y.extend_from_slice(y);
-    }
-
-    /// The number of saves made so far, after the last step's interpolation.
-    pub(crate) fn end_saves(&mut self, saved: usize) {
-        if let Some(s) = self.steps.last_mut() {
-            s.saves_end = saved;
-        }
-    }
-
-    /// Accepted steps logged.
-    pub(crate) fn steps(&self) -> usize {
-        self.steps.len()
-    }
-
-    /// The saves made before step `s`.
-    fn saves_before(&self, s: usize) -> usize {
-        if s == 0 {
-            self.initial_saves
-        } else {
-            self.steps[s - 1].saves_end
-        }
-    }
-
-    /// The rescalings made before step `s` and after step `s - 1`.
-    fn rescales_of(&self, s: usize) -> std::ops::Range<usize> {
-        let start = if s == 0 {
-            0
-        } else {
-            self.steps[s - 1].rescales_end
-        };
-        start..self.steps[s].rescales_end
-    }
-
-    /// The converged state of step `s`.
-    fn y_of(&self, s: usize) -> &[f64] {
-        &self.y[s * self.n..(s + 1) * self.n]
-    }
-}
-
-/// How the passes get the Jacobian and the right-hand side's products.
-enum Mode {
-    /// `[J | f_p]` (row-major `n x (n + n_p)`) by forward mode with identity seeds: for dense
-    /// Jacobians with few parameters (`n_p <= max(n, 8)`).
-    Full { seed: Vec<f64> },
-    /// `J` dense by forward mode; `J^T w`, `f_p^T w` by [`RhsVjp`]; `J v + f_p p_dot` by one
-    /// evaluation on `Dual<1>`: dense Jacobians with many parameters.
-    Dense,
-    /// `J` on the sparse pattern of the forward solve; products as in `Dense`.
-    Sparse,
-}
-
-/// The Jacobian of the current step and the machinery to use it.
-struct Lin<'a, Sys> {
-    sys: &'a Sys,
-    p: &'a [f64],
-    n: usize,
-    sparse: Option<&'a SparseJacobian>,
-    mode: Mode,
-    /// `[J | f_p]` (Full), `J` (Dense) or the values on the pattern (Sparse).
-    jac: Vec<f64>,
-    /// `J^T` (dense modes, for the factorisation of `M^T`).
-    jt: Vec<f64>,
-    vjp: RhsVjp,
-    plan: Plan,
-    /// Jacobian evaluations.
-    evals: usize,
-}
-
-impl<'a, Sys: OdeSystem> Lin<'a, Sys> {
-    fn new(sys: &'a Sys, p: &'a [f64], log: &'a StepLog, products: RhsProducts) -> Self {
-        let n = log.n;
-        let m = n + p.len();
-        let sparse = log.sparse.as_ref();
-        let (mode, len) = match sparse {
-            Some(sj) => (Mode::Sparse, sj.nnz()),
-            None if p.len() <= n.max(8) => {
-                let mut seed = vec![0.0; n * m];
-                for i in 0..n {
-                    seed[i * m + i] = 1.0;
-                }
-                (Mode::Full { seed }, n * m)
-            }
-            None => (Mode::Dense, n * n),
-        };
-        Lin {
-            sys,
-            p,
-            n,
-            sparse,
-            mode,
-            jac: vec![0.0; len],
-            jt: vec![0.0; if sparse.is_some() { 0 } else { n * n }],
-            vjp: RhsVjp::new(),
-            plan: Plan::new(products),
-            evals: 0,
-        }
-    }
-
-    /// Evaluates the Jacobian at `(t, y)`.
-    fn eval(&mut self, t: f64, y: &[f64]) {
-        self.evals += 1;
-        match (&self.mode, self.sparse) {
-            (Mode::Full { seed }, _) => {
-                sens_rhs(self.sys, t, y, self.p, seed, &mut self.jac);
-            }
-            (Mode::Sparse, Some(sj)) => {
-                sj.values(self.sys, t, y, self.p, &mut self.jac);
-            }
-            _ => {
-                dense_jacobian(self.sys, t, y, self.p, &mut self.jac);
-            }
-        }
-    }
-
-    /// `J[i][j]` of the dense modes.
-    fn dense_entry(&self, i: usize, j: usize) -> f64 {
-        match self.mode {
-            Mode::Full { .. } => self.jac[i * (self.n + self.p.len()) + j],
-            _ => self.jac[i * self.n + j],
-        }
-    }
-
-    /// Factorises `M = I - c J` (or `M^T` if `transpose`, dense modes) with the last `J`.
-    fn factor(&mut self, c: f64, transpose: bool) -> Option<Factor> {
-        let n = self.n;
-        if let Some(sj) = self.sparse {
-            return sj.factor(c, &self.jac).ok();
-        }
-        for i in 0..n {
-            for j in 0..n {
-                let (a, b) = if transpose { (j, i) } else { (i, j) };
-                self.jt[a * n + b] = self.dense_entry(i, j);
-            }
-        }
-        Factor::new(n, c, &self.jt).ok()
-    }
-
-    /// Overwrites `b` with `M^{-1} b` or `M^{-T} b` (`f` from [`Lin::factor`] with the same
-    /// `transpose`).
-    fn solve(f: &Factor, b: &mut [f64], transpose: bool) {
-        match f {
-            Factor::Sparse(lu) => lu.solve_values_in_place(b, transpose),
-            dense => dense.solve(b),
-        }
-    }
-
-    /// ADDS `J^T w` to `y_bar` and `f_p^T w` to `p_bar` at `(t, y)` (the last evaluation's
-    /// point in the Full mode).
-    fn vjp(&mut self, t: f64, y: &[f64], w: &[f64], y_bar: &mut [f64], p_bar: &mut [f64]) {
-        let n = self.n;
-        if let Mode::Full { .. } = self.mode {
-            let m = n + self.p.len();
-            for (i, &wi) in w.iter().enumerate() {
-                if wi != 0.0 {
-                    let row = &self.jac[i * m..(i + 1) * m];
-                    for (yb, &a) in y_bar.iter_mut().zip(&row[..n]) {
-                        *yb += a * wi;
-                    }
-                    for (pb, &a) in p_bar.iter_mut().zip(&row[n..]) {
-                        *pb += a * wi;
-                    }
-                }
-            }
-            return;
-        }
-        self.vjp
-            .apply(&mut self.plan, self.sys, t, y, self.p, w, y_bar, p_bar);
-    }
-
-    /// WRITES `J v + f_p p_dot` at `(t, y)` into `out` (the last evaluation's point in the
-    /// Full mode).
-    fn jvp(&self, t: f64, y: &[f64], v: &[f64], p_dot: &[f64], out: &mut [f64]) {
-        let n = self.n;
-        if let Mode::Full { .. } = self.mode {
-            let m = n + self.p.len();
-            for (i, o) in out.iter_mut().enumerate() {
-                let row = &self.jac[i * m..(i + 1) * m];
-                *o = row[..n].iter().zip(v).map(|(a, b)| a * b).sum::<f64>()
-                    + row[n..].iter().zip(p_dot).map(|(a, b)| a * b).sum::<f64>();
-            }
-            return;
-        }
-        let yd: Vec<Dual<1>> = y.iter().zip(v).map(|(&a, &b)| Dual::new(a, [b])).collect();
-        let pd: Vec<Dual<1>> = self
-            .p
-            .iter()
-            .zip(p_dot)
-            .map(|(&a, &b)| Dual::new(a, [b]))
-            .collect();
-        let mut f = vec![Dual::<1>::constant(0.0); n];
-        self.sys.rhs(Dual::constant(t), &yd, &pd, &mut f);
-        for (o, v) in out.iter_mut().zip(&f) {
-            *o = v.d[0];
-        }
-    }
-}
+use lin::Lin;
+use states::States;
 
 /// The interpolation weights `w_i(τ)` of a save at `ts` on a step of order `order`, size `h`,
 /// ending at `t` (the same products as [`interpolate`]).
@@ -324,6 +73,10 @@ pub(crate) struct ReverseCounts {
     pub(crate) steps: usize,
     /// Jacobian evaluations.
     pub(crate) jac_evals: usize,
+    /// Steps computed again from snapshots (the log did not keep every state).
+    pub(crate) recomputed: usize,
+    /// The most states held at once: kept states, snapshots and a recomputed segment.
+    pub(crate) max_held: usize,
 }
 
 /// The reverse pass: ADDS the cotangents of `(y0, p)` to `x_bar` given the `log` of the
@@ -333,18 +86,20 @@ pub(crate) struct ReverseCounts {
 /// # Errors
 /// [`Error::SingularIterationMatrix`] if `M^T` of a step is singular (it was not in the
 /// forward pass, up to the Jacobian being fresh here).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn reverse<Sys: OdeSystem>(
-    sys: &Sys,
-    y0: &[f64],
-    p: &[f64],
-    t0: f64,
-    save_at: &[f64],
+    start: &Start<'_, Sys>,
     log: &StepLog,
-    products: RhsProducts,
     y_bar: &[f64],
     x_bar: &mut [f64],
 ) -> Result<ReverseCounts, Error> {
+    let Start {
+        sys,
+        y0,
+        p,
+        t0,
+        save_at,
+        opts,
+    } = *start;
     let n = log.n;
     let rows = MAX_ORDER + 3;
     let co = coefs();
@@ -352,13 +107,14 @@ pub(crate) fn reverse<Sys: OdeSystem>(
     let mut tmp = vec![0.0; rows * n];
     let mut lam = vec![0.0; n];
     let mut ypb = vec![0.0; n];
-    let mut lin = Lin::new(sys, p, log, products);
+    let mut lin = Lin::new(sys, p, log, opts.rhs_products);
+    let mut states = States::new(start, log);
     let (y0_bar, p_bar) = x_bar.split_at_mut(n);
     let mut counts = ReverseCounts::default();
     for s in (0..log.steps.len()).rev() {
         let st = log.steps[s];
         let k = st.order;
-        for q in log.saves_before(s)..st.saves_end {
+        for q in log.saves_of(s) {
             let yb = &y_bar[q * n..(q + 1) * n];
             let w = save_weights(k, st.t, st.h, save_at[q]);
             for (a, b) in db[..n].iter_mut().zip(yb) {
@@ -387,7 +143,7 @@ pub(crate) fn reverse<Sys: OdeSystem>(
         if lam.iter().any(|v| *v != 0.0) {
             // the corrector, transposed: λ = M^{-T} d̄
             let c = st.h / co.alpha[k];
-            let y = log.y_of(s);
+            let y = states.get(s)?;
             lin.eval(st.t, y);
             let f = lin
                 .factor(c, true)
@@ -435,6 +191,8 @@ pub(crate) fn reverse<Sys: OdeSystem>(
         lin.vjp(t0, y0, &db[n..2 * n], y0_bar, p_bar);
     }
     counts.jac_evals = lin.evals;
+    counts.recomputed = states.recomputed;
+    counts.max_held = states.max_held;
     Ok(counts)
 }
 
@@ -444,18 +202,20 @@ pub(crate) fn reverse<Sys: OdeSystem>(
 ///
 /// # Errors
 /// As [`reverse`].
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn tangent<Sys: OdeSystem>(
-    sys: &Sys,
-    y0: &[f64],
-    p: &[f64],
-    t0: f64,
-    save_at: &[f64],
+    start: &Start<'_, Sys>,
     log: &StepLog,
-    products: RhsProducts,
     x_dot: &[f64],
     y_dot: &mut [f64],
 ) -> Result<(), Error> {
+    let Start {
+        sys,
+        y0,
+        p,
+        t0,
+        save_at,
+        opts,
+    } = *start;
     let n = log.n;
     let rows = MAX_ORDER + 3;
     let co = coefs();
@@ -464,7 +224,8 @@ pub(crate) fn tangent<Sys: OdeSystem>(
     let mut tmp = vec![0.0; rows * n];
     let mut pred = vec![0.0; n];
     let mut rhs = vec![0.0; n];
-    let mut lin = Lin::new(sys, p, log, products);
+    let mut lin = Lin::new(sys, p, log, opts.rhs_products);
+    let mut states = States::new(start, log);
     for q in 0..log.initial_saves {
         y_dot[q * n..(q + 1) * n].copy_from_slice(y0_dot);
     }
@@ -485,7 +246,7 @@ pub(crate) fn tangent<Sys: OdeSystem>(
         let st = log.steps[s];
         let k = st.order;
         let c = st.h / co.alpha[k];
-        let y = log.y_of(s);
+        let y = states.get(s)?;
         pred.fill(0.0);
         for j in 0..=k {
             for (a, b) in pred.iter_mut().zip(&dd[j * n..(j + 1) * n]) {
@@ -515,7 +276,7 @@ pub(crate) fn tangent<Sys: OdeSystem>(
                 *a += b;
             }
         }
-        for q in log.saves_before(s)..st.saves_end {
+        for q in log.saves_of(s) {
             interpolate(
                 &dd,
                 n,
@@ -568,33 +329,19 @@ mod tests {
             .map(|i| ((i * 7) % 11) as f64 - 5.0)
             .collect();
         let x_dot: Vec<f64> = (0..m).map(|i| ((i * 5) % 7) as f64 - 3.0).collect();
+        let start = Start {
+            sys: &sys,
+            y0: &y0,
+            p: &p,
+            t0: 0.0,
+            save_at: &save_at,
+            opts: &opts,
+        };
         let run = |log: &StepLog| {
             let mut x_bar = vec![0.0; m];
-            reverse(
-                &sys,
-                &y0,
-                &p,
-                0.0,
-                &save_at,
-                log,
-                RhsProducts::Auto,
-                &y_bar,
-                &mut x_bar,
-            )
-            .unwrap();
+            reverse(&start, log, &y_bar, &mut x_bar).unwrap();
             let mut y_dot = vec![0.0; y_bar.len()];
-            tangent(
-                &sys,
-                &y0,
-                &p,
-                0.0,
-                &save_at,
-                log,
-                RhsProducts::Auto,
-                &x_dot,
-                &mut y_dot,
-            )
-            .unwrap();
+            tangent(&start, log, &x_dot, &mut y_dot).unwrap();
             (x_bar, y_dot)
         };
         let (sparse_bar, sparse_dot) = run(&log);
