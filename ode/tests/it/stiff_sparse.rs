@@ -5,42 +5,12 @@
 use ode::stiff::solve_with_stats;
 use ode::{Method, OdeSystem, Options, Real};
 
-/// Brusselator on [0, 1] with N interior points (Hairer & Wanner II, IV.1, BRUSS):
-/// u' = 1 + u^2 v - 4.4 u + a (u_{i-1} - 2u_i + u_{i+1}) (N+1)^2, v' = 3.4 u - u^2 v + ...,
-/// boundary values u = 1, v = 3; states interleaved (u_i, v_i).
-#[derive(Clone)]
-struct Bruss {
-    n: usize,
-}
+/// The 1D Brusselator of `ode::problems` at `B = 3.4` (Hairer & Wanner II, IV.1, BRUSS), so
+/// `p = (α, B) = (0.02, 3.4)`.
+type Bruss = ode::problems::Brusselator1d;
 
-impl OdeSystem for Bruss {
-    fn dim(&self) -> usize {
-        2 * self.n
-    }
-    fn n_params(&self) -> usize {
-        1
-    }
-    fn rhs<S: Real>(&self, _t: S, y: &[S], p: &[S], dy: &mut [S]) {
-        let n = self.n;
-        let c = p[0] * ((n + 1) * (n + 1)) as f64;
-        for i in 0..n {
-            let (u, v) = (y[2 * i], y[2 * i + 1]);
-            let (ul, vl) = if i == 0 {
-                (S::cst(1.0), S::cst(3.0))
-            } else {
-                (y[2 * i - 2], y[2 * i - 1])
-            };
-            let (ur, vr) = if i + 1 == n {
-                (S::cst(1.0), S::cst(3.0))
-            } else {
-                (y[2 * i + 2], y[2 * i + 3])
-            };
-            let uuv = u * u * v;
-            dy[2 * i] = uuv + 1.0 - u * 4.4 + c * (ul - u * 2.0 + ur);
-            dy[2 * i + 1] = u * 3.4 - uuv + c * (vl - v * 2.0 + vr);
-        }
-    }
-}
+/// `(α, B)`.
+const P: [f64; 2] = [0.02, 3.4];
 
 fn y0(n: usize) -> Vec<f64> {
     (0..n)
@@ -62,8 +32,7 @@ fn sparse_bdf_agrees_with_dense_rodas4() {
         atol: rtol,
         ..Default::default()
     };
-    let (sp, st) =
-        solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &ts, &opts(Method::Bdf, 1e-7)).unwrap();
+    let (sp, st) = solve_with_stats(&sys, &y0(n), &P, 0.0, &ts, &opts(Method::Bdf, 1e-7)).unwrap();
     eprintln!("sparse BDF: {:?} {st:?}", sp.stats);
     // a tridiagonal-by-blocks pattern: at most 6 entries per row, a handful of colours
     assert!(
@@ -72,9 +41,9 @@ fn sparse_bdf_agrees_with_dense_rodas4() {
     );
     assert!(st.jacobian_colours <= 8, "{st:?}");
     let (dn, _) =
-        solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &ts, &opts(Method::Rodas4, 1e-9)).unwrap();
+        solve_with_stats(&sys, &y0(n), &P, 0.0, &ts, &opts(Method::Rodas4, 1e-9)).unwrap();
     let (tight, _) =
-        solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &ts, &opts(Method::Bdf, 1e-11)).unwrap();
+        solve_with_stats(&sys, &y0(n), &P, 0.0, &ts, &opts(Method::Bdf, 1e-11)).unwrap();
     for k in 0..ts.len() {
         for i in 0..2 * n {
             let r = tight.y[k][i];
@@ -101,7 +70,7 @@ fn traced_detection_finds_the_exact_pattern() {
         atol: 1e-6,
         ..Default::default()
     };
-    let (sol, st) = solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &[2.0], &opts).unwrap();
+    let (sol, st) = solve_with_stats(&sys, &y0(n), &P, 0.0, &[2.0], &opts).unwrap();
     eprintln!("{:?} {st:?}", sol.stats);
     // rows of u_i: u_{i-1}, u_i, v_i, u_{i+1}; of v_i: v_{i-1}, u_i, v_i, v_{i+1}
     assert_eq!(st.jacobian_nnz, 4 * 2 * n - 4, "{st:?}");
@@ -112,7 +81,7 @@ fn traced_detection_finds_the_exact_pattern() {
         atol: 1e-10,
         ..opts
     };
-    let (r, _) = solve_with_stats(&sys, &y0(n), &[0.02], 0.0, &[2.0], &tight).unwrap();
+    let (r, _) = solve_with_stats(&sys, &y0(n), &P, 0.0, &[2.0], &tight).unwrap();
     for (a, b) in sol.y[0].iter().zip(&r.y[0]) {
         assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()));
     }
@@ -131,7 +100,7 @@ fn detection_is_structural_at_zero_concentrations() {
         atol: 1e-6,
         ..Default::default()
     };
-    let (_, st) = solve_with_stats(&sys, &y0, &[0.02], 0.0, &[0.1], &opts).unwrap();
+    let (_, st) = solve_with_stats(&sys, &y0, &P, 0.0, &[0.1], &opts).unwrap();
     assert_eq!(st.jacobian_nnz, 4 * 2 * n - 4, "{st:?}");
 }
 
@@ -145,7 +114,7 @@ impl OdeSystem for Branchy {
         self.0.dim()
     }
     fn n_params(&self) -> usize {
-        1
+        self.0.n_params()
     }
     fn rhs<S: Real>(&self, t: S, y: &[S], p: &[S], dy: &mut [S]) {
         if y[0] > -1e300 {
@@ -154,7 +123,7 @@ impl OdeSystem for Branchy {
     }
 }
 
-/// The stiff continuous adjoint of a 261-input system takes `[J | ∂f/∂p]` on its traced
+/// The stiff continuous adjoint of a 262-input system takes `[J | ∂f/∂p]` on its traced
 /// pattern (O(nnz) memory): it agrees with the dense adjoint to rounding-level differences and
 /// with a central difference of the f64 solve along a direction to the tolerance.
 #[test]
@@ -177,9 +146,9 @@ fn sparse_stiff_adjoint_agrees_with_dense_and_finite_differences() {
                 .collect()
         })
         .collect();
-    let (y0, p) = (y0(n), [0.02]);
+    let (y0, p) = (y0(n), P);
     let sparse = ode::vjp(&sys, &y0, &p, 0.0, &save, &adj, &w).unwrap();
-    let dense = ode::vjp(&Branchy(sys.clone()), &y0, &p, 0.0, &save, &adj, &w).unwrap();
+    let dense = ode::vjp(&Branchy(sys), &y0, &p, 0.0, &save, &adj, &w).unwrap();
     let all =
         |g: &ode::Gradient| -> Vec<f64> { g.y0_bar.iter().chain(&g.p_bar).copied().collect() };
     let (s, d) = (all(&sparse), all(&dense));
@@ -187,7 +156,8 @@ fn sparse_stiff_adjoint_agrees_with_dense_and_finite_differences() {
     for (a, b) in s.iter().zip(&d) {
         assert!((a - b).abs() <= 1e-9 * norm, "sparse {a} vs dense {b}");
     }
-    // directional derivative of sum_k w_k . y(t_k) along v (p scaled: its step is 1e-2 of it)
+    // directional derivative of sum_k w_k . y(t_k) along v in (y0, α) (α scaled: its step is 1e-2
+    // of it; B fixed)
     let v: Vec<f64> = (0..=2 * n).map(|i| (i as f64 * 0.71).cos()).collect();
     let tight = Options {
         rtol: 1e-12,
@@ -197,7 +167,7 @@ fn sparse_stiff_adjoint_agrees_with_dense_and_finite_differences() {
     };
     let loss = |h: f64| -> f64 {
         let yh: Vec<f64> = y0.iter().zip(&v).map(|(a, b)| a + h * b).collect();
-        let ph = [p[0] * (1.0 + h * v[2 * n])];
+        let ph = [p[0] * (1.0 + h * v[2 * n]), p[1]];
         let sol = ode::solve(&sys, &yh, &ph, 0.0, &save, &tight).unwrap();
         sol.y
             .iter()
