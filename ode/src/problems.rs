@@ -156,6 +156,20 @@ pub struct Brusselator1d {
     pub n: usize,
 }
 
+impl Brusselator1d {
+    /// The initial state of Hairer & Wanner's BRUSS: `u_i = 1 + sin(2π x_i)`, `v_i = 3` at
+    /// `x_i = i / (n + 1)`, `i = 1..=n`.
+    pub fn initial_state(&self) -> Vec<f64> {
+        let n = self.n;
+        (1..=n)
+            .flat_map(|i| {
+                let x = i as f64 / (n + 1) as f64;
+                [1.0 + (2.0 * std::f64::consts::PI * x).sin(), 3.0]
+            })
+            .collect()
+    }
+}
+
 impl OdeSystem for Brusselator1d {
     fn dim(&self) -> usize {
         2 * self.n

@@ -114,20 +114,11 @@ fn through_the_tape_the_same_bits() {
     }
 }
 
-fn bruss_y0(n: usize) -> Vec<f64> {
-    (0..n)
-        .flat_map(|i| {
-            let x = (i + 1) as f64 / (n + 1) as f64;
-            [1.0 + (2.0 * std::f64::consts::PI * x).sin(), 3.0]
-        })
-        .collect()
-}
-
 #[test]
 fn sparse_path_reverse_and_tangent_the_same_bits() {
     let n = 40; // 80 states: the sparse Jacobian and sparse LU
     let sys = Brusselator1d { n };
-    let y0 = bruss_y0(n);
+    let y0 = sys.initial_state();
     let p = [0.02, 3.4];
     let save_at = [0.5, 2.0, 10.0];
     let y_bar: Vec<Vec<f64>> = (0..save_at.len())

@@ -299,20 +299,11 @@ fn the_tape_and_dual_inputs_give_the_same_derivative() {
 /// 1D Brusselator, `p = (α, B)`: `2 n` states, banded Jacobian.
 type Bruss = ode::problems::Brusselator1d;
 
-fn bruss_y0(n: usize) -> Vec<f64> {
-    (0..n)
-        .flat_map(|i| {
-            let x = (i + 1) as f64 / (n + 1) as f64;
-            [1.0 + (2.0 * std::f64::consts::PI * x).sin(), 3.0]
-        })
-        .collect()
-}
-
 #[test]
 fn sparse_path_matches_finite_differences_and_dense_forward() {
     let n = 40; // 80 states: the forward solve detects the sparse Jacobian
     let sys = Bruss { n };
-    let y0 = bruss_y0(n);
+    let y0 = Bruss { n }.initial_state();
     let p = [0.02, 3.4];
     let save_at = [0.5, 2.0];
     let y_bar: Vec<Vec<f64>> = (0..2)

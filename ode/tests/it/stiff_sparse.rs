@@ -12,15 +12,6 @@ type Bruss = ode::problems::Brusselator1d;
 /// `(α, B)`.
 const P: [f64; 2] = [0.02, 3.4];
 
-fn y0(n: usize) -> Vec<f64> {
-    (0..n)
-        .flat_map(|i| {
-            let x = (i + 1) as f64 / (n + 1) as f64;
-            [1.0 + (2.0 * std::f64::consts::PI * x).sin(), 3.0]
-        })
-        .collect()
-}
-
 #[test]
 fn sparse_bdf_agrees_with_dense_rodas4() {
     let n = 100;
@@ -32,7 +23,15 @@ fn sparse_bdf_agrees_with_dense_rodas4() {
         atol: rtol,
         ..Default::default()
     };
-    let (sp, st) = solve_with_stats(&sys, &y0(n), &P, 0.0, &ts, &opts(Method::Bdf, 1e-7)).unwrap();
+    let (sp, st) = solve_with_stats(
+        &sys,
+        &Bruss { n }.initial_state(),
+        &P,
+        0.0,
+        &ts,
+        &opts(Method::Bdf, 1e-7),
+    )
+    .unwrap();
     eprintln!("sparse BDF: {:?} {st:?}", sp.stats);
     // a tridiagonal-by-blocks pattern: at most 6 entries per row, a handful of colours
     assert!(
@@ -40,10 +39,24 @@ fn sparse_bdf_agrees_with_dense_rodas4() {
         "{st:?}"
     );
     assert!(st.jacobian_colours <= 8, "{st:?}");
-    let (dn, _) =
-        solve_with_stats(&sys, &y0(n), &P, 0.0, &ts, &opts(Method::Rodas4, 1e-9)).unwrap();
-    let (tight, _) =
-        solve_with_stats(&sys, &y0(n), &P, 0.0, &ts, &opts(Method::Bdf, 1e-11)).unwrap();
+    let (dn, _) = solve_with_stats(
+        &sys,
+        &Bruss { n }.initial_state(),
+        &P,
+        0.0,
+        &ts,
+        &opts(Method::Rodas4, 1e-9),
+    )
+    .unwrap();
+    let (tight, _) = solve_with_stats(
+        &sys,
+        &Bruss { n }.initial_state(),
+        &P,
+        0.0,
+        &ts,
+        &opts(Method::Bdf, 1e-11),
+    )
+    .unwrap();
     for k in 0..ts.len() {
         for i in 0..2 * n {
             let r = tight.y[k][i];
@@ -70,7 +83,8 @@ fn traced_detection_finds_the_exact_pattern() {
         atol: 1e-6,
         ..Default::default()
     };
-    let (sol, st) = solve_with_stats(&sys, &y0(n), &P, 0.0, &[2.0], &opts).unwrap();
+    let (sol, st) =
+        solve_with_stats(&sys, &Bruss { n }.initial_state(), &P, 0.0, &[2.0], &opts).unwrap();
     eprintln!("{:?} {st:?}", sol.stats);
     // rows of u_i: u_{i-1}, u_i, v_i, u_{i+1}; of v_i: v_{i-1}, u_i, v_i, v_{i+1}
     assert_eq!(st.jacobian_nnz, 4 * 2 * n - 4, "{st:?}");
@@ -81,7 +95,8 @@ fn traced_detection_finds_the_exact_pattern() {
         atol: 1e-10,
         ..opts
     };
-    let (r, _) = solve_with_stats(&sys, &y0(n), &P, 0.0, &[2.0], &tight).unwrap();
+    let (r, _) =
+        solve_with_stats(&sys, &Bruss { n }.initial_state(), &P, 0.0, &[2.0], &tight).unwrap();
     for (a, b) in sol.y[0].iter().zip(&r.y[0]) {
         assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()));
     }
@@ -146,7 +161,7 @@ fn sparse_stiff_adjoint_agrees_with_dense_and_finite_differences() {
                 .collect()
         })
         .collect();
-    let (y0, p) = (y0(n), P);
+    let (y0, p) = (Bruss { n }.initial_state(), P);
     let sparse = ode::vjp(&sys, &y0, &p, 0.0, &save, &adj, &w).unwrap();
     let dense = ode::vjp(&Branchy(sys), &y0, &p, 0.0, &save, &adj, &w).unwrap();
     let all =

@@ -45,7 +45,7 @@ use parts::{Linear, Scratch};
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::options::{Method, Options, Sensitivity};
+use crate::options::{Method, Options};
 use crate::sensitivity::probe_direction;
 use crate::solution::Stats;
 use crate::stepper::{
@@ -577,8 +577,7 @@ pub(crate) fn integrate<Sys: OdeSystem>(
         return Ok(out);
     }
     let mut rows = initial_saves(&row0, t0, save_at);
-    let mut log =
-        (keep == Keep::Log).then(|| StepLog::new(n, rows.len(), checkpoints(opts, n, p.len())));
+    let mut log = (keep == Keep::Log).then(|| StepLog::for_options(n, rows.len(), opts, p.len()));
     if rows.len() == save_at.len() {
         rows.iter().for_each(|r| out.push(r));
         out.log = log;
@@ -589,13 +588,4 @@ pub(crate) fn integrate<Sys: OdeSystem>(
     rows.iter().for_each(|r| out.push(r));
     st.finish(&mut out);
     Ok(out)
-}
-
-/// The discrete adjoint's budget of states for these options ([`Sensitivity::DiscreteAdjoint`]'s
-/// `checkpoints`, or what `Auto` gives it).
-fn checkpoints(opts: &Options, n: usize, n_params: usize) -> usize {
-    match crate::sensitivity::resolve(opts.sensitivity, n, n_params) {
-        Sensitivity::DiscreteAdjoint { checkpoints } => checkpoints,
-        _ => usize::MAX,
-    }
 }

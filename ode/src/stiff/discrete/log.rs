@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use crate::options::{Options, Sensitivity};
 use crate::stiff::bdf::Snapshot;
 use crate::stiff::sparse::SparseJacobian;
 
@@ -82,6 +83,22 @@ impl StepLog {
             snapshot_states: 0,
             sparse: None,
         }
+    }
+
+    /// An empty log for `n` states after `initial_saves` saves at or before `t0`, with the
+    /// budget of these options ([`Sensitivity::DiscreteAdjoint`]'s `checkpoints`, or what `Auto`
+    /// gives it for `n` states and `n_params` parameters).
+    pub(crate) fn for_options(
+        n: usize,
+        initial_saves: usize,
+        opts: &Options,
+        n_params: usize,
+    ) -> Self {
+        let checkpoints = match crate::sensitivity::resolve(opts.sensitivity, n, n_params) {
+            Sensitivity::DiscreteAdjoint { checkpoints } => checkpoints,
+            _ => usize::MAX,
+        };
+        StepLog::new(n, initial_saves, checkpoints)
     }
 
     /// An empty log with the same states and budget (a stepper restored from a snapshot logs
